@@ -1,0 +1,92 @@
+"""The ``losstopo`` command line: one subcommand per workflow stage.
+
+Each subcommand's implementation is imported only when it runs, so ``losstopo topology`` does not
+pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from losstopo.io import InputFileError
+
+
+def _json_dict(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="losstopo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one model of the sweep")
+    p.add_argument("--family", required=True)
+    p.add_argument("--params", type=_json_dict, required=True, help="hyperparameters as a JSON object")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="losstopo.train:main")
+
+    p = sub.add_parser("directions", help="pick the landscape's directions in parameter space")
+    p.add_argument("--run-dir", required=True, help="folder holding model.pt and train.json")
+    p.add_argument("--landscape", type=_json_dict, required=True, help="landscape settings as a JSON object")
+    p.add_argument("--out", required=True, help="directions.npz to write")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="losstopo.directions:main")
+
+    p = sub.add_parser("sample", help="sample the loss on a grid around a trained model")
+    p.add_argument("--run-dir", required=True, help="folder holding model.pt and train.json")
+    p.add_argument("--directions", required=True)
+    p.add_argument("--landscape", type=_json_dict, required=True, help="landscape settings as a JSON object")
+    p.add_argument("--out", required=True, help="landscape.npz to write")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="losstopo.sampling:main")
+
+    p = sub.add_parser("topology", help="merge tree, persistence diagram and summary of a landscape")
+    p.add_argument("input", help=".npy array, or .npz holding a 'loss' array")
+    p.add_argument("--graph", choices=("axis", "freudenthal", "full"), default="freudenthal")
+    p.add_argument("--threshold", type=float, default=0.0,
+                   help="relative persistence threshold (fraction of the loss range) for the simplified metrics")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(handler="losstopo.topology.command:main")
+
+    p = sub.add_parser("aggregate", help="collect every run into results/tables/runs.csv")
+    p.add_argument("--manifest", required=True, help="JSON file listing the runs (written by the workflow)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(handler="losstopo.aggregate:main")
+
+    p = sub.add_parser("figures", help="seaborn figures from runs.csv")
+    p.add_argument("--runs", required=True, help="runs.csv")
+    p.add_argument("--manifest", required=True, help="JSON file listing the runs (written by the workflow)")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--heatmaps", type=int, default=4, help="how many 2-D loss heatmaps to draw")
+    p.set_defaults(handler="losstopo.figures:main")
+
+    p = sub.add_parser("validate-config", help="check a config file and print the runs it declares")
+    p.add_argument("config")
+    p.set_defaults(handler="losstopo.config:main")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module_name, func_name = args.handler.split(":")
+    handler = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(handler(args) or 0)
+    except (InputFileError, ValueError) as exc:
+        print(f"losstopo {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Atomic, validated reading and writing of every file a stage produces.
+
+Every writer goes through :func:`atomic_path`: the data lands in a temporary file in the target
+directory and is renamed into place only once complete, so a job killed at any moment leaves
+either the old file or none, never a truncated one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+class InputFileError(ValueError):
+    """A missing, corrupt or malformed input file; the message names the file."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _finite_or_str(obj: Any) -> Any:
+    """JSON has no inf/nan: write them as the strings "inf", "-inf", "nan" (read back by load_json)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _finite_or_str(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_str(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _finite_or_str(obj.item())
+    return obj
+
+
+def save_json(path: str | os.PathLike, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_finite_or_str(obj), indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _restore_nonfinite(obj: Any) -> Any:
+    if isinstance(obj, str) and obj in ("inf", "-inf", "nan"):
+        return float(obj)
+    if isinstance(obj, dict):
+        return {k: _restore_nonfinite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_restore_nonfinite(v) for v in obj]
+    return obj
+
+
+def load_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return _restore_nonfinite(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: not valid JSON ({exc})") from None
+
+
+def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
+    """Write an uncompressed ``.npz``; metadata dicts are stored as a JSON string under their key."""
+    packed = {k: (np.array(json.dumps(_finite_or_str(v), default=_json_default)) if isinstance(v, dict) else v)
+              for k, v in arrays.items()}
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **packed)
+
+
+def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read every array of an ``.npz`` into memory; JSON metadata strings come back as dicts."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            out = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise InputFileError(f"{path}: not a readable .npz file ({exc})") from None
+    missing = [k for k in required if k not in out]
+    if missing:
+        raise InputFileError(f"{path}: missing array(s) {', '.join(missing)}; found {', '.join(out) or 'none'}")
+    for key, value in out.items():
+        if value.dtype.kind == "U" and value.ndim == 0:
+            text = str(value)
+            if text.startswith("{"):
+                out[key] = _restore_nonfinite(json.loads(text))
+    return out
+
+
+def load_loss_array(path: str | os.PathLike) -> np.ndarray:
+    """The loss field of a landscape: a ``.npy`` array, or the ``loss`` array of an ``.npz``."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise InputFileError(f"{path}: file not found") from None
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputFileError(f"{path}: not a readable .npy file ({exc})") from None
+    if path.suffix == ".npz":
+        return np.asarray(load_npz(path, required=("loss",))["loss"])
+    raise InputFileError(f"{path}: expected a .npy array or an .npz holding a 'loss' array")
+
+
+def save_csv(path: str | os.PathLike, frame: "pandas.DataFrame") -> None:  # noqa: F821
+    with atomic_path(path, suffix=".csv") as tmp:
+        frame.to_csv(tmp, index=False)
