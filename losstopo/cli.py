@@ -60,16 +60,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="losstopo.topology.command:main")
 
     p = sub.add_parser("aggregate", help="collect every run into results/tables/runs.csv")
-    p.add_argument("--manifest", required=True, help="JSON file listing the runs (written by the workflow)")
+    p.add_argument("--run-dirs", nargs="+", required=True,
+                   help="run folders, each holding run.json, train.json, landscape.npz and topology/")
     p.add_argument("--out", required=True)
     p.set_defaults(handler="losstopo.aggregate:main")
 
     p = sub.add_parser("figures", help="seaborn figures from runs.csv")
     p.add_argument("--runs", required=True, help="runs.csv")
-    p.add_argument("--manifest", required=True, help="JSON file listing the runs (written by the workflow)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--heatmaps", type=int, default=4, help="how many 2-D loss heatmaps to draw")
     p.set_defaults(handler="losstopo.figures:main")
+
+    p = sub.add_parser("findings", help="topology-versus-performance statistics from runs.csv")
+    p.add_argument("--runs", required=True, help="runs.csv")
+    p.add_argument("--out-dir", required=True,
+                   help="folder for correlations.csv, trends.csv, variability.csv and transition.csv")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and permutation draws")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples per correlation")
+    p.add_argument("--permutations", type=int, default=10000,
+                   help="random subsets per transition test (exact enumeration when there are fewer)")
+    p.set_defaults(handler="losstopo.findings:main")
+
+    p = sub.add_parser("findings-figures", help="grid heatmaps, scatter and variability figures of the findings")
+    p.add_argument("--runs", required=True, help="runs.csv")
+    p.add_argument("--tables-dir", required=True, help="folder holding the tables of 'losstopo findings'")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(handler="losstopo.findings_figures:main")
+
+    p = sub.add_parser("findings-report", help="findings.md: the papers' claims against this sweep's numbers")
+    p.add_argument("--runs", required=True, help="runs.csv")
+    p.add_argument("--tables-dir", required=True, help="folder holding the tables of 'losstopo findings'")
+    p.add_argument("--out", required=True, help="findings.md to write")
+    p.add_argument("--figures", nargs="*", default=[], help="PNG figures to link, grouped by family folder")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of every check")
+    p.add_argument("--min-runs", type=int, default=20, help="fewer runs than this: 'too few to conclude'")
+    p.set_defaults(handler="losstopo.findings_report:main")
 
     p = sub.add_parser("validate-config", help="check a config file and print the runs it declares")
     p.add_argument("config")

@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine: `make run` (the default sweep) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+CORES ?= all
+
+.PHONY: setup run test bench lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test,slurm]'
+	touch $@
+
+setup: $(STAMP)
+
+run: setup  ## the default sweep of config/config.yaml (offline, CPU, ~10 minutes on 2 cores)
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+test: setup  ## the whole test suite
+	$(VENV)/bin/pytest -q
+
+bench: setup  ## speed against the peers, measured in the same run
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/run_all.py
+
+lint: setup
+	$(VENV)/bin/snakemake --lint
+
+clean:
+	rm -rf results/runs results/tables results/figures results/logs .snakemake

@@ -1,0 +1,26 @@
+# losstopo: train a sweep of models, sample their loss landscapes, compute topology, aggregate.
+# Run: `snakemake --cores all` (config/config.yaml) or `snakemake --profile profiles/slurm`.
+
+# A --configfile on the command line replaces the default config instead of merging into it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/directions.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/topology.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/findings.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+        findings_targets(),
+    default_target: True

@@ -1,0 +1,5 @@
+import sys
+
+from losstopo.cli import main
+
+sys.exit(main())

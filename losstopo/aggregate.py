@@ -1,0 +1,70 @@
+"""Collect every run's settings, training outcome and topology into one table (``runs.csv``).
+
+One row per run. Columns: identity (``family``, ``run_id``, ``seed``, ``status``), one column per swept
+hyperparameter under its own name, the family's performance metrics, the topology metrics, and the
+landscape settings (``landscape_*``, ``topology_*``). A run whose landscape was skipped keeps its row,
+with the reason in ``landscape_skipped_reason``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from losstopo.io import load_json, load_npz, save_csv
+
+LANDSCAPE_KEYS = ("directions", "dim", "resolution", "span", "precision")
+
+
+def swept_keys(frame: pd.DataFrame) -> list[str]:
+    """Swept hyperparameters of one family, from the ``key~value`` parts of its run ids (in path order)."""
+    parts = str(frame["run_id"].iloc[0]).split("/")[1:-1]
+    return [part.split("~", 1)[0] for part in parts]
+
+
+def _scalars(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if isinstance(v, (bool, int, float, str)) or v is None}
+
+
+def run_row(run_dir: str | Path) -> dict[str, Any]:
+    """The ``runs.csv`` row of one run folder (run.json, train.json, landscape.npz, topology/)."""
+    run_dir = Path(run_dir)
+    info = load_json(run_dir / "run.json")
+    train = load_json(run_dir / "train.json")
+    landscape_meta = load_npz(run_dir / "landscape.npz").get("metadata", {})
+    topo = load_json(run_dir / "topology" / "topology.json")
+
+    from losstopo.families import get_family  # imports torch: only when rows are built
+
+    performance = get_family(info["family"]).PERFORMANCE_METRICS
+    row: dict[str, Any] = {
+        "family": info["family"],
+        "run_id": info["run_id"],
+        "seed": info["seed"],
+        "status": train["status"],
+        "train_reason": train.get("reason"),
+    }
+    row.update(info["swept"])
+    row.update({m: train["metrics"].get(m) for m in performance})
+    row.update({k: v for k, v in _scalars(topo).items() if k not in ("graph", "threshold")})
+    row.update({f"landscape_{k}": info["landscape"].get(k) for k in LANDSCAPE_KEYS})
+    row["landscape_skipped_reason"] = landscape_meta.get("skipped_reason")
+    row["topology_graph"] = info["topology"]["graph"]
+    row["topology_threshold"] = info["topology"]["threshold"]
+    row["run_dir"] = str(run_dir)
+    return row
+
+
+def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
+    rows = [run_row(d) for d in run_dirs]
+    return pd.DataFrame(rows)
+
+
+def main(args) -> int:
+    table = collect(args.run_dirs)
+    save_csv(args.out, table)
+    counts = table["status"].value_counts().to_dict() if len(table) else {}
+    print(f"wrote {args.out}: {len(table)} runs, status {counts}", flush=True)
+    return 0

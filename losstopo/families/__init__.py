@@ -1,0 +1,44 @@
+"""Model families. Each is a module with the same small surface, looked up by name.
+
+A family module defines:
+
+``PARAMS``
+    ``{name: JSON-schema dict}`` for every hyperparameter, each with a ``default`` and a
+    ``description``. The config validator and ``config/README.md`` are built from it, and any key in it
+    can be swept.
+``PERFORMANCE_METRICS``
+    The keys of ``TrainResult.metrics`` that ``runs.csv`` reports for this family.
+``build_model(hp) -> nn.Module``
+    A freshly initialised model (the caller seeds torch first).
+``train(model, hp, seed, device, on_epoch=None) -> TrainResult``
+    Fit the model in place; ``on_epoch(epoch, model)``, if given, is called after each epoch (or
+    optimiser phase) so the caller can save checkpoints. Never raises on divergence: returns
+    ``status="diverged"`` with the reason.
+``objective(model, hp, seed, device, dtype) -> Objective``
+    The fixed, seeded evaluation loss that landscapes and Hessians are computed from.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+FAMILY_MODULES = {
+    "pinn": "losstopo.families.pinn",
+    "resnet": "losstopo.families.resnet",
+    "unet": "losstopo.families.unet",
+}
+
+
+def get_family(name: str) -> ModuleType:
+    """The module implementing family ``name``; a ValueError lists the known families."""
+    try:
+        return importlib.import_module(FAMILY_MODULES[name])
+    except KeyError:
+        raise ValueError(f"unknown model family {name!r}; known: {', '.join(sorted(FAMILY_MODULES))}") from None
+
+
+def defaults(family: ModuleType) -> dict[str, Any]:
+    """Every hyperparameter of a family with its default value."""
+    return {key: spec["default"] for key, spec in family.PARAMS.items()}

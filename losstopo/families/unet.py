@@ -1,0 +1,353 @@
+"""UNet family: encoder-decoder segmentation networks (Ronneberger et al. 2015) on trimap-style masks.
+
+``depth`` down/up levels; level ``i`` has ``base_width * 2**i`` channels and the bottleneck
+``base_width * 2**depth``. Each level is two 3x3 convolutions (+ BatchNorm) + ReLU; down-sampling is
+2x2 max pooling, up-sampling a 2x2 stride-2 transposed convolution whose output is concatenated with
+the encoder's skip connection; a 1x1 convolution gives the class logits. Data: generated shapes
+(offline default) or Oxford-IIIT Pet trimaps, both with classes 0 foreground, 1 background,
+2 boundary. See docs/unet.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any, Callable
+
+import jsonschema
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from losstopo.device import resolve_device, resolve_dtype
+from losstopo.families.base import Objective, TrainResult
+from losstopo.progress import Progress
+
+PARAMS: dict[str, dict[str, Any]] = {
+    "dataset": {"type": "string", "enum": ["shapes", "pets"], "default": "shapes",
+                "description": "shapes: generated shapes on textured backgrounds (offline); pets: Oxford-IIIT "
+                               "Pet images and trimaps, downloaded once into data_dir"},
+    "data_dir": {"type": "string", "default": "data/oxford-iiit-pet",
+                 "description": "pets only: folder holding images.tar.gz and annotations.tar.gz or their "
+                                "unpacked images/ and annotations/trimaps/"},
+    "download": {"type": "boolean", "default": True,
+                 "description": "pets only: fetch missing archives (false: fail at once, saying where to put them)"},
+    "data_seed": {"type": "integer", "minimum": 0, "default": 0,
+                  "description": "seed of the generated shapes and of the train / evaluation split (fixed across "
+                                 "training seeds, so a seed sweep varies initialisation and data order only)"},
+    "n_images": {"type": "integer", "minimum": 0, "default": 320,
+                 "description": "images used: shapes generates this many (>= 2); pets takes a seeded subset of "
+                                "this size, 0 = all 7390 pairs"},
+    "image_size": {"type": "integer", "minimum": 8, "default": 32,
+                   "description": "side of the square images and masks (pets are resized, not cropped); a "
+                                  "multiple of 2**depth"},
+    "eval_fraction": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.2,
+                      "description": "fraction of n_images held out as the evaluation split (per-epoch metrics)"},
+    "eval_size": {"type": "integer", "minimum": 1, "default": 32,
+                  "description": "images of the evaluation split (its first ones, seeded) in the landscape / "
+                                 "Hessian objective"},
+    "eval_batch_size": {"type": "integer", "minimum": 1, "default": 64,
+                        "description": "images per forward pass when evaluating (metrics, objective); changes "
+                                       "memory use only, not the value"},
+    "depth": {"type": "integer", "minimum": 1, "maximum": 7, "default": 2,
+              "description": "number of down-sampling (and up-sampling) levels"},
+    "base_width": {"type": "integer", "minimum": 1, "default": 8,
+                   "description": "channels at the first level, doubled at every level down"},
+    "batch_norm": {"type": "boolean", "default": True,
+                   "description": "BatchNorm after every 3x3 convolution (false: the convolutions get a bias)"},
+    "n_classes": {"type": "integer", "enum": [2, 3], "default": 3,
+                  "description": "3: foreground / background / boundary (trimap); 2: boundary counted as foreground"},
+    "loss": {"type": "string", "enum": ["ce", "ce+dice"], "default": "ce",
+             "description": "training loss: pixel cross-entropy, optionally plus soft Dice loss (the landscape "
+                            "objective is always cross-entropy)"},
+    "lr": {"type": "number", "exclusiveMinimum": 0, "default": 0.01, "description": "AdamW learning rate"},
+    "weight_decay": {"type": "number", "minimum": 0, "default": 1e-4, "description": "AdamW (decoupled) weight decay"},
+    "lr_schedule": {"type": "string", "enum": ["cosine", "none"], "default": "cosine",
+                    "description": "per-step cosine decay to zero over all epochs, or a constant rate"},
+    "batch_size": {"type": "integer", "minimum": 1, "default": 16, "description": "minibatch size"},
+    "epochs": {"type": "integer", "minimum": 1, "default": 15, "description": "passes over the training split"},
+    "dtype": {"type": "string", "enum": ["float32", "float64"], "default": "float32",
+              "description": "precision of training (the landscape's precision is set by the sampling stage)"},
+}
+
+PERFORMANCE_METRICS = ("mean_iou", "pixel_accuracy", "dice", "eval_loss", "train_loss")
+
+# ImageNet channel statistics: a fixed normalisation, so the objective needs no training images.
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
+
+
+def full_hp(hp: dict[str, Any]) -> dict[str, Any]:
+    """``hp`` with defaults filled in, each value checked against its schema; a ValueError names the key."""
+    unknown = sorted(set(hp) - set(PARAMS))
+    if unknown:
+        raise ValueError(f"unknown unet hyperparameter(s) {', '.join(unknown)}; known: {', '.join(sorted(PARAMS))}")
+    out = {key: spec["default"] for key, spec in PARAMS.items()} | dict(hp)
+    for key, value in out.items():
+        try:
+            jsonschema.validate(value, PARAMS[key])
+        except jsonschema.ValidationError as exc:
+            raise ValueError(f"unet hyperparameter {key}={value!r}: {exc.message}") from None
+    levels = 2 ** out["depth"]
+    if out["image_size"] % levels or out["image_size"] < 2 * levels:
+        raise ValueError(f"unet hyperparameters image_size={out['image_size']}, depth={out['depth']}: image_size "
+                         f"must be a multiple of 2**depth = {levels} and at least {2 * levels}")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- model
+
+def _double_conv(c_in: int, c_out: int, batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c in (c_in, c_out):
+        layers.append(nn.Conv2d(c, c_out, 3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(c_out))
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class UNet(nn.Module):
+    """UNet with ``depth`` levels; input (N, in_channels, S, S) with S a multiple of 2**depth."""
+
+    def __init__(self, in_channels: int = 3, n_classes: int = 3, depth: int = 2, base_width: int = 8,
+                 batch_norm: bool = True):
+        super().__init__()
+        widths = [base_width * 2**i for i in range(depth + 1)]
+        self.down = nn.ModuleList(_double_conv(c_in, c_out, batch_norm)
+                                  for c_in, c_out in zip([in_channels] + widths[:-2], widths[:-1]))
+        self.bottleneck = _double_conv(widths[-2], widths[-1], batch_norm)
+        self.upsample = nn.ModuleList(nn.ConvTranspose2d(c, c // 2, 2, stride=2) for c in reversed(widths[1:]))
+        self.up = nn.ModuleList(_double_conv(c, c // 2, batch_norm) for c in reversed(widths[1:]))
+        self.head = nn.Conv2d(widths[0], n_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottleneck(x)
+        for upsample, block, skip in zip(self.upsample, self.up, reversed(skips)):
+            x = block(torch.cat([skip, upsample(x)], dim=1))
+        return self.head(x)
+
+
+def build_model(hp: dict[str, Any]) -> UNet:
+    """A freshly initialised UNet for RGB input (the caller seeds torch first)."""
+    hp = full_hp(hp)
+    return UNet(3, hp["n_classes"], hp["depth"], hp["base_width"], hp["batch_norm"])
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+def _source(hp: dict[str, Any]) -> tuple[list[str], Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]]:
+    """Names of every available image, and a reader of the images at given positions (uint8 arrays)."""
+    if hp["dataset"] == "shapes":
+        if hp["n_images"] < 2:
+            raise ValueError(f"unet hyperparameter n_images={hp['n_images']}: the shapes dataset needs at least 2")
+        from losstopo.data.shapes import make_shapes
+        images, masks = make_shapes(hp["n_images"], hp["image_size"], hp["data_seed"], hp["n_classes"])
+        return [f"shapes_{i}" for i in range(len(images))], lambda idx: (images[idx], masks[idx])
+    from losstopo.data.pets import ensure_pets, load_pets, pet_index
+    root = ensure_pets(hp["data_dir"], hp["download"])
+    names = pet_index(root)
+    return names, lambda idx: load_pets(root, [names[i] for i in idx], hp["image_size"], hp["n_classes"])
+
+
+def _split(n_total: int, hp: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Seeded positions of the train split, the evaluation split and the objective's subset of it."""
+    n = hp["n_images"] or n_total
+    if n > n_total:
+        raise ValueError(f"unet hyperparameter n_images={n}: only {n_total} images available")
+    order = np.random.default_rng(hp["data_seed"]).permutation(n_total)[:n]
+    n_eval = max(1, round(hp["eval_fraction"] * n))
+    if n_eval >= n:
+        raise ValueError(f"unet hyperparameters n_images={n}, eval_fraction={hp['eval_fraction']}: "
+                         "no training images left")
+    if hp["eval_size"] > n_eval:
+        raise ValueError(f"unet hyperparameter eval_size={hp['eval_size']} exceeds the evaluation split "
+                         f"({n_eval} images = eval_fraction x n_images)")
+    return {"train": order[n_eval:], "eval": order[:n_eval], "objective": order[:hp["eval_size"]]}
+
+
+def load_data(hp: dict[str, Any], parts: tuple[str, ...] = ("train", "eval")) -> dict[str, Any]:
+    """The requested parts ("train", "eval", "objective") as uint8 tensors (N, 3, S, S) and (N, S, S).
+
+    Also returns ``names[part]``: the image names of every part, for the record. Pet images outside
+    the requested parts are never decoded.
+    """
+    hp = full_hp(hp)
+    names, read = _source(hp)
+    split = _split(len(names), hp)
+    out: dict[str, Any] = {"names": {part: [names[i] for i in split[part]] for part in parts}}
+    for part in parts:
+        images, masks = read(split[part])
+        out[part] = (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(masks))
+    return out
+
+
+def to_input(images: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """uint8 (N, 3, S, S) to normalised network input on ``device``."""
+    x = images.to(device=device, dtype=dtype) / 255.0
+    mean = torch.tensor(IMAGE_MEAN, device=device, dtype=dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD, device=device, dtype=dtype).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+# --------------------------------------------------------------------------------------------- metrics
+
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Pixel counts, rows = true class, columns = predicted class."""
+    flat = target.reshape(-1).long() * n_classes + pred.reshape(-1).long()
+    return torch.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def segmentation_metrics(cm: torch.Tensor) -> dict[str, float]:
+    """Pixel accuracy, and IoU and Dice averaged over the classes present in truth or prediction.
+
+    Dataset-level: true/false positives are summed over every pixel of every image first.
+    """
+    cm = cm.double()
+    tp = cm.diag()
+    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
+    present = (tp + fp + fn) > 0
+    iou = tp[present] / (tp + fp + fn)[present]
+    dice = 2 * tp[present] / (2 * tp + fp + fn)[present]
+    return {"pixel_accuracy": (tp.sum() / cm.sum()).item(), "mean_iou": iou.mean().item(),
+            "dice": dice.mean().item()}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, n_classes: int, batch_size: int,
+             device: torch.device, dtype: torch.dtype) -> dict[str, float]:
+    """Cross-entropy per pixel (float64 sum) and segmentation metrics, BatchNorm in eval mode."""
+    was_training = model.training
+    model.eval()
+    loss = torch.zeros((), dtype=torch.float64, device=device)
+    cm = torch.zeros(n_classes, n_classes, dtype=torch.int64, device=device)
+    for xb, yb in zip(images.split(batch_size), masks.split(batch_size)):
+        logits = model(to_input(xb, device, dtype))
+        yb = yb.to(device).long()
+        loss += F.cross_entropy(logits, yb, reduction="none").double().sum()
+        cm += confusion_matrix(logits.argmax(1), yb, n_classes)
+    model.train(was_training)
+    return {"eval_loss": loss.item() / masks.numel(), **segmentation_metrics(cm)}
+
+
+# -------------------------------------------------------------------------------------------- training
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - mean over classes of the soft Dice coefficient of the batch (smoothed by 1)."""
+    probs = logits.softmax(1)
+    onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+    dims = (0, 2, 3)
+    dice = (2 * (probs * onehot).sum(dims) + 1) / (probs.sum(dims) + onehot.sum(dims) + 1)
+    return 1 - dice.mean()
+
+
+def _lr_factor(schedule: str, total_steps: int) -> Callable[[int], float]:
+    if schedule == "cosine":
+        return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    return lambda step: 1.0
+
+
+def train(model: nn.Module, hp: dict[str, Any], seed: int, device: torch.device | str = "auto",
+          on_epoch: Callable[[int, nn.Module], None] | None = None) -> TrainResult:
+    """Fit ``model`` in place with AdamW; the data order is seeded by ``seed``.
+
+    Metrics are computed on the evaluation split after every epoch. A non-finite training or
+    evaluation loss ends training with ``status="diverged"`` (checked once per epoch, so the GPU is
+    not synchronised every step).
+    """
+    hp = full_hp(hp)
+    device, dtype = resolve_device(device), resolve_dtype(hp["dtype"])
+    data = load_data(hp)  # uint8 on the device: a quarter of float32's memory, no per-batch copy
+    (x_train, y_train), (x_eval, y_eval) = ((t.to(device) for t in data[part]) for part in ("train", "eval"))
+    model.to(device=device, dtype=dtype)
+    generator = torch.Generator().manual_seed(int(seed))
+    n, epochs = len(y_train), hp["epochs"]
+    steps_per_epoch = math.ceil(n / hp["batch_size"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(hp["lr_schedule"], epochs * steps_per_epoch))
+    history: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    with Progress(epochs, f"train unet-{hp['depth']}x{hp['base_width']} on {hp['dataset']}", unit="epoch") as progress:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            lr = optimizer.param_groups[0]["lr"]
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            for batch in torch.randperm(n, generator=generator).split(hp["batch_size"]):
+                batch = batch.to(device)
+                xb = to_input(x_train[batch], device, dtype)
+                yb = y_train[batch].to(device).long()
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+                if hp["loss"] == "ce+dice":
+                    loss = loss + soft_dice_loss(logits, yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                loss_sum += loss.detach().double() * len(batch)
+            row = {"epoch": epoch, "lr": lr, "train_loss": loss_sum.item() / n,
+                   **evaluate(model, x_eval, y_eval, hp["n_classes"], hp["eval_batch_size"], device, dtype),
+                   "seconds": time.perf_counter() - start}
+            history.append(row)
+            progress.update(1)
+            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["eval_loss"])):
+                which = "training" if not math.isfinite(row["train_loss"]) else "evaluation"
+                metrics = {key: float("nan") for key in PERFORMANCE_METRICS} | {"epochs_completed": epoch - 1}
+                return TrainResult(history, metrics, status="diverged",
+                                   reason=f"non-finite {which} loss in epoch {epoch} (lr={hp['lr']})")
+            if on_epoch is not None:
+                on_epoch(epoch, model)
+    metrics = {key: history[-1][key] for key in PERFORMANCE_METRICS}
+    metrics.update(epochs_completed=epochs, num_parameters=sum(p.numel() for p in model.parameters()),
+                   train_seconds=history[-1]["seconds"])
+    return TrainResult(history, metrics)
+
+
+# ------------------------------------------------------------------------------------------- objective
+
+def objective(model: nn.Module, hp: dict[str, Any], seed: int, device: torch.device | str = "auto",
+              dtype: torch.dtype | str = torch.float64) -> Objective:
+    """Mean pixel cross-entropy of a copy of ``model`` over the first ``eval_size`` evaluation images.
+
+    The split is drawn with ``data_seed``, so the set is the same for every training seed (``seed``
+    is not used). The copy (eval mode, on ``device`` in ``dtype``; the caller's model is untouched)
+    runs BatchNorm on its running statistics, held as constant buffers, so the loss is a pure
+    function of the parameters: safe under ``torch.func.vmap``, ``grad`` and ``jvp``. Per-pixel losses
+    are summed in float64, in chunks of ``eval_batch_size`` (which bounds memory, not the value).
+    """
+    del seed
+    hp = full_hp(hp)
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    data = load_data(hp, ("objective",))
+    images, masks = data["objective"]
+    x, y = to_input(images, device, dtype), masks.to(device).long()
+    chunks = list(zip(x.split(hp["eval_batch_size"]), y.split(hp["eval_batch_size"])))
+    net = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
+    buffers = {name: b.detach() for name, b in net.named_buffers()}
+    count = y.numel()
+
+    def loss_fn(params: dict[str, torch.Tensor]) -> torch.Tensor:
+        total = 0.0
+        for xb, yb in chunks:
+            logits = torch.func.functional_call(net, (params, buffers), (xb,))
+            total = total + F.cross_entropy(logits, yb, reduction="none").double().sum()
+        return total / count
+
+    per_pixel = 8 * hp["base_width"] * x.element_size() + 8 * hp["n_classes"]
+    metadata = {"family": "unet", "loss": "pixel cross-entropy, mean over the evaluation subset, float64 sum",
+                "batch_norm": "eval mode (running statistics)", "dataset": hp["dataset"],
+                "image_size": hp["image_size"], "data_seed": hp["data_seed"], "eval_size": len(y),
+                "eval_images": data["names"]["objective"], "dtype": str(dtype).removeprefix("torch."),
+                "twice_differentiable": False, "nonsmooth_reason": "ReLU activations and max pooling",
+                # working memory of one evaluation: about eight live full-resolution activations of
+                # base_width channels per image of the largest chunk (the lower levels add about one
+                # more); sizes the sampling stage's chunks
+                "bytes_per_eval": int(len(chunks[0][1]) * per_pixel * hp["image_size"] ** 2)}
+    return Objective(net, loss_fn, metadata)

@@ -1,0 +1,163 @@
+"""The figure set of a sweep: topology against each swept hyperparameter, topology against
+performance, and loss heatmaps of a few landscapes. Every figure is written as PNG and PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from losstopo.aggregate import swept_keys
+from losstopo.io import atomic_path, load_npz
+
+TOPOLOGY_METRICS = ("n_minima", "n_saddles", "total_persistence", "avg_persistence")
+FORMATS = ("png", "pdf")
+
+
+def figure_files(swept: dict[str, Iterable[str]]) -> list[str]:
+    """Names (relative to the figures folder) of every figure drawn for these families and swept keys."""
+    names = []
+    for family, keys in sorted(swept.items()):
+        stems = [f"topology_vs_{key}" for key in keys] + ["topology_vs_performance", "loss_heatmaps"]
+        names += [f"{family}/{stem}.{fmt}" for stem in stems for fmt in FORMATS]
+    return names
+
+
+def save_figure(fig, out_dir: Path, stem: str) -> None:
+    for fmt in FORMATS:
+        with atomic_path(out_dir / f"{stem}.{fmt}") as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+
+
+def _performance_metric(family: str) -> str:
+    from losstopo.families import get_family
+
+    return get_family(family).PERFORMANCE_METRICS[0]
+
+
+def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(frame[column], errors="coerce")
+
+
+def plot_metric_vs_hyperparameter(frame: pd.DataFrame, key: str, performance: str, other_keys: list[str]):
+    """One panel per metric against ``key``: mean over seeds with a +-1 s.d. band, hue = other swept keys."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    metrics = [performance, *TOPOLOGY_METRICS]
+    data = frame.copy()
+    hue = None
+    if other_keys:
+        hue = "setting"
+        data[hue] = data[other_keys].astype(str).agg(", ".join, axis=1)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        data[metric] = _numeric(data, metric)
+        sns.lineplot(data=data, x=key, y=metric, hue=hue, errorbar="sd", marker="o", ax=ax, legend=ax is axes[0][-1])
+        ax.set_title(metric.replace("_", " "))
+    if hue is not None and axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title=", ".join(other_keys))
+    fig.suptitle(f"{frame['family'].iloc[0]}: metrics against {key} (mean over seeds, band = 1 s.d.)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_topology_vs_performance(frame: pd.DataFrame, performance: str):
+    """Scatter of each topology metric against performance, with Spearman's rank correlation in the title.
+
+    Only runs that trained without diverging count, as in the findings tables."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from scipy.stats import spearmanr
+
+    fig, axes = plt.subplots(1, len(TOPOLOGY_METRICS), figsize=(3.4 * len(TOPOLOGY_METRICS), 3.2), squeeze=False)
+    family = frame["family"].iloc[0]
+    frame = frame[frame["status"] == "ok"]
+    x = _numeric(frame, performance)
+    for ax, metric in zip(axes[0], TOPOLOGY_METRICS):
+        y = _numeric(frame, metric)
+        sns.scatterplot(x=x, y=y, ax=ax)
+        ok = x.notna() & y.notna()
+        if ok.sum() >= 3 and x[ok].nunique() > 1 and y[ok].nunique() > 1:
+            rho, p = spearmanr(x[ok], y[ok])
+            ax.set_title(f"Spearman rho = {rho:.2f} (p = {p:.2g}, n = {ok.sum()})", fontsize=9)
+        else:
+            ax.set_title(f"too few distinct values for a rank correlation (n = {ok.sum()})", fontsize=9)
+        ax.set_xlabel(performance.replace("_", " "))
+        ax.set_ylabel(metric.replace("_", " "))
+    fig.suptitle(f"{family}: topology against performance (runs with status ok)")
+    fig.tight_layout()
+    return fig
+
+
+def _central_slice(loss: np.ndarray) -> np.ndarray:
+    """A 2-D view of a k-D landscape: the plane of the first two axes through the centre."""
+    while loss.ndim > 2:
+        loss = loss[..., loss.shape[-1] // 2]
+    return loss
+
+
+def plot_loss_heatmaps(frame: pd.DataFrame, performance: str, keys: list[str], count: int):
+    """log10 loss of up to ``count`` landscapes chosen to span the range of performance."""
+    import matplotlib.pyplot as plt
+
+    data = frame.assign(_perf=_numeric(frame, performance)).sort_values(["_perf", "run_id"], na_position="last")
+    picks = data.iloc[np.unique(np.linspace(0, len(data) - 1, max(min(count, len(data)), 1)).round().astype(int))]
+    fig, axes = plt.subplots(1, len(picks), figsize=(3.2 * len(picks), 3.0), squeeze=False)
+    for ax, (_, row) in zip(axes[0], picks.iterrows()):
+        landscape = load_npz(Path(row["run_dir"]) / "landscape.npz", required=("loss", "axes"))
+        loss, axis = landscape["loss"], landscape["axes"]
+        label = ", ".join(f"{k}={row[k]}" for k in keys) + f", seed={row['seed']}"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shown = np.log10(_central_slice(loss))
+        if shown.ndim == 1:
+            ax.plot(axis[0], shown)
+            ax.set_xlabel("alpha")
+            ax.set_ylabel("log10 loss")
+        else:
+            image = ax.imshow(shown.T, origin="lower", cmap="viridis", aspect="equal",
+                              extent=(axis[0][0], axis[0][-1], axis[1][0], axis[1][-1]))
+            fig.colorbar(image, ax=ax, shrink=0.8, label="log10 loss")
+            ax.set_xlabel("direction 1")
+            ax.set_ylabel("direction 2")
+        ax.set_title(f"{label}\n{performance} = {row['_perf']:.3g}", fontsize=8)
+    fig.suptitle(f"{frame['family'].iloc[0]}: loss landscapes (central 2-D slice)")
+    fig.tight_layout()
+    return fig
+
+
+def draw_all(runs: pd.DataFrame, out_dir: str | Path, heatmaps: int = 4) -> list[Path]:
+    """Every figure of ``figure_files`` for the runs in ``runs``; returns the stems written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    out_dir = Path(out_dir)
+    written = []
+    for family, frame in runs.groupby("family", sort=True):
+        swept = swept_keys(frame)
+        performance = _performance_metric(family)
+        fam_dir = out_dir / family
+        figures = {f"topology_vs_{key}": plot_metric_vs_hyperparameter(frame, key, performance,
+                                                                     [k for k in swept if k != key])
+                   for key in swept}
+        figures["topology_vs_performance"] = plot_topology_vs_performance(frame, performance)
+        figures["loss_heatmaps"] = plot_loss_heatmaps(frame, performance, swept, heatmaps)
+        for stem, fig in figures.items():
+            save_figure(fig, fam_dir, stem)
+            plt.close(fig)
+            written.append(fam_dir / stem)
+    return written
+
+
+
+def main(args) -> int:
+    runs = pd.read_csv(args.runs)
+    written = draw_all(runs, args.out_dir, args.heatmaps)
+    print(f"wrote {len(written)} figures (PNG and PDF) under {args.out_dir}", flush=True)
+    return 0

@@ -1,0 +1,267 @@
+"""Figures of the findings stage, and the captions every figure gets in ``snakemake --report``.
+
+Per family: heatmaps of performance and topology over each pair of swept hyperparameters; topology
+against performance coloured by each hyperparameter; across-seed variability against each hyperparameter
+with the performance transition shaded. PNG and PDF, the same seaborn style as ``losstopo.figures``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from losstopo.aggregate import swept_keys
+from losstopo.figures import FORMATS, save_figure
+from losstopo.findings import (TOPOLOGY_METRICS, curvature_metrics, format_value, grid_label, performance_metrics,
+                               read_runs, read_table)
+
+CAPTION_DIR = "../report"  # caption paths are relative to the rule file (workflow/rules/*.smk)
+
+# (file stem pattern, caption file, report subcategory). A new figure set adds its line here.
+REPORT_CAPTIONS = (
+    (r"topology_vs_performance", "topology_vs_performance.rst", "Topology against performance"),
+    (r"topology_vs_.+", "topology_vs_hyperparameter.rst", "Metrics against a hyperparameter"),
+    (r"loss_heatmaps", "loss_heatmaps.rst", "Loss landscapes"),
+    (r"heatmap_.+_x_.+", "grid_heatmaps.rst", "Grid heatmaps"),
+    (r"scatter_by_.+", "scatter_by_hyperparameter.rst", "Topology against performance"),
+    (r"variability_vs_.+", "variability.rst", "Variability across seeds"),
+)
+
+UNITS = {"n_minima": "count", "n_saddles": "count", "total_persistence": "loss", "avg_persistence": "loss",
+         "max_persistence": "loss", "rel_l2_error": "dimensionless", "final_loss": "loss",
+         "test_accuracy": "fraction", "train_accuracy": "fraction", "pixel_accuracy": "fraction",
+         "mean_iou": "fraction", "dice": "fraction", "test_loss": "loss", "train_loss": "loss",
+         "eval_loss": "loss", "hessian_top_eigenvalue": "loss / parameter²", "hessian_trace": "loss / parameter²",
+         "hessian_negative_mass": "fraction"}
+
+
+def findings_figure_files(swept: dict[str, Iterable[str]]) -> list[str]:
+    """Names (relative to the figures folder) of every findings figure for these families and swept keys."""
+    names = []
+    for family, keys in sorted(swept.items()):
+        keys = sorted(keys)
+        stems = [f"heatmap_{a}_x_{b}" for a, b in itertools.combinations(keys, 2)]
+        stems += [f"scatter_by_{key}" for key in keys or ["seed"]]
+        stems += [f"variability_vs_{key}" for key in keys]
+        names += [f"{family}/{stem}.{fmt}" for stem in stems for fmt in FORMATS]
+    return names
+
+
+def report_spec(path: str) -> dict | None:
+    """``report()`` keyword arguments of a figure file (None for non-PNG files: the PDF twins stay out)."""
+    path = Path(path)
+    if path.suffix != ".png":
+        return None
+    family, stem = path.parent.name, path.stem
+    for pattern, caption, subcategory in REPORT_CAPTIONS:
+        if re.fullmatch(pattern, stem):
+            return {"caption": f"{CAPTION_DIR}/{caption}", "category": family, "subcategory": subcategory,
+                    "labels": {"figure": stem.replace("_", " ")}}
+    return {"category": family, "subcategory": "Other figures", "labels": {"figure": stem.replace("_", " ")}}
+
+
+def reported(paths: Iterable[str]) -> list:
+    """The paths with every PNG flagged for ``snakemake --report`` (call from a rule's ``output:``)."""
+    from snakemake.io import report
+
+    return [report(p, **spec) if (spec := report_spec(p)) else p for p in paths]
+
+
+def label(column: str) -> str:
+    """Axis label with units: ``avg persistence (loss)``; hyperparameters and unknown columns by name."""
+    base = next((m for m in sorted(UNITS, key=len, reverse=True) if column == m or column.startswith(m + "_")),
+                None)
+    text = column.replace("_", " ")
+    return f"{text} ({UNITS[base]})" if base else text
+
+
+def _log_axis(values) -> bool:
+    """Log scale when positive values span at least two decades."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
+    return bool(len(v) and (v > 0).all() and v.max() / v.min() >= 100)
+
+
+def _figure_metrics(frame: pd.DataFrame) -> list[str]:
+    """The unsimplified topology metrics and the curvature metrics measured for this family."""
+    wanted = [m for m in TOPOLOGY_METRICS if m in frame.columns] + curvature_metrics(frame.columns)
+    return [m for m in wanted if pd.to_numeric(frame[m], errors="coerce").notna().any()]
+
+
+def _ok(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs with status ok, infinities as missing (the statistics use the same runs)."""
+    return frame[frame["status"].astype(str) == "ok"].replace([np.inf, -np.inf], np.nan)
+
+
+def _grid(n: int, width: float = 3.4, height: float = 3.0, cols: int = 4):
+    """A figure with n panels in rows of ``cols``; with n = 0 one panel saying that nothing was measured."""
+    import matplotlib.pyplot as plt
+
+    if n == 0:
+        fig, ax = plt.subplots(figsize=(width, height))
+        ax.text(0.5, 0.5, "no topology or curvature metric measured", ha="center", va="center")
+        ax.set_axis_off()
+        return fig, []
+    cols = min(cols, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def plot_grid_heatmaps(frame: pd.DataFrame, x_key: str, y_key: str, performance: str, metrics: list[str]):
+    """Mean over seeds (and any other swept keys) of performance and each metric on the x_key by y_key grid."""
+    import seaborn as sns
+
+    data = _ok(frame)
+    panels = [performance, *metrics]
+    fig, axes = _grid(len(panels), width=4.0, height=3.4)
+    for ax, metric in zip(axes, panels):
+        table = data.groupby([y_key, x_key])[metric].mean().unstack(x_key).sort_index(ascending=False)
+        sns.heatmap(table, ax=ax, cmap="viridis", annot=table.size <= 64, fmt=".2g", annot_kws={"size": 7},
+                    cbar_kws={"label": label(metric)})
+        ax.set_xticklabels([format_value(v) for v in table.columns])
+        ax.set_yticklabels([format_value(v) for v in table.index])
+        ax.set_title(label(metric), fontsize=9)
+        ax.set_xlabel(x_key)
+        ax.set_ylabel(y_key)
+    others = [k for k in swept_keys(frame) if k not in (x_key, y_key)]
+    over = "seeds" + (" and " + ", ".join(others) if others else "")
+    fig.suptitle(f"{frame['family'].iloc[0]}: mean over {over} on the {x_key} × {y_key} grid (runs with status ok)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_scatter_by(frame: pd.DataFrame, key: str, performance: str, metrics: list[str],
+                    correlations: pd.DataFrame | None):
+    """Each metric against performance, one point per run, coloured by ``key``; Spearman rho from correlations.csv."""
+    import seaborn as sns
+    from matplotlib.colors import LogNorm
+
+    data = _ok(frame)
+    numeric = pd.api.types.is_numeric_dtype(data[key])
+    hue_norm = LogNorm(data[key].min(), data[key].max()) if numeric and _log_axis(data[key]) else None
+    fig, axes = _grid(len(metrics))
+    for ax, metric in zip(axes, metrics):
+        sns.scatterplot(data=data, x=performance, y=metric, hue=key, hue_norm=hue_norm,
+                        palette="viridis" if numeric else "deep", ax=ax, legend=ax is axes[-1])
+        for axis, column in (("x", performance), ("y", metric)):
+            if _log_axis(data[column]):
+                getattr(ax, f"set_{axis}scale")("log")
+        ax.set_xlabel(label(performance))
+        ax.set_ylabel(label(metric))
+        ax.set_title(_correlation_title(correlations, frame["family"].iloc[0], metric, performance), fontsize=8)
+    if axes and axes[-1].get_legend() is not None:
+        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), title=key)
+    fig.suptitle(f"{frame['family'].iloc[0]}: topology against {performance}, one point per run, colour = {key}")
+    fig.tight_layout()
+    return fig
+
+
+def _correlation_title(table: pd.DataFrame | None, family: str, metric: str, performance: str) -> str:
+    if table is None or not len(table):
+        return ""
+    row = table[(table["family"] == family) & (table["metric"] == metric) & (table["performance"] == performance)]
+    if not len(row):
+        return ""
+    row = row.iloc[0]
+    if not np.isfinite(row["spearman_rho"]):
+        return f"n = {row['n']}: {row['note']}"
+    return (f"Spearman ρ = {row['spearman_rho']:.2f} [{row['spearman_ci_low']:.2f}, {row['spearman_ci_high']:.2f}]"
+            f", n = {row['n']}")
+
+
+def plot_variability(frame: pd.DataFrame, key: str, performance: str, metrics: list[str],
+                     variability: pd.DataFrame, transition: pd.DataFrame):
+    """Performance (mean ± across-seed s.d.) and the across-seed s.d. of each metric against ``key``,
+    one line per setting of the other swept keys, the transition interval shaded."""
+    import seaborn as sns
+
+    family = frame["family"].iloc[0]
+    others = [k for k in swept_keys(frame) if k != key]
+    var = variability[variability["family"] == family].copy() if len(variability) else pd.DataFrame(
+        columns=["metric", "mean", "std", key, *others])
+    var["setting"] = [grid_label(others, row) for row in var[others].itertuples(index=False)]
+    hue = "setting" if others else None
+    trans = transition[(transition["family"] == family) & (transition["key"] == key)] if len(transition) else None
+    numeric = pd.api.types.is_numeric_dtype(var[key])
+    fig, axes = _grid(len(metrics) + 1)
+    for i, (ax, metric) in enumerate(zip(axes, [performance, *metrics])):
+        points = var[var["metric"] == metric].sort_values(key)
+        x = points[key] if numeric else points[key].astype(str)
+        if i == 0:
+            for _, group in points.groupby("setting", sort=True):
+                ax.errorbar(group[key] if numeric else group[key].astype(str), group["mean"], yerr=group["std"],
+                            marker="o", capsize=2, label=group["setting"].iloc[0])
+            ax.set_ylabel(f"{label(metric)}, mean ± s.d.")
+            ax.set_title(f"{performance}: largest jump shaded", fontsize=8)
+        else:
+            sns.lineplot(x=x, y=points["std"], hue=points[hue] if hue else None, marker="o", ax=ax,
+                         legend=ax is axes[-1] and hue is not None)
+            ax.set_ylabel(f"s.d. across seeds of {label(metric)}")
+            ax.set_title(_transition_title(trans, metric), fontsize=8)
+        if numeric and _log_axis(points[key]):
+            ax.set_xscale("log")
+        if trans is not None and len(trans) and np.isfinite(trans["low"].iloc[0]):
+            ax.axvspan(trans["low"].iloc[0], trans["high"].iloc[0], color="tab:red", alpha=0.12, lw=0)
+        ax.set_xlabel(label(key))
+    if hue and axes[-1].get_legend() is not None:
+        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), title=", ".join(others))
+    fig.suptitle(f"{family}: variability across seeds against {key} (red band: largest change of {performance})")
+    fig.tight_layout()
+    return fig
+
+
+def _transition_title(trans: pd.DataFrame | None, metric: str) -> str:
+    if trans is None:
+        return ""
+    row = trans[(trans["metric"] == metric) & (trans["statistic"] == "std")]
+    if not len(row):
+        return ""
+    row = row.iloc[0]
+    if not np.isfinite(row["p_value"]):
+        return str(row["note"])[:60]
+    return f"s.d. near / elsewhere = {row['ratio']:.2f}, p = {row['p_value']:.2g}"
+
+
+def draw_all(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
+    """Every figure of ``findings_figure_files`` for these runs; returns the stems written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    written = []
+    for family, frame in runs.groupby("family", sort=True):
+        keys = sorted(swept_keys(frame))
+        performance = performance_metrics(family)[0]
+        metrics = _figure_metrics(frame)
+        figures = {f"heatmap_{a}_x_{b}": lambda a=a, b=b: plot_grid_heatmaps(frame, a, b, performance, metrics)
+                   for a, b in itertools.combinations(keys, 2)}
+        figures |= {f"scatter_by_{key}": lambda key=key: plot_scatter_by(frame, key, performance, metrics,
+                                                                         tables["correlations"])
+                    for key in keys or ["seed"]}
+        figures |= {f"variability_vs_{key}": lambda key=key: plot_variability(
+            frame, key, performance, metrics, tables["variability"], tables["transition"]) for key in keys}
+        for stem, draw in figures.items():
+            fig = draw()
+            save_figure(fig, Path(out_dir) / family, stem)
+            plt.close(fig)
+            written.append(Path(out_dir) / family / stem)
+    return written
+
+
+def main(args) -> int:
+    runs = read_runs(args.runs)
+    tables = {name: read_table(Path(args.tables_dir) / f"{name}.csv")
+              for name in ("correlations", "variability", "transition")}
+    written = draw_all(runs, tables, args.out_dir)
+    print(f"wrote {len(written)} findings figures (PNG and PDF) under {args.out_dir}", flush=True)
+    return 0

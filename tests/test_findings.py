@@ -1,0 +1,321 @@
+"""The findings stage on synthetic sweeps with known answers: planted correlations and transitions,
+degenerate columns, excluded runs, determinism, and the wording of findings.md."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from losstopo import findings, findings_figures, findings_report
+from losstopo.findings import (_bootstrap_rank_correlations, correlations, locate_transition, permutation_test,
+                               rank_association, transition, trends, variability)
+
+REPO = Path(__file__).resolve().parents[1]
+PERF = {"pinn": ("rel_l2_error", "final_loss")}
+
+
+def make_runs(betas=range(1, 11), seeds=range(4), lrs=(1.0,), jump_after=5, near_spread=6, far_spread=1,
+              hessian=True, seed=0) -> pd.DataFrame:
+    """A PINN-like sweep: error jumps after ``jump_after``; n_minima rises with beta and alternates across
+    seeds by ``near_spread`` at the two betas around the jump and by ``far_spread`` elsewhere (plus 0/1 noise)."""
+    rng = np.random.default_rng(seed)
+    betas = list(betas)
+    near = {jump_after, betas[betas.index(jump_after) + 1]} if jump_after in betas[:-1] else set()
+    rows = []
+    for beta in betas:
+        for lr in lrs:
+            for s in seeds:
+                error = (0.01 if beta <= jump_after else 0.9) * np.exp(rng.normal(0, 0.05))
+                spread = near_spread if beta in near else far_spread
+                n_minima = 3 + 2 * beta + spread * (s % 2) + int(rng.integers(0, 2))
+                run_id = f"pinn/beta~{beta}/" + (f"lr~{lr:g}/" if len(lrs) > 1 else "") + f"seed~{s}"
+                row = {"family": "pinn", "run_id": run_id, "seed": s, "status": "ok", "train_reason": None,
+                       "beta": beta, "rel_l2_error": error, "final_loss": error ** 2, "n_minima": n_minima,
+                       "n_saddles": n_minima - 1, "avg_persistence": 0.1 * beta + rng.normal(0, 0.01),
+                       "landscape_dim": 2, "run_dir": "unused"}
+                if len(lrs) > 1:
+                    row["lr"] = lr
+                if hessian:
+                    row |= {"hessian_top_eigenvalue": 10.0 * beta + rng.normal(), "hessian_trace_stderr": 0.1}
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rank correlations
+
+
+def test_bootstrap_statistics_equal_scipy_on_the_explicit_resamples():
+    """The multiplicity-weight formulas against scipy on each resample spelled out, ties included."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 5, 15).astype(float)
+    y = x + rng.integers(0, 3, 15)
+    weights = rng.multinomial(15, np.full(15, 1 / 15), size=40)
+    rho, tau = _bootstrap_rank_correlations(x, y, weights)
+    for b, w in enumerate(weights):
+        idx = np.repeat(np.arange(15), w)
+        assert rho[b] == pytest.approx(stats.spearmanr(x[idx], y[idx]).statistic, abs=1e-12)
+        assert tau[b] == pytest.approx(stats.kendalltau(x[idx], y[idx]).statistic, abs=1e-12)
+
+
+def test_planted_monotone_correlation_is_near_one_with_an_interval_excluding_zero():
+    x = np.arange(30.0)
+    y = x ** 3 + np.random.default_rng(2).normal(0, 1e-3, 30)
+    out = rank_association(x, y, 500, np.random.default_rng(0))
+    assert out["spearman_rho"] == pytest.approx(1.0)
+    assert out["kendall_tau"] == pytest.approx(1.0)
+    assert out["spearman_ci_low"] > 0.9 and out["kendall_ci_low"] > 0.8
+    assert out["spearman_p"] < 1e-6 and out["note"] == ""
+
+
+def test_independent_variables_give_an_interval_covering_zero():
+    rng = np.random.default_rng(3)
+    out = rank_association(rng.normal(size=40), rng.normal(size=40), 1000, np.random.default_rng(0))
+    assert out["spearman_ci_low"] < 0 < out["spearman_ci_high"]
+    assert out["kendall_ci_low"] < 0 < out["kendall_ci_high"]
+    assert out["spearman_p"] > 0.05
+    # the interval is a real spread, not a point
+    assert out["spearman_ci_high"] - out["spearman_ci_low"] > 0.3
+
+
+def test_constant_column_and_too_few_runs_give_nan_with_a_reason():
+    constant = rank_association(np.arange(10.0), np.full(10, 2.0), 100, np.random.default_rng(0),
+                                names=("n_minima", "rel_l2_error"))
+    assert np.isnan(constant["spearman_rho"]) and np.isnan(constant["spearman_ci_low"])
+    assert constant["note"] == "rel_l2_error is constant (2)"
+    few = rank_association(np.array([1.0, 2.0]), np.array([3.0, 4.0]), 100, np.random.default_rng(0))
+    assert np.isnan(few["kendall_tau"]) and "fewer than 3" in few["note"]
+
+
+def test_correlations_use_only_ok_runs_with_finite_values():
+    runs = make_runs(betas=range(1, 7), seeds=range(3), hessian=False)
+    clean = correlations(runs, 200, seed=0, performance=PERF)
+    # a diverged run and non-finite values that would change every coefficient if they were used
+    first = runs.iloc[0].to_dict()
+    bad = pd.DataFrame([first | {"run_id": "x1", "status": "diverged", "rel_l2_error": -5.0, "n_minima": 999},
+                        first | {"run_id": "x2", "rel_l2_error": np.inf, "n_minima": -1},
+                        first | {"run_id": "x3", "n_minima": np.nan, "rel_l2_error": -7.0}])
+    dirty = correlations(pd.concat([runs, bad], ignore_index=True), 200, seed=0, performance=PERF)
+    key = ["metric", "performance"]
+    pair = dirty.set_index(key).loc[("n_minima", "rel_l2_error")]
+    assert pair["n"] == len(runs) and pair["n_excluded"] == 3
+    stat_columns = ["n", "spearman_rho", "spearman_p", "kendall_tau", "spearman_ci_low", "spearman_ci_high"]
+    pd.testing.assert_frame_equal(clean.set_index(key).loc[[("n_minima", "rel_l2_error")], stat_columns],
+                                  dirty.set_index(key).loc[[("n_minima", "rel_l2_error")], stat_columns])
+
+
+def test_bootstrap_is_seeded_and_independent_of_the_other_columns():
+    runs = make_runs(betas=range(1, 7), seeds=range(3))
+    a = correlations(runs, 300, seed=7, performance=PERF)
+    pd.testing.assert_frame_equal(a, correlations(runs, 300, seed=7, performance=PERF))
+    other = correlations(runs, 300, seed=8, performance=PERF)
+    assert not np.allclose(a["spearman_ci_low"], other["spearman_ci_low"], equal_nan=True)
+    fewer = correlations(runs.drop(columns=["avg_persistence"]), 300, seed=7, performance=PERF)
+    merged = fewer.merge(a, on=["metric", "performance"], suffixes=("", "_all"))
+    assert len(merged) == len(fewer) > 0
+    np.testing.assert_array_equal(merged["spearman_ci_low"], merged["spearman_ci_low_all"])
+
+
+def test_correlation_table_columns_and_metric_selection():
+    table = correlations(make_runs(betas=range(1, 5), seeds=range(2)), 50, performance=PERF)
+    assert set(table["metric"]) == {"n_minima", "n_saddles", "avg_persistence", "hessian_top_eigenvalue"}
+    assert set(table["metric_kind"]) == {"topology", "curvature"}
+    assert "hessian_trace_stderr" not in set(table["metric"])  # a precision, not a curvature
+    for column in ("family", "performance", "n", "n_excluded", "spearman_rho", "spearman_p", "spearman_q",
+                   "spearman_ci_low", "spearman_ci_high", "kendall_tau", "kendall_p", "kendall_ci_low",
+                   "kendall_ci_high", "n_boot", "n_boot_valid", "note"):
+        assert column in table.columns, column
+
+
+def test_trends_see_a_planted_rise_with_beta():
+    table = trends(make_runs(), 200, performance=PERF).set_index("metric")
+    assert table.loc["avg_persistence", "spearman_rho"] > 0.95
+    assert table.loc["hessian_top_eigenvalue", "spearman_ci_low"] > 0.9
+    assert (table["key"] == "beta").all()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Variability and transition
+
+
+def test_variability_is_the_across_seed_spread_at_each_grid_point():
+    runs = make_runs(betas=(1, 2, 3), seeds=range(4), hessian=False)
+    runs.loc[(runs["beta"] == 3) & (runs["seed"] > 0), "status"] = "diverged"
+    table = variability(runs, PERF).set_index(["grid_point", "metric"])
+    values = runs[(runs["beta"] == 2)]["n_minima"].to_numpy(float)
+    row = table.loc[("beta=2", "n_minima")]
+    assert row["n_seeds"] == 4
+    assert row["std"] == pytest.approx(values.std(ddof=1))
+    assert row["cv"] == pytest.approx(values.std(ddof=1) / values.mean())
+    single = table.loc[("beta=3", "n_minima")]
+    assert single["n_seeds"] == 1 and np.isnan(single["std"]) and "fewer than 2 seeds" in single["note"]
+
+
+def test_zero_mean_leaves_the_coefficient_of_variation_undefined():
+    runs = make_runs(betas=(1, 2), seeds=range(3), hessian=False)
+    runs["avg_persistence"] = np.where(runs["seed"] == 0, -1.0, 0.5)  # mean 0 at every grid point
+    row = variability(runs, PERF).set_index(["grid_point", "metric"]).loc[("beta=1", "avg_persistence")]
+    assert row["std"] > 0 and np.isnan(row["cv"]) and "mean is 0" in row["note"]
+
+
+def test_equal_values_have_exactly_zero_spread():
+    runs = make_runs(betas=(1, 2), seeds=range(3), hessian=False).assign(avg_persistence=0.1 * 3)
+    table = variability(runs, PERF)
+    assert (table.loc[table["metric"] == "avg_persistence", "std"] == 0.0).all()
+
+
+def test_a_sweep_without_ok_runs_gives_notes_and_well_formed_tables(tmp_path):
+    runs = make_runs(betas=(1, 2, 3), seeds=range(2)).assign(status="diverged")
+    tables = findings.compute_all(runs, 50, 50, 0, PERF)
+    assert tables["correlations"]["spearman_rho"].isna().all()
+    assert (tables["correlations"]["note"] == "fewer than 3 runs with status ok and finite values (n = 0)").all()
+    assert tables["transition"]["p_value"].isna().all()
+    for name, table in tables.items():  # an empty table still round-trips with its header
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+        assert list(findings.read_table(tmp_path / f"{name}.csv").columns) == list(table.columns), name
+    text = findings_report.render(runs, tables, [], tmp_path / "findings.md")
+    assert "supported in this sweep" not in text and "**: inconclusive" not in text
+    assert "cannot be assessed: fewer than 3 runs with status ok and finite values (n = 0)." in text
+
+
+def test_planted_transition_is_located_and_its_variability_detected():
+    runs = make_runs()
+    var = variability(runs, PERF)
+    table = transition(runs, var, 2000, seed=0, performance=PERF)
+    row = table.set_index(["metric", "statistic"]).loc[("n_minima", "std")]
+    assert (row["low"], row["high"]) == (5, 6)
+    assert row["n_grid_points"] == 10 and row["n_near"] == 2
+    assert row["ratio"] > 2 and row["p_value"] < 0.05
+    assert row["exact"] and row["min_p"] == pytest.approx(1 / 45)
+
+
+def test_flat_variability_is_not_detected():
+    runs = make_runs(near_spread=3, far_spread=3, seed=4)
+    table = transition(runs, variability(runs, PERF), 2000, seed=0, performance=PERF)
+    row = table.set_index(["metric", "statistic"]).loc[("n_minima", "std")]
+    assert (row["low"], row["high"]) == (5, 6)
+    assert row["p_value"] > 0.05
+
+
+def test_permutation_test_exact_and_sampled():
+    values = np.array([5.0, 1.0, 2.0, 3.0])
+    exact = permutation_test(values, np.array([True, False, False, False]), 100, np.random.default_rng(0))
+    assert exact == {"p_value": 0.25, "min_p": 0.25, "n_permutations": 4, "exact": True}
+    rng = np.random.default_rng(5)
+    values, near = rng.normal(size=12), np.zeros(12, bool)
+    near[[0, 4, 7]] = True
+    exact = permutation_test(values, near, 10000, rng)  # C(12, 3) = 220 subsets
+    sampled = permutation_test(values, near, 200, np.random.default_rng(0))
+    assert exact["exact"] and not sampled["exact"]
+    assert sampled["p_value"] == pytest.approx(exact["p_value"], abs=0.1)
+
+
+def test_transition_notes_instead_of_crashing():
+    runs = make_runs(betas=(1, 2), seeds=range(3), hessian=False)
+    row = transition(runs, variability(runs, PERF), 100, performance=PERF).iloc[0]
+    assert np.isnan(row["p_value"]) and "beta has only 2 values" in row["note"]
+    assert locate_transition(runs.assign(beta="a"), "beta", "rel_l2_error")["note"].startswith("beta is not numeric")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# findings.md
+
+
+def _report(runs: pd.DataFrame, tmp_path: Path, **kw) -> str:
+    tables = findings.compute_all(runs, 200, 500, 0, PERF)
+    return findings_report.render(runs, tables, [], tmp_path / "findings.md", **kw)
+
+
+def test_small_sweep_is_called_too_few_and_missing_metrics_not_measured(tmp_path):
+    runs = make_runs(betas=(1, 5, 10, 20, 30, 40), seeds=range(2), jump_after=10, hessian=False)
+    text = _report(runs, tmp_path)
+    assert "n = 12 runs: too few to conclude" in text
+    assert ("**pinn: top Hessian eigenvalue rising with beta**: not measured in this sweep (runs.csv has no finite "
+            "hessian_top_eigenvalue).") in text
+    assert "supported in this sweep" not in text
+    # 6 grid points, 2 next to the jump: the permutation test cannot reach p < 0.05
+    assert "6 grid points: too few to conclude (the smallest p-value this test can give is 0.067)" in text
+
+
+def test_well_powered_sweep_wording(tmp_path):
+    text = _report(make_runs(seeds=range(4)), tmp_path)  # 40 runs
+    assert "**pinn: top Hessian eigenvalue rising with beta**: supported in this sweep: Spearman" in text
+    assert "**pinn: across-seed s.d. of minima highest next to the beta transition**: supported in this sweep" in text
+    assert "Hessian trace rising with beta**: not measured in this sweep" in text
+
+
+def test_verdict_rules():
+    base = {"n": 40, "spearman_rho": 0.6, "spearman_p": 0.001, "kendall_p": 0.002, "spearman_ci_low": 0.3,
+            "spearman_ci_high": 0.8, "kendall_tau": 0.45, "note": ""}
+    judge = findings_report.judge_association
+    assert judge(base, +1)[0] == "supported"
+    assert judge(base, -1)[0] == "contradicted"
+    assert judge(base | {"spearman_ci_low": -0.1}, +1)[0] == "inconclusive"
+    assert judge(base | {"kendall_p": 0.2}, +1)[0] == "inconclusive"
+    verdict, text = judge(base | {"n": 12}, +1)
+    assert verdict == "too few to conclude" and text.startswith("n = 12 runs: too few to conclude")
+    verdict, text = judge(base | {"spearman_rho": np.nan, "note": "n_minima is constant (3)"}, +1)
+    assert verdict == "cannot be assessed" and "n_minima is constant" in text
+
+
+def test_missing_family_and_unswept_beta_are_not_measured():
+    runs = make_runs(betas=(1, 2, 3), seeds=range(2), hessian=False)
+    checks = findings_report.pinn_beta_checks(runs.assign(family="resnet"), pd.DataFrame())
+    assert [c.line() for c in checks] == ["- **PINN metrics rising with beta**: not measured in this sweep "
+                                          "(no PINN runs)."]
+    lr_only = runs.assign(run_id=runs["run_id"].str.replace("beta~", "lr~"))
+    checks = findings_report.pinn_beta_checks(lr_only, pd.DataFrame())
+    assert checks[0].text == "not measured in this sweep (beta is not swept)."
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Figures, captions and the command line
+
+
+def test_every_figure_has_an_existing_caption():
+    names = findings_figures.findings_figure_files({"pinn": ["beta", "lr"]})
+    assert "pinn/heatmap_beta_x_lr.png" in names and "pinn/variability_vs_lr.pdf" in names
+    names += [f"pinn/{stem}.png" for stem in ("topology_vs_beta", "topology_vs_performance", "loss_heatmaps")]
+    for name in names:
+        spec = findings_figures.report_spec(name)
+        if name.endswith(".pdf"):
+            assert spec is None
+            continue
+        assert spec["category"] == "pinn"
+        assert (REPO / "workflow" / "rules" / spec["caption"]).resolve().is_file(), spec["caption"]
+    assert "caption" not in findings_figures.report_spec("pinn/esd_overlay.png")
+
+
+def test_axis_labels_carry_units():
+    assert findings_figures.label("avg_persistence") == "avg persistence (loss)"
+    assert findings_figures.label("n_minima_simplified") == "n minima simplified (count)"
+    assert findings_figures.label("beta") == "beta"
+
+
+@pytest.mark.slow
+def test_command_line_writes_tables_figures_and_report(tmp_path):
+    runs = make_runs(betas=(1, 2, 3), seeds=range(2), lrs=(0.1, 1.0), hessian=False, jump_after=2)
+    runs = runs.drop(columns=["avg_persistence"])  # fewer panels: a faster test
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    tables, figures = tmp_path / "tables", tmp_path / "figures"
+    assert findings.main(argparse.Namespace(runs=tmp_path / "runs.csv", out_dir=tables, seed=0, bootstrap=100,
+                                            permutations=100)) == 0
+    for name in findings.TABLES:
+        assert len(pd.read_csv(tables / f"{name}.csv")) > 0, name
+    assert findings_figures.main(argparse.Namespace(runs=tmp_path / "runs.csv", tables_dir=tables,
+                                                    out_dir=figures)) == 0
+    names = findings_figures.findings_figure_files({"pinn": ["beta", "lr"]})
+    for name in names:
+        assert (figures / name).stat().st_size > 1000, name
+    pngs = [str(figures / n) for n in names if n.endswith(".png")]
+    out = tmp_path / "findings.md"
+    assert findings_report.main(argparse.Namespace(runs=tmp_path / "runs.csv", tables_dir=tables, out=out,
+                                                   figures=pngs, alpha=0.05, min_runs=20)) == 0
+    text = out.read_text()
+    assert "[heatmap beta x lr](figures/pinn/heatmap_beta_x_lr.png)" in text
+    assert "average persistence rising with beta**: not measured in this sweep" in text

@@ -1,0 +1,132 @@
+"""The real workflow end to end on a tiny PINN sweep: outputs, rerun-on-change, bad config,
+interruption and resumption, determinism."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from losstopo.io import load_npz
+from workflow_helpers import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.slow
+STAGE_RULES = {"run_info", "train", "directions", "sample", "topology"}
+SUMMARY_RULES = {"aggregate", "figures", "findings_tables", "findings_figures", "findings_report", "all"}
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """A finished tiny sweep: beta in {1, 30}, one seed."""
+    workdir = tmp_path_factory.mktemp("sweep")
+    write_config(workdir, tiny_config())
+    snakemake(workdir)
+    return workdir
+
+
+def test_every_output_and_log_exists(swept):
+    for run in ("pinn/beta~1/seed~0", "pinn/beta~30/seed~0"):
+        run_dir = swept / "results" / "runs" / run
+        for name in ("run.json", "model.pt", "train.json", "history.csv", "directions.npz", "landscape.npz",
+                     "topology/topology.json", "topology/persistence.csv"):
+            assert (run_dir / name).is_file(), name
+        for rule in STAGE_RULES:
+            assert (swept / "results" / "logs" / run / f"{rule}.log").is_file(), rule
+    for name in ("aggregate", "figures"):
+        assert (swept / "results" / "logs" / f"{name}.log").is_file()
+    for stem in ("topology_vs_beta", "topology_vs_performance", "loss_heatmaps"):
+        for fmt in ("png", "pdf"):
+            assert (swept / "results" / "figures" / "pinn" / f"{stem}.{fmt}").stat().st_size > 1000
+
+
+def test_runs_table_has_one_row_per_run_with_the_promised_columns(swept):
+    runs = pd.read_csv(swept / "results" / "tables" / "runs.csv")
+    assert sorted(runs["beta"]) == [1, 30]
+    for column in ("family", "seed", "status", "beta", "rel_l2_error", "final_loss", "n_minima", "n_saddles",
+                   "total_persistence", "avg_persistence", "landscape_resolution", "landscape_span",
+                   "topology_graph"):
+        assert column in runs.columns, column
+    assert set(runs["status"]) <= {"ok", "diverged"}
+    assert (runs["n_minima"] >= 1).all()
+    landscape = load_npz(swept / "results" / "runs" / "pinn" / "beta~1" / "seed~0" / "landscape.npz")
+    assert landscape["loss"].shape == (7, 7)
+
+
+def test_nothing_to_do_after_a_complete_run(swept):
+    assert planned_jobs(swept) == set()
+
+
+def test_changing_one_sweep_value_reruns_only_that_run_and_the_aggregate(swept, tmp_path):
+    original = (swept / "sweep.yaml").read_text()
+    try:
+        write_config(swept, tiny_config(betas=(1, 20)))
+        jobs = planned_jobs(swept)
+    finally:
+        (swept / "sweep.yaml").write_text(original)
+    expected = {(rule, "pinn/beta~20/seed~0") for rule in STAGE_RULES}
+    expected |= {(rule, "") for rule in SUMMARY_RULES}
+    assert jobs == expected
+
+
+def test_changing_a_fixed_training_value_retrains_every_run(swept):
+    original = (swept / "sweep.yaml").read_text()
+    config = tiny_config()
+    config["families"]["pinn"]["params"]["lbfgs_steps"] += 1
+    try:
+        write_config(swept, config)
+        jobs = planned_jobs(swept)
+    finally:
+        (swept / "sweep.yaml").write_text(original)
+    assert {("train", "pinn/beta~1/seed~0"), ("train", "pinn/beta~30/seed~0")} <= jobs
+    assert ("run_info", "pinn/beta~1/seed~0") in jobs
+
+
+def test_changing_the_topology_threshold_reruns_topology_only(swept):
+    original = (swept / "sweep.yaml").read_text()
+    try:
+        write_config(swept, tiny_config(topology={"graph": "freudenthal", "threshold": 0.05}))
+        jobs = planned_jobs(swept)
+    finally:
+        (swept / "sweep.yaml").write_text(original)
+    assert {rule for rule, _ in jobs} == {"topology", "run_info"} | SUMMARY_RULES
+
+
+@pytest.mark.parametrize("bad, key", [
+    ({"landscape": {"dim": 2, "resolution": 2, "span": 0.5}}, "landscape.resolution"),
+    ({"landscape": {"dim": 2, "resolution": 7, "span": 0}}, "landscape.span"),
+    ({"bogus_key": 1}, "bogus_key"),
+])
+def test_bad_config_stops_before_any_job_with_the_key_named(tmp_path, bad, key):
+    write_config(tmp_path, tiny_config(**bad))
+    out = snakemake(tmp_path, check=False)
+    assert out.returncode != 0
+    assert key in out.stdout + out.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_killed_sweep_resumes_to_identical_results(swept, tmp_path):
+    """Kill the sweep mid-way, resume with --rerun-incomplete: same landscapes, bit for bit."""
+    write_config(tmp_path, tiny_config())
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile",
+           str(tmp_path / "sweep.yaml"), "--cores", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first_model = tmp_path / "results" / "runs" / "pinn" / "beta~1" / "seed~0" / "model.pt"
+    deadline = time.time() + 120
+    while not first_model.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "results" / "tables" / "runs.csv").exists(), "sweep finished before it was killed"
+    snakemake(tmp_path, "--rerun-incomplete")
+    for run in ("pinn/beta~1/seed~0", "pinn/beta~30/seed~0"):
+        ours = load_npz(tmp_path / "results" / "runs" / run / "landscape.npz")["loss"]
+        reference = load_npz(swept / "results" / "runs" / run / "landscape.npz")["loss"]
+        np.testing.assert_array_equal(ours, reference)
+    a = pd.read_csv(tmp_path / "results" / "tables" / "runs.csv").drop(columns=["run_dir"])
+    b = pd.read_csv(swept / "results" / "tables" / "runs.csv").drop(columns=["run_dir"])
+    pd.testing.assert_frame_equal(a, b)

@@ -1,0 +1,37 @@
+# Stage 5: one table over all runs, and the figure set.
+from losstopo.findings_figures import reported
+
+
+rule aggregate:
+    input:
+        aggregate_inputs,
+    output:
+        f"{R}/tables/runs.csv",
+    params:
+        run_dirs=lambda w: " ".join(shlex.quote(d) for d in run_dirs()),
+    log:
+        f"{R}/logs/aggregate.log",
+    localrule: True
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} aggregate --run-dirs {params.run_dirs} --out {output:q} > {log:q} 2>&1"
+
+
+rule figures:
+    input:
+        runs=f"{R}/tables/runs.csv",
+        landscapes=lambda w: [f"{d}/landscape.npz" for d in run_dirs()],
+    output:
+        reported(figure_targets()),
+    params:
+        heatmaps=CONFIG["figures"]["heatmaps"],
+        out_dir=f"{R}/figures",
+    log:
+        f"{R}/logs/figures.log",
+    localrule: True
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} figures --runs {input.runs:q} --out-dir {params.out_dir:q}"
+        " --heatmaps {params.heatmaps} > {log:q} 2>&1"

@@ -1,0 +1,25 @@
+# Stage 2: directions in parameter space that span the landscape's subspace.
+
+
+rule directions:
+    input:
+        model=f"{RUN_DIR}/model.pt",
+        info=f"{RUN_DIR}/train.json",
+    output:
+        f"{RUN_DIR}/directions.npz",
+    params:
+        landscape=direction_settings,
+        device=CONFIG["device"],
+        run_dir=lambda w, input: str(Path(input.model).parent),
+    log:
+        f"{LOG_DIR}/directions.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=lambda w: 1 if CONFIG["device"] == "cuda" and run_of(w).landscape["directions"] == "hessian" else 0,
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} directions --run-dir {params.run_dir:q} --landscape {params.landscape:q}"
+        " --device {params.device} --out {output:q} > {log:q} 2>&1"

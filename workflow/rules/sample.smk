@@ -1,0 +1,28 @@
+# Stage 3: the loss on a k-dimensional grid around each trained model (batched, GPU when present).
+
+
+rule sample:
+    input:
+        model=f"{RUN_DIR}/model.pt",
+        info=f"{RUN_DIR}/train.json",
+        directions=f"{RUN_DIR}/directions.npz",
+    output:
+        f"{RUN_DIR}/landscape.npz",
+    params:
+        landscape=lambda w: as_json(run_of(w).landscape),
+        device=CONFIG["device"],
+        run_dir=lambda w, input: str(Path(input.model).parent),
+    log:
+        f"{LOG_DIR}/sample.log",
+    benchmark:
+        f"{LOG_DIR}/sample.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1 if CONFIG["device"] == "cuda" else 0,
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} sample --run-dir {params.run_dir:q} --directions {input.directions:q}"
+        " --landscape {params.landscape:q} --device {params.device} --out {output:q} > {log:q} 2>&1"

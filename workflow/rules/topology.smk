@@ -1,0 +1,26 @@
+# Stage 4: merge tree, persistence diagram and summary metrics of each landscape.
+
+
+rule topology:
+    input:
+        f"{RUN_DIR}/landscape.npz",
+    output:
+        summary=f"{RUN_DIR}/topology/topology.json",
+        diagram=f"{RUN_DIR}/topology/persistence.csv",
+    params:
+        graph=lambda w: run_of(w).topology["graph"],
+        threshold=lambda w: run_of(w).topology["threshold"],
+        out_dir=lambda w, output: str(Path(output.summary).parent),
+    log:
+        f"{LOG_DIR}/topology.log",
+    benchmark:
+        f"{LOG_DIR}/topology.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} topology {input:q} --graph {params.graph} --threshold {params.threshold}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"

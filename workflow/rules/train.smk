@@ -1,0 +1,43 @@
+# Stage 1: train one model per run of the sweep.
+
+
+rule run_info:
+    output:
+        f"{RUN_DIR}/run.json",
+    params:
+        info=run_info,
+    log:
+        f"{LOG_DIR}/run_info.log",
+    localrule: True
+    run:
+        from losstopo.io import save_json
+
+        save_json(output[0], json.loads(params.info))
+        Path(log[0]).write_text(f"wrote {output[0]}\n")
+
+
+rule train:
+    output:
+        model=f"{RUN_DIR}/model.pt",
+        info=f"{RUN_DIR}/train.json",
+        history=f"{RUN_DIR}/history.csv",
+    params:
+        family=lambda w: run_of(w).family,
+        seed=lambda w: run_of(w).seed,
+        hp=lambda w: as_json(run_of(w).hp),
+        device=CONFIG["device"],
+        out_dir=lambda w, output: str(Path(output.model).parent),
+    log:
+        f"{LOG_DIR}/train.log",
+    benchmark:
+        f"{LOG_DIR}/train.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=1 if CONFIG["device"] == "cuda" else 0,
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} train --family {params.family} --seed {params.seed} --params {params.hp:q}"
+        " --device {params.device} --out-dir {params.out_dir:q} > {log:q} 2>&1"
