@@ -1,0 +1,88 @@
+"""Scalar summary of a landscape's topology (``topology.json``): counts, persistence, basin sizes.
+
+Persistence statistics run over the finite (minimum, saddle) pairs only. The essential class of
+each component (global minimum, death = inf) is left out of them and reported on its own as
+``essential_persistence`` = max - min of the finite values, which is what TTK's diagram shows for
+its (global minimum, global maximum) pair.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from losstopo.topology.mergetree import DEGENERATE, MINIMUM, SADDLE, Topology
+
+N_TOP = 5
+
+
+def _none_if_nan(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _persistence_stats(pers: np.ndarray, suffix: str = "") -> dict:
+    return {
+        f"n_pairs{suffix}": int(pers.size),
+        f"total_persistence{suffix}": float(pers.sum()),
+        f"avg_persistence{suffix}": float(pers.mean()) if pers.size else 0.0,
+        f"max_persistence{suffix}": float(pers.max()) if pers.size else 0.0,
+    }
+
+
+def check_threshold(threshold: float) -> float:
+    threshold = float(threshold)
+    if not (np.isfinite(threshold) and threshold >= 0):
+        raise ValueError(f"the relative persistence threshold must be a finite number >= 0, got {threshold}")
+    return threshold
+
+
+def summarize(topo: Topology, threshold: float = 0.0) -> dict:
+    """Summary metrics of ``topo``, plain and after simplification at a relative ``threshold``.
+
+    Simplification removes the finite pairs with persistence < threshold * (max - min): their
+    minima and, where no surviving pair dies at it, their saddle. ``threshold = 0`` removes
+    nothing. Basin sizes are those of the ``N_TOP`` lowest minima (sweep order): the samples in the
+    basin just before it merges into an older one, the whole component for a global minimum.
+    """
+    threshold = check_threshold(threshold)
+    tree, pairs = topo.tree, topo.pairs
+    finite_values = topo.field[np.isfinite(topo.field)]
+    lo = float(finite_values.min()) if finite_values.size else np.nan
+    hi = float(finite_values.max()) if finite_values.size else np.nan
+    centre = topo.field[tuple(s // 2 for s in topo.field.shape)] if topo.field.size else np.nan
+
+    saddle = (tree.node_type == SADDLE) | (tree.node_type == DEGENERATE)
+    finite = ~pairs.essential
+    pers = pairs.persistence[finite]
+    absolute = threshold * (hi - lo) if finite_values.size else 0.0
+    keep = pers >= absolute
+    # Saddles that survive: those where at least one kept pair dies (a death at a root is no saddle).
+    deaths, n_dying = np.unique(pairs.death_vertex[finite][keep], return_counts=True)
+    surviving = np.isin(deaths, tree.node_vertex[saddle])
+
+    out = {
+        "graph": topo.graph,
+        "shape": list(topo.field.shape),
+        "n_samples": int(topo.field.size),
+        "n_vertices": int(finite_values.size),
+        "n_nonfinite": topo.n_nonfinite,
+        "n_components": int(pairs.essential.sum()),
+        "n_nodes": tree.n_nodes,
+        "n_minima": int((tree.node_type == MINIMUM).sum()),
+        "n_saddles": int(saddle.sum()),
+        "n_degenerate_saddles": int((tree.node_type == DEGENERATE).sum()),
+        **_persistence_stats(pers),
+        "essential_persistence": _none_if_nan(hi - lo),
+        "loss_min": _none_if_nan(lo),
+        "loss_max": _none_if_nan(hi),
+        "loss_center": _none_if_nan(centre),
+        "threshold": threshold,
+        "threshold_absolute": float(absolute),
+        "n_minima_simplified": int((tree.node_type == MINIMUM).sum() - (~keep).sum()),
+        "n_saddles_simplified": int(surviving.sum()),
+        "n_degenerate_saddles_simplified": int((surviving & (n_dying >= 2)).sum()),
+        **_persistence_stats(pers[keep], "_simplified"),
+        "persistence_top": np.sort(pers)[::-1][:N_TOP].tolist(),
+    }
+    lowest = np.lexsort((pairs.birth_vertex, pairs.birth))[:N_TOP]
+    out["basin_sizes_top"] = pairs.basin_size[lowest].tolist()
+    return out
