@@ -28,6 +28,25 @@ def _scalars(mapping: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if isinstance(v, (bool, int, float, str)) or v is None}
 
 
+def hessian_columns(report: dict[str, Any]) -> dict[str, Any]:
+    """The ``hessian_*`` columns of one run's hessian.json (NaN where a part was not computed)."""
+    nan = float("nan")
+    top = report.get("top") or {}
+    eigenvalues = top.get("eigenvalues") or []
+    trace = report.get("trace") or {}
+    density = report.get("density") or {}
+    row = {
+        "hessian_status": report.get("status"),
+        "hessian_top_eigenvalue": eigenvalues[0] if eigenvalues else nan,
+        **{f"hessian_eigenvalue_{i + 1}": value for i, value in enumerate(eigenvalues[1:], start=1)},
+        "hessian_eigen_converged": top.get("converged"),
+        "hessian_trace": trace.get("value", nan),
+        "hessian_trace_stderr": trace.get("stderr", nan),
+        "hessian_negative_mass": density.get("negative_mass_significant", nan),
+    }
+    return row
+
+
 def run_row(run_dir: str | Path) -> dict[str, Any]:
     """The ``runs.csv`` row of one run folder (run.json, train.json, landscape.npz, topology/)."""
     run_dir = Path(run_dir)
@@ -49,6 +68,8 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     row.update(info["swept"])
     row.update({m: train["metrics"].get(m) for m in performance})
     row.update({k: v for k, v in _scalars(topo).items() if k not in ("graph", "threshold")})
+    if (run_dir / "hessian" / "hessian.json").exists():
+        row.update(hessian_columns(load_json(run_dir / "hessian" / "hessian.json")))
     row.update({f"landscape_{k}": info["landscape"].get(k) for k in LANDSCAPE_KEYS})
     row["landscape_skipped_reason"] = landscape_meta.get("skipped_reason")
     row["topology_graph"] = info["topology"]["graph"]

@@ -51,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(handler="losstopo.sampling:main")
 
+    p = sub.add_parser("hessian", help="top eigenpairs, trace and spectral density of a trained model's Hessian")
+    p.add_argument("--run-dir", required=True, help="folder holding model.pt and train.json")
+    p.add_argument("--settings", type=_json_dict, default={}, help="Hessian settings as a JSON object")
+    p.add_argument("--out-json", required=True, help="hessian.json to write")
+    p.add_argument("--out-density", required=True, help="density .npz to write")
+    p.add_argument("--out-plot", default=None, help="ESD plot .png to write")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="losstopo.hessian:main")
+
     p = sub.add_parser("topology", help="merge tree, persistence diagram and summary of a landscape")
     p.add_argument("input", help=".npy array, or .npz holding a 'loss' array")
     p.add_argument("--graph", choices=("axis", "freudenthal", "full"), default="freudenthal")

@@ -53,8 +53,9 @@ def topology_metrics(columns: Iterable[str]) -> list[str]:
 
 
 def curvature_metrics(columns: Iterable[str]) -> list[str]:
-    """Hessian summary columns (``hessian_*``), except standard errors, which describe precision, not curvature."""
-    return [c for c in columns if c.startswith(CURVATURE_PREFIX) and not c.endswith("_stderr")]
+    """Hessian summary columns (``hessian_*``), except standard errors and status flags, which are not curvature."""
+    return [c for c in columns
+            if c.startswith(CURVATURE_PREFIX) and not c.endswith(("_stderr", "_status", "_converged"))]
 
 
 def performance_metrics(family: str) -> tuple[str, ...]:

@@ -68,10 +68,17 @@ def run_dirs(family=None):
     return [f"{R}/runs/{run_id}" for run_id, run in RUNS.items() if family in (None, run.family)]
 
 
+def hessian_settings():
+    """The Hessian stage's options, as losstopo.hessian.analyze takes them."""
+    return {key: value for key, value in CONFIG["hessian"].items() if key != "enabled"}
+
+
 def aggregate_inputs(wildcards=None):
     files = []
     for d in run_dirs():
         files += [f"{d}/run.json", f"{d}/train.json", f"{d}/landscape.npz", f"{d}/topology/topology.json"]
+        if CONFIG["hessian"]["enabled"]:
+            files.append(f"{d}/hessian/hessian.json")
     return files
 
 

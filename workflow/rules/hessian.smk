@@ -1,0 +1,29 @@
+# Stage 2b: Hessian metrics of each trained model (top eigenpairs, trace, spectral density).
+
+
+rule hessian:
+    input:
+        model=f"{RUN_DIR}/model.pt",
+        info=f"{RUN_DIR}/train.json",
+    output:
+        summary=f"{RUN_DIR}/hessian/hessian.json",
+        density=f"{RUN_DIR}/hessian/density.npz",
+        plot=f"{RUN_DIR}/hessian/esd.png",
+    params:
+        settings=as_json(hessian_settings()),
+        device=CONFIG["device"],
+        run_dir=lambda w, input: str(Path(input.model).parent),
+    log:
+        f"{LOG_DIR}/hessian.log",
+    benchmark:
+        f"{LOG_DIR}/hessian.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1 if CONFIG["device"] == "cuda" else 0,
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} hessian --run-dir {params.run_dir:q} --settings {params.settings:q} --device {params.device}"
+        " --out-json {output.summary:q} --out-density {output.density:q} --out-plot {output.plot:q} > {log:q} 2>&1"
