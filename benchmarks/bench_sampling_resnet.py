@@ -1,0 +1,129 @@
+"""Loss-landscape sampling of a ResNet-20: our batched evaluation against landscaper's per-point loop.
+
+Same model (ResNet-20, BatchNorm in eval mode), same 128 CIFAR-shaped inputs (synthetic: the timing
+does not depend on the pixel values), same two directions, same grid. landscaper 1.3.1's
+``compute_loss_landscape`` normalises the directions and walks to each grid point by repeated
+in-place additions; we hand it directions already in its normalised form and evaluate the same grid
+points with ``losstopo.sampling.sample`` (``theta_0 + A D``, chunks under ``torch.vmap``). Both
+landscapes are compared before the timings are printed, so a fast wrong answer cannot pass.
+
+    python benchmarks/bench_sampling_resnet.py [--quick] [--device auto] [--threads N]
+
+prints ``BENCH sample_resnet20 ours=<s> landscaper=<s> ratio=<landscaper/ours>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from losstopo.device import resolve_device
+from losstopo.families.resnet import ResNet, classification_objective
+from losstopo.sampling import sample
+
+
+def calibrate_batch_norm(model: torch.nn.Module, x: torch.Tensor) -> None:
+    """Running statistics = the statistics of ``x``, so the eval-mode loss is that of a sane network
+    (with the initial running variance of 1 the logits of an untrained ResNet-20 explode)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
+    model.train()
+    with torch.no_grad():
+        model(x)
+    model.eval()
+
+
+def landscaper_directions(model: torch.nn.Module, k: int, steps: int, distance: float,
+                          gen: torch.Generator) -> list[list[torch.Tensor]]:
+    """Random directions in the form landscaper normalises them to (so its normalisation is a no-op),
+    together with the grid step it uses: each parameter tensor of norm sqrt(numel), then the whole
+    direction scaled to norm ``|theta_0| * distance / (steps / 2)``."""
+    params = [p.detach() for p in model.parameters()]
+    theta_norm = torch.sqrt(sum((p ** 2).sum() for p in params))
+    out = []
+    for _ in range(k):
+        d = [torch.randn(p.shape, generator=gen).to(p.device) for p in params]
+        d = [t * math.sqrt(t.numel()) / (t.norm() + 1e-10) for t in d]
+        d_norm = torch.sqrt(sum((t ** 2).sum() for t in d))
+        out.append([t * (theta_norm * distance / (steps / 2)) / d_norm for t in d])
+    return out
+
+
+def sample_ours(objective, directions: list[list[torch.Tensor]], steps: int, batch_size) -> np.ndarray:
+    """losstopo.sampling on the grid ``theta_0 + sum_i (j_i - steps // 2) * d_i`` (C order, like landscaper)."""
+    dmat = np.stack([torch.cat([t.reshape(-1) for t in d]).cpu().numpy() for d in directions])  # (k, P)
+    offsets = np.arange(steps, dtype=np.float64) - steps // 2
+    axes = np.stack([offsets] * len(directions))
+    result = sample(objective, dmat, axes, batch_size=batch_size, progress=False)
+    return result.loss.reshape((steps,) * len(directions))
+
+
+def sample_landscaper(model, x, y, directions, steps: int, distance: float, device: torch.device) -> np.ndarray:
+    from landscaper.compute import compute_loss_landscape
+
+    model.eval()
+
+    def scalar_fn(m, data):
+        return F.cross_entropy(m(data[0]), data[1]).item()
+
+    quiet = io.StringIO()
+    with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):  # statistics and a tqdm bar
+        loss, _ = compute_loss_landscape(model, (x, y), [list(d) for d in directions], scalar_fn, steps=steps,
+                                         distance=distance, dim=2, device=device.type)
+    return loss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="7 x 7 grid instead of 21 x 21")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", default="auto", help="grid points per vmap call (default: from memory)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    steps, distance, batch = (7 if args.quick else 21), 0.05, 128
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = ResNet(depth=20).to(device)
+    x = torch.randn(batch, 3, 32, 32, generator=gen).to(device)
+    y = torch.randint(0, 10, (batch,), generator=gen).to(device)
+    calibrate_batch_norm(model, x)
+    directions = landscaper_directions(model, 2, steps, distance, gen)
+    objective = classification_objective(model, x, y, batch_size=batch)
+    batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+
+    sample_ours(objective, directions, 3, batch_size)  # warm-up (allocator, kernels)
+    t0 = time.perf_counter()
+    ours = sample_ours(objective, directions, steps, batch_size)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t_ours = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    peer = sample_landscaper(model, x, y, directions, steps, distance, device)
+    t_peer = time.perf_counter() - t0
+
+    # landscaper perturbs its maximum with noise "to avoid flat regions": compare everywhere else
+    keep = peer != peer.max()
+    rel = np.abs(ours - peer)[keep] / np.abs(peer)[keep]
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"grid {steps}x{steps}, batch {batch}, device {device} ({torch.get_num_threads()} threads), {n_params} "
+          f"parameters; loss {ours.min():.4f}..{ours.max():.4f}; max rel. diff vs landscaper {rel.max():.2e}")
+    if rel.max() > 1e-4:
+        raise SystemExit(f"landscapes disagree: max relative difference {rel.max():.2e}")
+    print(f"BENCH sample_resnet20 ours={t_ours:.3f} landscaper={t_peer:.3f} ratio={t_peer / t_ours:.2f}")
+
+
+if __name__ == "__main__":
+    main()
