@@ -30,12 +30,21 @@ def _type(spec: dict) -> str:
     return text + (f" ({', '.join(bounds)})" if bounds else "")
 
 
-def _table(properties: dict, prefix: str) -> list[str]:
-    lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+def _rows(properties: dict, prefix: str) -> list[str]:
+    """One row per key; nested objects (``hessian.trace``) list their own keys beneath them."""
+    lines = []
     for name, spec in properties.items():
+        if "properties" in spec:
+            lines.append(f"| `{prefix}{name}` | object | | {spec.get('description', '')} |")
+            lines += _rows(spec["properties"], f"{prefix}{name}.")
+            continue
         default = json.dumps(spec["default"]) if "default" in spec else "required"
         lines.append(f"| `{prefix}{name}` | {_type(spec)} | `{default}` | {spec.get('description', '')} |")
     return lines
+
+
+def _table(properties: dict, prefix: str) -> list[str]:
+    return ["| key | type | default | meaning |", "| --- | --- | --- | --- |", *_rows(properties, prefix)]
 
 
 def render() -> str:
@@ -48,7 +57,7 @@ def render() -> str:
     lines += _table(family_spec, "families.<name>.")
     lines += ["", "### `landscape` (also allowed per family as `families.<name>.landscape`)", ""]
     lines += _table(schema["definitions"]["landscape"]["properties"], "landscape.")
-    for block in ("topology", "findings", "figures"):
+    for block in ("hessian", "topology", "findings", "figures"):
         lines += ["", f"### `{block}`", ""]
         lines += _table(props[block]["properties"], f"{block}.")
     for name in FAMILY_MODULES:

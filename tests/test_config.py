@@ -104,3 +104,10 @@ def test_validate_config_cli_lists_runs(tmp_path, capsys):
     path.write_text(yaml.safe_dump({"families": {"pinn": {"seeds": [3], "sweep": {"beta": [2]}}}}))
     assert main(["validate-config", str(path)]) == 0
     assert "pinn/beta~2/seed~3" in capsys.readouterr().out
+
+
+def test_config_reference_is_up_to_date():
+    """config/README.md's key tables are generated: regenerate with python -m losstopo.config_docs config/README.md."""
+    from losstopo.config_docs import render
+
+    assert render() in (REPO / "config" / "README.md").read_text()

@@ -62,14 +62,6 @@ def exact_hessian(obj: Objective) -> np.ndarray:
     return 0.5 * (h + h.T)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: torch's thread pool only adds overhead, badly so on a shared, loaded CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def mlp():

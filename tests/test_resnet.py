@@ -15,14 +15,6 @@ from losstopo.families import resnet
 TINY = {"train_size": 200, "test_size": 100, "eval_size": 48, "eval_batch_size": 20, "width": 0.5, "epochs": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These nets are tiny: one intra-op thread is faster, and immune to a busy machine's oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def hp(**overrides):
     return defaults(resnet) | TINY | overrides

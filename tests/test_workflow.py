@@ -16,7 +16,7 @@ from losstopo.io import load_npz
 from workflow_helpers import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
-STAGE_RULES = {"run_info", "train", "directions", "sample", "topology"}
+STAGE_RULES = {"run_info", "train", "directions", "hessian", "sample", "topology"}
 SUMMARY_RULES = {"aggregate", "figures", "findings_tables", "findings_figures", "findings_report", "all"}
 
 
@@ -33,7 +33,8 @@ def test_every_output_and_log_exists(swept):
     for run in ("pinn/beta~1/seed~0", "pinn/beta~30/seed~0"):
         run_dir = swept / "results" / "runs" / run
         for name in ("run.json", "model.pt", "train.json", "history.csv", "directions.npz", "landscape.npz",
-                     "topology/topology.json", "topology/persistence.csv"):
+                     "topology/topology.json", "topology/persistence.csv", "hessian/hessian.json",
+                     "hessian/density.npz", "hessian/esd.png"):
             assert (run_dir / name).is_file(), name
         for rule in STAGE_RULES:
             assert (swept / "results" / "logs" / run / f"{rule}.log").is_file(), rule
@@ -49,7 +50,8 @@ def test_runs_table_has_one_row_per_run_with_the_promised_columns(swept):
     assert sorted(runs["beta"]) == [1, 30]
     for column in ("family", "seed", "status", "beta", "rel_l2_error", "final_loss", "n_minima", "n_saddles",
                    "total_persistence", "avg_persistence", "landscape_resolution", "landscape_span",
-                   "topology_graph"):
+                   "topology_graph", "hessian_top_eigenvalue", "hessian_trace", "hessian_trace_stderr",
+                   "hessian_negative_mass"):
         assert column in runs.columns, column
     assert set(runs["status"]) <= {"ok", "diverged"}
     assert (runs["n_minima"] >= 1).all()
