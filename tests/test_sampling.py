@@ -1,0 +1,167 @@
+"""Landscape sampling: batched vs the per-point loop, an analytic 1-D slice, determinism, files, the CLI chain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from losstopo import cli
+from losstopo import sampling as smp
+from losstopo.directions import Layout, flat_parameters, random_directions
+from losstopo.families import defaults, pinn
+from losstopo.families.base import Objective
+from losstopo.io import load_json, load_npz
+from losstopo.train import load_trained
+
+TINY = {"width": 6, "depth": 2, "n_collocation": 50, "n_initial": 12, "n_boundary": 6, "lbfgs_steps": 15}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny trained PINN run folder (through the CLI) and its float64 objective."""
+    run = tmp_path_factory.mktemp("run")
+    assert cli.main(["train", "--family", "pinn", "--seed", "2", "--out-dir", str(run), "--device", "cpu",
+                     "--params", str(TINY).replace("'", '"')]) == 0
+    family, model, hp, seed, _ = load_trained(run, "cpu")
+    return run, model, family.objective(model, hp, seed, "cpu", torch.float64)
+
+
+def test_grid_axes_and_point_order():
+    axes = smp.grid_axes(3, 5, 0.5)
+    assert axes.shape == (3, 5)
+    np.testing.assert_array_equal(axes[0], [-0.5, -0.25, 0.0, 0.25, 0.5])
+    assert axes[1, 2] == 0.0  # the centre is exactly the trained model
+    np.testing.assert_array_equal(smp.grid_axes(1, 4, 1.0)[0], -smp.grid_axes(1, 4, 1.0)[0][::-1])
+    pts = smp.grid_points(axes[:2], 0, 25)
+    mesh = np.stack(np.meshgrid(axes[0], axes[1], indexing="ij"), axis=-1).reshape(-1, 2)  # C order
+    np.testing.assert_array_equal(pts, mesh)
+    np.testing.assert_array_equal(smp.grid_points(axes[:2], 7, 9), mesh[7:9])
+    for bad in ({"resolution": 2}, {"span": 0.0}, {"dim": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            smp.grid_axes(**({"dim": 2, "resolution": 5, "span": 1.0} | bad))
+
+
+@pytest.mark.parametrize("k,r", [(1, 9), (2, 7), (3, 5)])
+def test_batched_equals_the_per_point_loop(trained, k, r):
+    _, model, objective = trained
+    d = random_directions(model, k, run_seed=2)
+    axes = smp.grid_axes(k, r, 1.0)
+    batched = smp.sample(objective, d, axes, batch_size=8, progress=False)
+    loop = smp.sample(objective, d, axes, method="loop", progress=False)
+    assert batched.method == "batched" and loop.method == "loop"
+    assert np.all(np.isfinite(batched.loss))
+    assert np.max(np.abs(batched.loss - loop.loss) / np.abs(loop.loss)) <= 1e-6
+    # the loop restores the model afterwards
+    torch.testing.assert_close(flat_parameters(objective.model), flat_parameters(model).double(), rtol=0, atol=0)
+
+
+def test_output_bias_slice_is_the_analytic_quadratic(trained):
+    """Moving only the output bias by a shifts u by a: L(a) = L(0) + 2 a mean(u0 - sin x | t = 0) + a^2."""
+    _, model, objective = trained
+    layout = Layout.of(objective.model)
+    d = np.zeros((1, layout.size))
+    d[0, layout.offsets[-2]:layout.offsets[-1]] = 1.0  # last tensor: the output bias
+    assert layout.names[-1] == "layers.2.bias"
+    axes = smp.grid_axes(1, 11, 2.0)
+    loss = smp.sample(objective, d, axes, batch_size=4, progress=False).loss
+    hp = defaults(pinn) | TINY
+    pts = pinn.collocation_points(hp, 2, "cpu", torch.float64)
+    with torch.no_grad():
+        u0 = objective.model(pts.xt)[pts.n_res:pts.n_res + pts.n_ic]
+        l0 = float(objective.loss_of_model())
+    mean_gap = float(torch.mean(u0 - pts.u_initial))
+    np.testing.assert_allclose(loss, l0 + 2 * axes[0] * mean_gap + axes[0] ** 2, rtol=1e-12)
+
+
+def test_sample_landscape_is_bit_identical_on_cpu_and_centred(trained):
+    _, model, objective = trained
+    d = random_directions(model, 2, run_seed=2)
+    a = smp.sample_landscape(objective, d, 9, 0.5, progress=False)
+    b = smp.sample_landscape(objective, d, 9, 0.5, progress=False)
+    assert a.shape == (9, 9) and a.dtype == np.float64
+    assert np.array_equal(a, b)
+    with torch.no_grad():
+        centre = float(objective.loss_of_model())
+    assert a[4, 4] == pytest.approx(centre, rel=1e-12)
+
+
+def test_auto_batch_size_is_deterministic_on_cpu(trained):
+    _, _, objective = trained
+    cpu = torch.device("cpu")
+    b = smp.auto_batch_size(objective, 100, cpu, torch.float64)
+    assert b == smp.auto_batch_size(objective, 100, cpu, torch.float64)
+    per_point = objective.metadata["bytes_per_eval"] + 2 * 100 * 8
+    assert b == min(smp.MAX_BATCH, smp.CPU_BUDGET_BYTES // per_point)
+
+
+def test_vmap_failure_falls_back_to_the_loop():
+    lin = torch.nn.Linear(3, 1).double()
+    x = torch.randn(10, 3, dtype=torch.float64)
+
+    def loss_fn(params):  # .item() cannot run under vmap
+        out = torch.func.functional_call(lin, params, (x,))
+        return torch.tensor((out ** 2).mean().item(), dtype=torch.float64)
+
+    obj = Objective(model=lin, loss_fn=loss_fn)
+    d = np.random.default_rng(0).standard_normal((2, 4))
+    res = smp.sample(obj, d, smp.grid_axes(2, 3, 1.0), progress=False)
+    assert res.method.startswith("loop (vmap failed")
+    ref = smp.sample(obj, d, smp.grid_axes(2, 3, 1.0), method="loop", progress=False)
+    np.testing.assert_array_equal(res.loss, ref.loss)
+
+
+def test_cli_chain_train_directions_sample(trained, tmp_path):
+    run, model, objective = trained
+    directions = tmp_path / "directions.npz"
+    landscape = '{"dim": 2, "resolution": 5, "span": 0.5, "seed": 1}'
+    assert cli.main(["directions", "--run-dir", str(run), "--landscape", landscape, "--out", str(directions),
+                     "--device", "cpu"]) == 0
+    out = tmp_path / "landscape.npz"
+    assert cli.main(["sample", "--run-dir", str(run), "--directions", str(directions), "--landscape", landscape,
+                     "--out", str(out), "--device", "cpu"]) == 0
+    data = load_npz(out, required=("loss", "axes", "center_loss", "metadata"))
+    assert data["loss"].shape == (5, 5) and data["axes"].shape == (2, 5)
+    np.testing.assert_array_equal(data["axes"], smp.grid_axes(2, 5, 0.5))
+    with torch.no_grad():
+        centre = float(objective.loss_of_model())
+    assert float(data["center_loss"]) == pytest.approx(centre, rel=1e-12)
+    assert data["loss"][2, 2] == pytest.approx(centre, rel=1e-12)
+    meta = data["metadata"]
+    assert meta["family"] == "pinn" and meta["seed"] == 2 and meta["method"] == "batched"
+    assert meta["landscape"]["precision"] == "float64" and meta["directions"]["kind"] == "random"
+    assert meta["eval_set"]["n_collocation"] == TINY["n_collocation"] and meta["points_per_s"] > 0
+    assert meta["hp"] == load_json(run / "train.json")["hp"]
+    # same settings, loop method: same numbers
+    loop_out = tmp_path / "loop.npz"
+    assert cli.main(["sample", "--run-dir", str(run), "--directions", str(directions), "--landscape",
+                     landscape[:-1] + ', "method": "loop"}', "--out", str(loop_out), "--device", "cpu"]) == 0
+    np.testing.assert_allclose(load_npz(loop_out)["loss"], data["loss"], rtol=1e-6)
+    # a wrong dim is an error naming the key, exit code 2
+    assert cli.main(["sample", "--run-dir", str(run), "--directions", str(directions), "--landscape",
+                     '{"dim": 3}', "--out", str(tmp_path / "x.npz"), "--device", "cpu"]) == 2
+
+
+def test_diverged_model_is_skipped_with_nan_landscape(trained, tmp_path):
+    run, model, _ = trained
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    saved = torch.load(run / "model.pt", weights_only=True)
+    saved["state_dict"] = {k: torch.full_like(v, float("nan")) for k, v in saved["state_dict"].items()}
+    torch.save(saved, broken / "model.pt")
+    (broken / "train.json").write_text((run / "train.json").read_text())
+    landscape = {"dim": 2, "resolution": 4, "span": 1.0}
+    smp.run_sampling(broken, _directions_file(model, tmp_path), landscape, broken / "landscape.npz", "cpu",
+                     progress=False)
+    data = load_npz(broken / "landscape.npz")
+    assert data["loss"].shape == (4, 4) and np.isnan(data["loss"]).all() and np.isnan(data["center_loss"])
+    assert "not finite" in data["metadata"]["skipped_reason"]
+
+
+def _directions_file(model, tmp_path):
+    from losstopo.directions import compute_directions
+    from losstopo.io import save_npz
+
+    path = tmp_path / "d.npz"
+    save_npz(path, **compute_directions(pinn, model, {}, 0, {"dim": 2}, torch.device("cpu")))
+    return path
