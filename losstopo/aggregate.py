@@ -48,9 +48,13 @@ def hessian_columns(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_row(run_dir: str | Path) -> dict[str, Any]:
-    """The ``runs.csv`` row of one run folder (run.json, train.json, landscape.npz, topology/)."""
+    """The ``runs.csv`` row of one run folder (run.json, train.json, landscape.npz, topology/, hessian/).
+
+    A checkpoint folder (``<run>/epoch~<e>``) takes run.json from its run and adds an ``epoch`` column.
+    """
     run_dir = Path(run_dir)
-    info = load_json(run_dir / "run.json")
+    is_checkpoint = run_dir.name.startswith("epoch~")
+    info = load_json((run_dir.parent if is_checkpoint else run_dir) / "run.json")
     train = load_json(run_dir / "train.json")
     landscape_meta = load_npz(run_dir / "landscape.npz").get("metadata", {})
     topo = load_json(run_dir / "topology" / "topology.json")
@@ -66,6 +70,8 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
         "train_reason": train.get("reason"),
     }
     row.update(info["swept"])
+    if is_checkpoint:
+        row["epoch"] = train["epoch"]
     row.update({m: train["metrics"].get(m) for m in performance})
     row.update({k: v for k, v in _scalars(topo).items() if k not in ("graph", "threshold")})
     if (run_dir / "hessian" / "hessian.json").exists():
@@ -84,8 +90,12 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
 
 
 def main(args) -> int:
-    table = collect(args.run_dirs)
-    save_csv(args.out, table)
-    counts = table["status"].value_counts().to_dict() if len(table) else {}
-    print(f"wrote {args.out}: {len(table)} runs, status {counts}", flush=True)
+    for dirs, out, what in ((args.run_dirs, args.out, "runs"), (args.checkpoint_dirs, args.checkpoints_out,
+                                                                "checkpoints")):
+        if out is None:
+            continue
+        table = collect(dirs)
+        save_csv(out, table)
+        counts = table["status"].value_counts().to_dict() if len(table) else {}
+        print(f"wrote {out}: {len(table)} {what}, status {counts}", flush=True)
     return 0

@@ -24,6 +24,13 @@ def _json_dict(text: str) -> dict:
     return value
 
 
+def _epochs(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epochs, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="losstopo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,7 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--device", default="auto")
+    p.add_argument("--checkpoints", type=_epochs, default=(), help="comma-separated epochs whose models to keep")
     p.set_defaults(handler="losstopo.train:main")
+
+    p = sub.add_parser("checkpoint", help="one epoch's model of a trained run, as a run folder of its own")
+    p.add_argument("--run-dir", required=True, help="folder holding checkpoints.pt, train.json, history.csv")
+    p.add_argument("--epoch", type=int, required=True)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(handler="losstopo.train:checkpoint_main")
 
     p = sub.add_parser("directions", help="pick the landscape's directions in parameter space")
     p.add_argument("--run-dir", required=True, help="folder holding model.pt and train.json")
@@ -71,11 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("aggregate", help="collect every run into results/tables/runs.csv")
     p.add_argument("--run-dirs", nargs="+", required=True,
                    help="run folders, each holding run.json, train.json, landscape.npz and topology/")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="runs.csv to write")
+    p.add_argument("--checkpoint-dirs", nargs="*", default=[], help="checkpoint folders (<run>/epoch~<e>)")
+    p.add_argument("--checkpoints-out", default=None, help="checkpoints.csv to write (one row per checkpoint)")
     p.set_defaults(handler="losstopo.aggregate:main")
 
     p = sub.add_parser("figures", help="seaborn figures from runs.csv")
     p.add_argument("--runs", required=True, help="runs.csv")
+    p.add_argument("--checkpoints", default=None, help="checkpoints.csv (topology along training)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--heatmaps", type=int, default=4, help="how many 2-D loss heatmaps to draw")
     p.set_defaults(handler="losstopo.figures:main")

@@ -37,6 +37,11 @@ class Run:
     hp: dict[str, Any]  # every hyperparameter of the family, defaults filled in
     landscape: dict[str, Any] = field(default_factory=dict)
     topology: dict[str, Any] = field(default_factory=dict)
+    checkpoints: tuple[int, ...] = ()  # epochs whose models are analysed too
+
+    def checkpoint_ids(self) -> list[str]:
+        """Ids of this run's checkpoint models, e.g. "unet/lr~0.01/seed~0/epoch~5"."""
+        return [f"{self.run_id}/epoch~{epoch}" for epoch in self.checkpoints]
 
 
 def load_schema() -> dict:
@@ -152,7 +157,7 @@ def expand_runs(config: dict) -> dict[str, Run]:
                 parts = [name] + [f"{k}~{canonical(v, k)}" for k, v in swept.items()] + [f"seed~{seed}"]
                 run_id = "/".join(parts)
                 runs[run_id] = Run(run_id, name, seed, swept, {**base, **swept}, landscape,
-                                   dict(config["topology"]))
+                                   dict(config["topology"]), tuple(sorted(fam_cfg["checkpoints"])))
     return runs
 
 

@@ -10,17 +10,20 @@ import numpy as np
 import pandas as pd
 
 from losstopo.aggregate import swept_keys
-from losstopo.io import atomic_path, load_npz
+from losstopo.io import atomic_path, load_npz, read_csv_table
 
 TOPOLOGY_METRICS = ("n_minima", "n_saddles", "total_persistence", "avg_persistence")
 FORMATS = ("png", "pdf")
 
 
-def figure_files(swept: dict[str, Iterable[str]]) -> list[str]:
-    """Names (relative to the figures folder) of every figure drawn for these families and swept keys."""
+def figure_files(swept: dict[str, Iterable[str]], with_checkpoints: Iterable[str] = ()) -> list[str]:
+    """Names (relative to the figures folder) of every figure drawn for these families and swept keys;
+    families in ``with_checkpoints`` also get topology against training epoch."""
     names = []
     for family, keys in sorted(swept.items()):
         stems = [f"topology_vs_{key}" for key in keys] + ["topology_vs_performance", "loss_heatmaps"]
+        if family in with_checkpoints:
+            stems.append("topology_vs_epoch")
         names += [f"{family}/{stem}.{fmt}" for stem in stems for fmt in FORMATS]
     return names
 
@@ -92,6 +95,27 @@ def plot_topology_vs_performance(frame: pd.DataFrame, performance: str):
     return fig
 
 
+def plot_metric_vs_epoch(checkpoints: pd.DataFrame, performance: str, keys: list[str]):
+    """Each metric along training: one line per run (colour = swept setting), one panel per metric."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    metrics = [performance, *TOPOLOGY_METRICS]
+    data = checkpoints.copy()
+    data["setting"] = data[keys].astype(str).agg(", ".join, axis=1) if keys else "all"
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        data[metric] = _numeric(data, metric)
+        sns.lineplot(data=data, x="epoch", y=metric, hue="setting", units="seed", estimator=None, marker="o",
+                     ax=ax, legend=ax is axes[0][-1])
+        ax.set_title(metric.replace("_", " "))
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title=", ".join(keys) or None)
+    fig.suptitle(f"{checkpoints['family'].iloc[0]}: topology along training (one line per run)")
+    fig.tight_layout()
+    return fig
+
+
 def _central_slice(loss: np.ndarray) -> np.ndarray:
     """A 2-D view of a k-D landscape: the plane of the first two axes through the centre."""
     while loss.ndim > 2:
@@ -128,7 +152,8 @@ def plot_loss_heatmaps(frame: pd.DataFrame, performance: str, keys: list[str], c
     return fig
 
 
-def draw_all(runs: pd.DataFrame, out_dir: str | Path, heatmaps: int = 4) -> list[Path]:
+def draw_all(runs: pd.DataFrame, out_dir: str | Path, heatmaps: int = 4,
+             checkpoints: pd.DataFrame | None = None) -> list[Path]:
     """Every figure of ``figure_files`` for the runs in ``runs``; returns the stems written."""
     import matplotlib
 
@@ -148,6 +173,9 @@ def draw_all(runs: pd.DataFrame, out_dir: str | Path, heatmaps: int = 4) -> list
                    for key in swept}
         figures["topology_vs_performance"] = plot_topology_vs_performance(frame, performance)
         figures["loss_heatmaps"] = plot_loss_heatmaps(frame, performance, swept, heatmaps)
+        if checkpoints is not None and len(checkpoints) and (checkpoints["family"] == family).any():
+            figures["topology_vs_epoch"] = plot_metric_vs_epoch(checkpoints[checkpoints["family"] == family],
+                                                                performance, swept)
         for stem, fig in figures.items():
             save_figure(fig, fam_dir, stem)
             plt.close(fig)
@@ -158,6 +186,6 @@ def draw_all(runs: pd.DataFrame, out_dir: str | Path, heatmaps: int = 4) -> list
 
 def main(args) -> int:
     runs = pd.read_csv(args.runs)
-    written = draw_all(runs, args.out_dir, args.heatmaps)
+    written = draw_all(runs, args.out_dir, args.heatmaps, read_csv_table(args.checkpoints) if args.checkpoints else None)
     print(f"wrote {len(written)} figures (PNG and PDF) under {args.out_dir}", flush=True)
     return 0

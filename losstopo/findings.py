@@ -428,16 +428,6 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     return runs
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """One of TABLES as written by ``main`` (a family-less sweep gives an empty table)."""
-    try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: file not found") from None
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-
-
 def compute_all(runs: pd.DataFrame, n_boot: int = 2000, n_perm: int = 10000, seed: int = 0,
                 performance: Mapping[str, Iterable[str]] | None = None) -> dict[str, pd.DataFrame]:
     """Every table of TABLES, by name."""

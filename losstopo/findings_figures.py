@@ -17,8 +17,9 @@ import pandas as pd
 
 from losstopo.aggregate import swept_keys
 from losstopo.figures import FORMATS, save_figure
+from losstopo.io import read_csv_table
 from losstopo.findings import (TOPOLOGY_METRICS, curvature_metrics, format_value, grid_label, performance_metrics,
-                               read_runs, read_table)
+                               read_runs)
 
 CAPTION_DIR = "../report"  # caption paths are relative to the rule file (workflow/rules/*.smk)
 
@@ -260,7 +261,7 @@ def draw_all(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], out_dir: str |
 
 def main(args) -> int:
     runs = read_runs(args.runs)
-    tables = {name: read_table(Path(args.tables_dir) / f"{name}.csv")
+    tables = {name: read_csv_table(Path(args.tables_dir) / f"{name}.csv")
               for name in ("correlations", "variability", "transition")}
     written = draw_all(runs, tables, args.out_dir)
     print(f"wrote {len(written)} findings figures (PNG and PDF) under {args.out_dir}", flush=True)

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from losstopo.findings import (TABLES, curvature_metrics, format_value, higher_is_better, performance_metrics,
-                               read_runs, read_table, swept_keys, topology_metrics)
+                               read_runs, topology_metrics)
 from losstopo.findings_figures import report_spec
-from losstopo.io import atomic_path
+from losstopo.aggregate import swept_keys
+from losstopo.io import atomic_path, read_csv_table
 
 ALPHA = 0.05
 MIN_RUNS = 20  # fewer runs than this: "too few to conclude", whatever the p-value
@@ -302,7 +303,7 @@ def render(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], figures: list[st
 
 def main(args) -> int:
     runs = read_runs(args.runs)
-    tables = {name: read_table(Path(args.tables_dir) / f"{name}.csv") for name in TABLES}
+    tables = {name: read_csv_table(Path(args.tables_dir) / f"{name}.csv") for name in TABLES}
     out = Path(args.out)
     text = render(runs, tables, list(args.figures or []), out, args.alpha, args.min_runs)
     with atomic_path(out) as tmp:

@@ -14,9 +14,12 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class InputFileError(ValueError):
@@ -132,6 +135,18 @@ def load_loss_array(path: str | os.PathLike) -> np.ndarray:
     raise InputFileError(f"{path}: expected a .npy array or an .npz holding a 'loss' array")
 
 
-def save_csv(path: str | os.PathLike, frame: "pandas.DataFrame") -> None:  # noqa: F821
+def read_csv_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A table written by a stage; a table with no rows (e.g. no checkpoints in the sweep) is an empty frame."""
+    import pandas
+
+    try:
+        return pandas.read_csv(path)
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found") from None
+    except pandas.errors.EmptyDataError:
+        return pandas.DataFrame()
+
+
+def save_csv(path: str | os.PathLike, frame: pd.DataFrame) -> None:
     with atomic_path(path, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)

@@ -5,6 +5,10 @@ with one matrix product, Theta = theta_0 + A D with A (B, k) and D (k, P), split
 parameter dict and evaluated at once with ``torch.vmap`` over ``Objective.loss_fn``. A plain loop
 (write each vector into the model, call the loss) is the reference and the fallback for models vmap
 cannot batch. See docs/sampling.md.
+
+``landscape.sampling`` ``random`` or ``sobol`` evaluates scattered points instead (``losstopo.scatter``:
+the origin plus ``n_samples`` points in [-span, span]^k); their landscape.npz holds ``loss`` (N,) and
+``points`` (N, k), and the topology stage builds a k-NN graph on them (docs/profile.md).
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from losstopo.directions import Layout, flat_parameters, load_directions
 from losstopo.families.base import Objective
 from losstopo.io import save_npz
 from losstopo.progress import Progress
+from losstopo.scatter import SAMPLINGS, scatter_points
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"resolution": 21, "span": 1.0, "precision": "float64", "batch_size": "auto", "method": "batched"}
+DEFAULTS = {"resolution": 21, "span": 1.0, "precision": "float64", "batch_size": "auto", "method": "batched",
+            "sampling": "grid", "n_samples": 4096}
 METHODS = ("batched", "loop")
 WARN_POINTS = 10_000_000
 CPU_BUDGET_BYTES = 32 * 2**20  # cache-scale chunks (measured fastest at one thread); fixed, so reproducible
@@ -118,9 +124,10 @@ class _Evaluator:
         return out
 
 
-def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray, *, batch_size: int | str = "auto",
-           method: str = "batched", progress: bool = True) -> SampleResult:
-    """The loss at every point of the grid ``axes`` (k, r), flat in C order, in the objective's precision.
+def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray | None, *, points: np.ndarray | None = None,
+           batch_size: int | str = "auto", method: str = "batched", progress: bool = True) -> SampleResult:
+    """The loss at every point of the grid ``axes`` (k, r), flat in C order, in the objective's precision;
+    with ``axes=None``, at the rows of ``points`` (N, k) instead.
 
     ``directions`` is (k, P) in ``model.named_parameters()`` order. The loss values are returned in
     float64 whatever the precision. With ``method="batched"`` a failure of ``torch.vmap`` on the
@@ -130,11 +137,20 @@ def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray, *, ba
     if method not in METHODS:
         raise ValueError(f"landscape.method must be one of {', '.join(METHODS)}, got {method!r}")
     directions = np.asarray(directions)
-    axes = np.asarray(axes, dtype=np.float64)
-    if axes.ndim != 2 or len(axes) != len(directions):
-        raise ValueError(f"axes have shape {axes.shape}; expected ({len(directions)}, r), one row per direction")
+    if axes is None:
+        points = np.asarray(points, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != len(directions):
+            raise ValueError(f"points have shape {points.shape}; expected (N, {len(directions)}), "
+                             "one column per direction")
+        n = len(points)
+        coords_of = points.__getitem__
+    else:
+        axes = np.asarray(axes, dtype=np.float64)
+        if axes.ndim != 2 or len(axes) != len(directions):
+            raise ValueError(f"axes have shape {axes.shape}; expected ({len(directions)}, r), one row per direction")
+        n = int(np.prod([a.size for a in axes]))
+        coords_of = lambda chunk: grid_points(axes, chunk.start, chunk.stop)  # noqa: E731
     ev = _Evaluator(objective, directions)
-    n = int(np.prod([a.size for a in axes]))
     if n > WARN_POINTS:
         log.warning("sampling %d grid points (more than %d): this will take long", n, WARN_POINTS)
     if batch_size == "auto":
@@ -149,7 +165,7 @@ def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray, *, ba
         start = 0
         while start < n:
             stop = min(n, start + batch_size)
-            coords = grid_points(axes, start, stop)
+            coords = coords_of(slice(start, stop))
             if looping:
                 out[start:stop] = ev.loop(coords)
             else:
@@ -191,6 +207,8 @@ def resolve_settings(landscape: dict[str, Any], k: int) -> dict[str, Any]:
     dim = int(settings.setdefault("dim", k))
     if dim != k:
         raise ValueError(f"landscape.dim is {dim} but the directions file holds {k} directions")
+    if settings["sampling"] not in SAMPLINGS:
+        raise ValueError(f"landscape.sampling must be one of {', '.join(SAMPLINGS)}, got {settings['sampling']!r}")
     resolve_dtype(settings["precision"])
     return settings
 
@@ -206,26 +224,34 @@ def run_sampling(run_dir, directions_path, landscape: dict[str, Any], out, devic
     settings = resolve_settings(landscape, len(dirs["directions"]))
     dtype = resolve_dtype(settings["precision"])
     r, k = int(settings["resolution"]), settings["dim"]
-    axes = grid_axes(k, r, float(settings["span"]))
+    if settings["sampling"] == "grid":
+        axes, points, shape = grid_axes(k, r, float(settings["span"])), None, (r,) * k
+        where = {"axes": axes}
+    else:  # scattered: seeded by the landscape seed and the run's seed, like random directions
+        points = scatter_points(int(settings["n_samples"]), k, float(settings["span"]), settings["sampling"],
+                                seed=[int(settings.get("seed", 0)), int(seed)])
+        axes, shape = None, (len(points),)
+        where = {"points": points}
+    n_points = int(np.prod(shape))
     meta: dict[str, Any] = {"family": train_info.get("family"), "seed": seed, "hp": hp, "landscape": settings,
                             "directions": dirs["metadata"], "train_status": train_info.get("status"),
-                            "device": str(device), "torch_version": torch.__version__, "n_points": r**k}
+                            "device": str(device), "torch_version": torch.__version__, "n_points": n_points}
     skip = dirs["metadata"].get("skipped_reason")
     if skip is None and not torch.isfinite(flat_parameters(model)).all():
         skip = "model parameters are not finite (diverged training)"
     if skip is not None:
         log.warning("skipping %s: %s", run_dir, skip)
         meta["skipped_reason"] = skip
-        save_npz(out, loss=np.full((r,) * k, np.nan), axes=axes, center_loss=np.float64(np.nan), metadata=meta)
+        save_npz(out, loss=np.full(shape, np.nan), **where, center_loss=np.float64(np.nan), metadata=meta)
         return meta
     objective = family.objective(model, hp, seed, device, dtype)
     with torch.no_grad():
         center = float(objective.loss_of_model())
-    result = sample(objective, dirs["directions"], axes, batch_size=settings["batch_size"],
+    result = sample(objective, dirs["directions"], axes, points=points, batch_size=settings["batch_size"],
                     method=settings["method"], progress=progress)
     meta |= {"eval_set": objective.metadata, "method": result.method, "batch_size": result.batch_size,
-             "wall_time_s": result.wall_s, "points_per_s": r**k / max(result.wall_s, 1e-12)}
-    save_npz(out, loss=result.loss.reshape((r,) * k), axes=axes, center_loss=np.float64(center), metadata=meta)
+             "wall_time_s": result.wall_s, "points_per_s": n_points / max(result.wall_s, 1e-12)}
+    save_npz(out, loss=result.loss.reshape(shape), **where, center_loss=np.float64(center), metadata=meta)
     return meta
 
 

@@ -1,4 +1,5 @@
-"""Stage 1: train one model of the sweep and write ``model.pt``, ``train.json`` and ``history.csv``.
+"""Stage 1: train one model of the sweep and write ``model.pt``, ``train.json``, ``history.csv`` and
+``checkpoints.pt`` (the models at the requested epochs, for landscapes along training).
 
 A run that diverges is a result, not an error: its files are written with ``status: "diverged"`` and
 the command exits 0, so the sweep goes on and the table reports it.
@@ -51,9 +52,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def run_training(family: str, hp: dict[str, Any], seed: int, out_dir: str | os.PathLike,
-                 device: str | torch.device = "auto") -> dict[str, Any]:
-    """Train one model and write its three files atomically into ``out_dir``; returns train.json's content."""
+                 device: str | torch.device = "auto", checkpoints: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Train one model and write its files atomically into ``out_dir``; returns train.json's content.
+
+    ``checkpoints`` lists epochs whose models are kept in ``checkpoints.pt`` (always written, possibly
+    empty, so the workflow's outputs are fixed); an epoch the run never reaches is simply absent.
+    """
     fam = get_family(family)
     hp = resolve_hparams(fam, hp)
     dev = resolve_device(device)
@@ -61,13 +70,21 @@ def run_training(family: str, hp: dict[str, Any], seed: int, out_dir: str | os.P
     seed_everything(seed)
     log.info("training %s seed %d on %s with %s", family, seed, dev, hp)
     model = fam.build_model(hp)
+    kept: dict[int, dict[str, torch.Tensor]] = {}
+
+    def keep_checkpoint(epoch: int, trained: nn.Module) -> None:
+        if epoch in checkpoints:
+            kept[int(epoch)] = _cpu_state(trained)
+
     start = time.perf_counter()
-    result = fam.train(model, hp, seed, dev)
+    result = fam.train(model, hp, seed, dev, on_epoch=keep_checkpoint if checkpoints else None)
     wall = time.perf_counter() - start
 
+    identity = {"hp": hp, "family": family, "seed": int(seed)}
     with atomic_path(out_dir / "model.pt") as tmp:
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save({"state_dict": state, "hp": hp, "family": family, "seed": int(seed)}, tmp)
+        torch.save({"state_dict": _cpu_state(model), **identity}, tmp)
+    with atomic_path(out_dir / "checkpoints.pt") as tmp:
+        torch.save({"epochs": kept, **identity}, tmp)
     save_csv(out_dir / "history.csv", pd.DataFrame(result.history))
     info = {"family": family, "seed": int(seed), "hp": hp, "status": result.status, "reason": result.reason,
             "metrics": result.metrics, "wall_time_s": wall, "device": str(dev), "torch_version": torch.__version__}
@@ -100,10 +117,48 @@ def load_trained(run_dir: str | os.PathLike, device: str | torch.device = "auto"
     return family, model.to(resolve_device(device)), saved["hp"], int(saved["seed"]), info
 
 
+def extract_checkpoint(run_dir: str | os.PathLike, epoch: int, out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Write the model of ``epoch`` as a run folder of its own (``model.pt``, ``train.json``), so every
+    later stage treats it like a finished run. Its metrics are that epoch's row of ``history.csv``."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    path = run_dir / "checkpoints.pt"
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found") from None
+    except Exception as exc:  # torch raises several types for corrupt or foreign files
+        raise InputFileError(f"{path}: not a readable checkpoint file ({exc})") from None
+    info = load_json(run_dir / "train.json")
+    history = pd.read_csv(run_dir / "history.csv")
+    rows = history[history["epoch"] == epoch] if "epoch" in history else history.iloc[:0]
+    metrics = rows.iloc[-1].to_dict() if len(rows) else {}
+    state = saved["epochs"].get(int(epoch))
+    if state is None:  # the run stopped (diverged) before this epoch: record it, like a diverged run
+        status, reason = "diverged", f"training ended before epoch {epoch} ({info.get('reason') or info['status']})"
+        state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                 for k, v in torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)["state_dict"].items()}
+    else:
+        finite = all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+        status, reason = ("ok", None) if finite else ("diverged", f"non-finite parameters at epoch {epoch}")
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save({"state_dict": state, "hp": saved["hp"], "family": saved["family"], "seed": saved["seed"]}, tmp)
+    checkpoint_info = {**info, "status": status, "reason": reason, "metrics": metrics, "epoch": int(epoch),
+                       "final_status": info["status"]}
+    save_json(out_dir / "train.json", checkpoint_info)
+    return checkpoint_info
+
+
 def main(args) -> int:
     """``losstopo train``: one run; exit 0 for a finished run whether it converged or diverged."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    info = run_training(args.family, args.params, args.seed, args.out_dir, args.device)
+    info = run_training(args.family, args.params, args.seed, args.out_dir, args.device, tuple(args.checkpoints))
     metrics = " ".join(f"{k}={v:.4g}" for k, v in info["metrics"].items() if isinstance(v, (int, float)))
     print(f"train {args.family} seed {args.seed}: {info['status']} {metrics}", file=sys.stderr)
+    return 0
+
+
+def checkpoint_main(args) -> int:
+    """``losstopo checkpoint``: one epoch's model of a trained run as a run folder of its own."""
+    info = extract_checkpoint(args.run_dir, args.epoch, args.out_dir)
+    print(f"checkpoint epoch {args.epoch} of {args.run_dir}: {info['status']}", file=sys.stderr)
     return 0

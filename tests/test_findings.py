@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from losstopo import findings, findings_figures, findings_report
+from losstopo.io import read_csv_table
 from losstopo.findings import (_bootstrap_rank_correlations, correlations, locate_transition, permutation_test,
                                rank_association, transition, trends, variability)
 
@@ -177,7 +178,7 @@ def test_a_sweep_without_ok_runs_gives_notes_and_well_formed_tables(tmp_path):
     assert tables["transition"]["p_value"].isna().all()
     for name, table in tables.items():  # an empty table still round-trips with its header
         table.to_csv(tmp_path / f"{name}.csv", index=False)
-        assert list(findings.read_table(tmp_path / f"{name}.csv").columns) == list(table.columns), name
+        assert list(read_csv_table(tmp_path / f"{name}.csv").columns) == list(table.columns), name
     text = findings_report.render(runs, tables, [], tmp_path / "findings.md")
     assert "supported in this sweep" not in text and "**: inconclusive" not in text
     assert "cannot be assessed: fewer than 3 runs with status ok and finite values (n = 0)." in text

@@ -168,7 +168,7 @@ def test_nonconvergence_is_flagged_not_silent(mlp):
     obj = mlp[0]
     result = top_eigenpairs(obj, 6, tol=1e-15, maxiter=1, ncv=8)
     assert not result.converged
-    assert "did not converge" in result.message and f"of 6 eigenpairs" in result.message
+    assert "did not converge" in result.message and "of 6 eigenpairs" in result.message
     assert result.eigenvalues.size < 6 and result.to_json()["n_converged"] == result.eigenvalues.size
     with pytest.raises(RuntimeError, match="did not converge"):
         hessian_directions(obj, 6, tol=1e-15, maxiter=1)

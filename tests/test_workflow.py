@@ -40,13 +40,27 @@ def test_every_output_and_log_exists(swept):
             assert (swept / "results" / "logs" / run / f"{rule}.log").is_file(), rule
     for name in ("aggregate", "figures"):
         assert (swept / "results" / "logs" / f"{name}.log").is_file()
-    for stem in ("topology_vs_beta", "topology_vs_performance", "loss_heatmaps"):
+    figures = swept / "results" / "figures"
+    for path in ("pinn/topology_vs_beta", "pinn/topology_vs_performance", "pinn/loss_heatmaps",
+                 "unet/topology_vs_epoch"):
         for fmt in ("png", "pdf"):
-            assert (swept / "results" / "figures" / "pinn" / f"{stem}.{fmt}").stat().st_size > 1000
+            assert (figures / f"{path}.{fmt}").stat().st_size > 1000
+    assert (swept / "results" / "findings.md").read_text().startswith("# Findings")
+
+
+def test_checkpoints_get_their_own_landscape_and_table_row(swept):
+    unit = swept / "results" / "runs" / "unet" / "seed~0" / "epoch~1"
+    for name in ("model.pt", "train.json", "landscape.npz", "topology/topology.json", "hessian/hessian.json"):
+        assert (unit / name).is_file(), name
+    checkpoints = pd.read_csv(swept / "results" / "tables" / "checkpoints.csv")
+    assert list(checkpoints["epoch"]) == [1] and list(checkpoints["run_id"]) == ["unet/seed~0"]
+    assert checkpoints["n_minima"].iloc[0] >= 1
 
 
 def test_runs_table_has_one_row_per_run_with_the_promised_columns(swept):
     runs = pd.read_csv(swept / "results" / "tables" / "runs.csv")
+    assert sorted(runs["family"]) == ["pinn", "pinn", "unet"]
+    runs = runs[runs["family"] == "pinn"]
     assert sorted(runs["beta"]) == [1, 30]
     for column in ("family", "seed", "status", "beta", "rel_l2_error", "final_loss", "n_minima", "n_saddles",
                    "total_persistence", "avg_persistence", "landscape_resolution", "landscape_span",
@@ -86,6 +100,7 @@ def test_changing_a_fixed_training_value_retrains_every_run(swept):
         (swept / "sweep.yaml").write_text(original)
     assert {("train", "pinn/beta~1/seed~0"), ("train", "pinn/beta~30/seed~0")} <= jobs
     assert ("run_info", "pinn/beta~1/seed~0") in jobs
+    assert not any(run.startswith("unet") for _, run in jobs)
 
 
 def test_changing_the_topology_threshold_reruns_topology_only(swept):
@@ -124,6 +139,7 @@ def test_killed_sweep_resumes_to_identical_results(swept, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "results" / "tables" / "runs.csv").exists(), "sweep finished before it was killed"
+    snakemake(tmp_path, "--unlock")  # a SIGKILLed Snakemake leaves its lock behind, as after a node failure
     snakemake(tmp_path, "--rerun-incomplete")
     for run in ("pinn/beta~1/seed~0", "pinn/beta~30/seed~0"):
         ours = load_npz(tmp_path / "results" / "runs" / run / "landscape.npz")["loss"]

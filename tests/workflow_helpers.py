@@ -14,11 +14,17 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 TINY_PINN = {"width": 8, "depth": 2, "n_collocation": 64, "n_initial": 32, "n_boundary": 16, "lbfgs_steps": 30}
+TINY_UNET = {"n_images": 24, "image_size": 16, "eval_size": 4, "depth": 1, "base_width": 4, "epochs": 2,
+             "batch_size": 8}
 
 
 def tiny_config(betas=(1, 30), seeds=(0,), **extra) -> dict:
+    """A PINN beta sweep plus one small UNet run with a checkpoint after its first epoch."""
     config = {
-        "families": {"pinn": {"seeds": list(seeds), "sweep": {"beta": list(betas)}, "params": dict(TINY_PINN)}},
+        "families": {
+            "pinn": {"seeds": list(seeds), "sweep": {"beta": list(betas)}, "params": dict(TINY_PINN)},
+            "unet": {"seeds": [0], "params": dict(TINY_UNET), "checkpoints": [1], "landscape": {"resolution": 5}},
+        },
         "landscape": {"dim": 2, "resolution": 7, "span": 0.5},
         "topology": {"graph": "freudenthal", "threshold": 0.01},
         "figures": {"heatmaps": 2},
@@ -53,6 +59,6 @@ def planned_jobs(workdir: Path) -> set[tuple[str, str]]:
         m = re.match(r"(?:local)?rule (\w+):", block.strip())
         if not m:
             continue
-        w = re.search(r"wildcards: run=(\S+)", block)
+        w = re.search(r"wildcards: (?:run|unit)=([^,\s]+)", block)
         jobs.add((m.group(1), w.group(1) if w else ""))
     return jobs

@@ -1,4 +1,8 @@
-"""``losstopo topology``: write a landscape's merge tree, diagram, segmentation and summary."""
+"""``losstopo topology``: write a landscape's merge tree, diagram, segmentation and summary.
+
+Input is a grid (``.npy``, or an ``.npz`` with ``loss``) or scattered samples (an ``.npz`` with
+``points`` (N, n) and ``loss`` (N,)), whose graph is the symmetrised k-NN graph.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
-from losstopo.io import InputFileError, atomic_path, load_json, load_loss_array, save_csv, save_json
-from losstopo.topology.mergetree import Topology, compute_topology
+from losstopo.io import InputFileError, atomic_path, load_json, load_loss_array, load_npz, save_csv, save_json
+from losstopo.topology.mergetree import MergeTree, PersistencePairs, Topology, compute_topology
 from losstopo.topology.summary import check_threshold, summarize
 
 FILES = ("persistence.csv", "merge_tree_nodes.csv", "merge_tree_arcs.csv", "segmentation.npy", "topology.json")
 
 
-def write_topology(topo: Topology, out_dir: str | os.PathLike, threshold: float = 0.0) -> dict:
-    """Write every output file of the topology stage into ``out_dir``; return the summary."""
+def write_topology(topo: Topology, out_dir: str | os.PathLike, threshold: float = 0.0,
+                   extra: dict | None = None) -> dict:
+    """Write every output file of the topology stage into ``out_dir``; return the summary
+    (``extra`` entries are added to it, replacing computed ones of the same name)."""
     out_dir = Path(out_dir)
-    summary = summarize(topo, threshold)
+    summary = summarize(topo, threshold) | dict(extra or {})
     tree, pairs = topo.tree, topo.pairs
     save_csv(out_dir / "persistence.csv", pd.DataFrame({
         "birth": pairs.birth, "death": pairs.death, "persistence": pairs.persistence,
@@ -55,18 +62,95 @@ def read_topology(out_dir: str | os.PathLike) -> dict:
     }
 
 
-def main(args) -> int:
-    """CLI handler: ``losstopo topology IN --graph G --out-dir DIR [--threshold T]``."""
-    threshold = check_threshold(args.threshold)
-    loss = load_loss_array(args.input)
+def load_topology(out_dir: str | os.PathLike, field) -> Topology:
+    """The ``Topology`` written by :func:`write_topology`, given the field it was computed from."""
+    files = read_topology(out_dir)
+    field = np.ascontiguousarray(field, dtype=np.float64)
+    nodes, arcs, pairs = files["nodes"], files["arcs"], files["pairs"]
+    if files["segmentation"].shape != field.shape:
+        raise InputFileError(f"{out_dir}: segmentation.npy has shape {files['segmentation'].shape} but the "
+                             f"landscape has shape {field.shape}")
+    tree = MergeTree(
+        node_vertex=nodes["vertex"].to_numpy(np.int64), node_value=nodes["value"].to_numpy(np.float64),
+        node_type=nodes["type"].to_numpy(np.int8), arc_down=arcs["down_node"].to_numpy(np.int64),
+        arc_up=arcs["up_node"].to_numpy(np.int64), arc_region_size=arcs["region_size"].to_numpy(np.int64),
+        segmentation=files["segmentation"])
+    pairs = PersistencePairs(
+        birth_vertex=pairs["birth_vertex"].to_numpy(np.int64), death_vertex=pairs["death_vertex"].to_numpy(np.int64),
+        birth=pairs["birth"].to_numpy(np.float64), death=pairs["death"].to_numpy(np.float64),
+        basin_size=pairs["basin_size"].to_numpy(np.int64))
+    return Topology(field=field, graph=files["summary"].get("graph", ""), tree=tree, pairs=pairs)
+
+
+def load_landscape_input(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """(loss, points) of a topology input: points is None for a grid; checked for shape and dtype."""
+    path = Path(path)
+    points = None
+    if path.suffix == ".npz":
+        data = load_npz(path, required=("loss",))
+        loss, points = np.asarray(data["loss"]), data.get("points")
+    else:
+        loss = load_loss_array(path)
     if loss.ndim == 0:
-        raise InputFileError(f"{args.input}: the loss is a 0-d array (a single number); expected a grid")
+        raise InputFileError(f"{path}: the loss is a 0-d array (a single number); expected a grid")
     if loss.dtype.kind not in "biuf":
-        raise InputFileError(f"{args.input}: the loss array has non-numeric dtype {loss.dtype}")
+        raise InputFileError(f"{path}: the loss array has non-numeric dtype {loss.dtype}")
+    if points is not None:
+        points = np.asarray(points)
+        if points.ndim != 2 or points.dtype.kind not in "biuf":
+            raise InputFileError(f"{path}: 'points' must be a numeric (N, n) array, got shape {points.shape} "
+                                 f"and dtype {points.dtype}")
+        if loss.ndim != 1 or loss.size != len(points):
+            raise InputFileError(f"{path}: 'points' has {len(points)} rows but 'loss' has shape {loss.shape}; "
+                                 "expected one loss value per point")
+    return loss, points
+
+
+def scattered_topology(loss: np.ndarray, points: np.ndarray, k: int | None = None,
+                       backend: str = "native") -> tuple[Topology, dict]:
+    """Topology of scattered samples on the symmetrised k-NN graph of the samples with finite loss
+    (non-finite samples are not vertices, as on grids; if none is finite the graph is empty);
+    returns it and the summary entries it adds."""
+    from losstopo.topology.knn import default_k, graph_topology, knn_graph
+
+    finite = np.flatnonzero(np.isfinite(loss))
+    k = default_k(points.shape[1]) if k is None else int(k)
+    adj = sparse.csr_matrix((loss.size,) * 2, dtype=np.int8)
+    if finite.size:
+        sub = knn_graph(points[finite], k).tocoo()
+        adj = sparse.csr_matrix((sub.data, (finite[sub.row], finite[sub.col])), shape=(loss.size,) * 2)
+    if backend == "ttk":
+        from losstopo.topology.ttk import ttk_topology
+
+        topo = ttk_topology(loss, graph="knn", adjacency=adj)
+    else:
+        topo = graph_topology(loss, adj, "knn")
+    nearest = int(np.argmin((points ** 2).sum(axis=1)))  # the sample nearest the trained model
+    centre = float(loss[nearest]) if np.isfinite(loss[nearest]) else None
+    return topo, {"knn_k": k, "n_dims": int(points.shape[1]), "loss_center": centre}
+
+
+def main(args) -> int:
+    """CLI handler: ``losstopo topology IN [--graph G] [--knn K] [--backend B] --out-dir DIR [--threshold T]``."""
+    threshold = check_threshold(args.threshold)
+    backend = getattr(args, "backend", "native")
+    knn = getattr(args, "knn", None)
+    loss, points = load_landscape_input(args.input)
     start = time.perf_counter()
-    topo = compute_topology(loss, graph=args.graph)
-    summary = write_topology(topo, args.out_dir, threshold)
-    print(f"losstopo topology: {args.input}: shape {loss.shape}, {summary['n_minima']} minima, "
-          f"{summary['n_saddles']} saddles, {summary['n_nonfinite']} non-finite; "
+    extra = {} if backend == "native" else {"backend": backend}
+    if points is not None:
+        topo, added = scattered_topology(loss, points, knn, backend)
+        extra |= added
+    elif backend == "ttk":
+        from losstopo.topology.ttk import ttk_topology
+
+        topo = ttk_topology(loss, graph=args.graph)
+    else:
+        topo = compute_topology(loss, graph=args.graph)
+    summary = write_topology(topo, args.out_dir, threshold, extra)
+    what = f"{loss.size} points, k-NN graph (k = {extra['knn_k']})" if points is not None else f"shape {loss.shape}"
+    print(f"losstopo topology: {args.input}: {what}, {summary['n_minima']} minima, "
+          f"{summary['n_saddles']} saddles, {summary['n_nonfinite']} non-finite, "
+          f"{summary['n_components']} component(s); {backend} backend; "
           f"{time.perf_counter() - start:.2f} s -> {args.out_dir}")
     return 0

@@ -6,22 +6,26 @@ rule aggregate:
     input:
         aggregate_inputs,
     output:
-        f"{R}/tables/runs.csv",
+        runs=f"{R}/tables/runs.csv",
+        checkpoints=f"{R}/tables/checkpoints.csv",
     params:
-        run_dirs=lambda w: " ".join(shlex.quote(d) for d in run_dirs()),
+        run_dirs=" ".join(shlex.quote(d) for d in run_dirs()),
+        checkpoint_dirs=" ".join(shlex.quote(d) for d in checkpoint_dirs()),
     log:
         f"{R}/logs/aggregate.log",
     localrule: True
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} aggregate --run-dirs {params.run_dirs} --out {output:q} > {log:q} 2>&1"
+        "{LOSSTOPO} aggregate --run-dirs {params.run_dirs} --out {output.runs:q}"
+        " --checkpoint-dirs {params.checkpoint_dirs} --checkpoints-out {output.checkpoints:q} > {log:q} 2>&1"
 
 
 rule figures:
     input:
         runs=f"{R}/tables/runs.csv",
-        landscapes=lambda w: [f"{d}/landscape.npz" for d in run_dirs()],
+        checkpoints=f"{R}/tables/checkpoints.csv",
+        landscapes=[f"{d}/landscape.npz" for d in run_dirs()],
     output:
         reported(figure_targets()),
     params:
@@ -33,5 +37,5 @@ rule figures:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} figures --runs {input.runs:q} --out-dir {params.out_dir:q}"
+        "{LOSSTOPO} figures --runs {input.runs:q} --checkpoints {input.checkpoints:q} --out-dir {params.out_dir:q}"
         " --heatmaps {params.heatmaps} > {log:q} 2>&1"

@@ -1,4 +1,8 @@
 # Config validation, the run table, and input/param functions shared by every rule.
+#
+# A *run* is one trained model of the sweep (wildcard {run}, e.g. "pinn/beta~30/seed~0"). A *unit* is a
+# model that gets analysed (wildcard {unit}): every run's final model, and each of its checkpoints
+# ("unet/lr~0.01/seed~0/epoch~5"). Directions, Hessian, sampling and topology work on units.
 import json
 import re
 import shlex
@@ -18,12 +22,22 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 RUNS = expand_runs(CONFIG)
+UNITS = {run_id: run for run in RUNS.values() for run_id in [run.run_id, *run.checkpoint_ids()]}
 R = CONFIG["results"]
 RUN_DIR = f"{R}/runs/{{run}}"
+UNIT_DIR = f"{R}/runs/{{unit}}"
 LOG_DIR = f"{R}/logs/{{run}}"
+UNIT_LOG_DIR = f"{R}/logs/{{unit}}"
+
+
+def _alternatives(ids):
+    return "|".join(re.escape(i) for i in ids) or "(?!)"
+
 
 wildcard_constraints:
-    run="|".join(re.escape(run_id) for run_id in RUNS) or "(?!)",
+    run=_alternatives(RUNS),
+    unit=_alternatives(UNITS),
+    epoch=r"\d+",
 
 
 def _python():
@@ -42,7 +56,8 @@ def as_json(value):
 
 
 def run_of(wildcards):
-    return RUNS[wildcards.run]
+    """The run a job belongs to (for a checkpoint unit: the run it was taken from)."""
+    return RUNS[wildcards.run] if "run" in wildcards.keys() else UNITS[wildcards.unit]
 
 
 DIRECTION_KEYS = ("directions", "dim", "seed", "normalize_1d")
@@ -57,15 +72,20 @@ def direction_settings(wildcards):
 def run_info(wildcards):
     run = run_of(wildcards)
     return as_json({"run_id": run.run_id, "family": run.family, "seed": run.seed, "swept": run.swept,
-                    "hp": run.hp, "landscape": run.landscape, "topology": run.topology})
+                    "hp": run.hp, "landscape": run.landscape, "topology": run.topology,
+                    "checkpoints": list(run.checkpoints)})
 
 
 def families():
     return sorted({run.family for run in RUNS.values()})
 
 
-def run_dirs(family=None):
-    return [f"{R}/runs/{run_id}" for run_id, run in RUNS.items() if family in (None, run.family)]
+def run_dirs():
+    return [f"{R}/runs/{run_id}" for run_id in RUNS]
+
+
+def checkpoint_dirs():
+    return [f"{R}/runs/{unit}" for unit in UNITS if unit not in RUNS]
 
 
 def hessian_settings():
@@ -73,12 +93,20 @@ def hessian_settings():
     return {key: value for key, value in CONFIG["hessian"].items() if key != "enabled"}
 
 
+def unit_outputs(unit_dir):
+    """What the aggregate reads of one analysed model."""
+    files = [f"{unit_dir}/train.json", f"{unit_dir}/landscape.npz", f"{unit_dir}/topology/topology.json"]
+    if CONFIG["hessian"]["enabled"]:
+        files.append(f"{unit_dir}/hessian/hessian.json")
+    return files
+
+
 def aggregate_inputs(wildcards=None):
     files = []
     for d in run_dirs():
-        files += [f"{d}/run.json", f"{d}/train.json", f"{d}/landscape.npz", f"{d}/topology/topology.json"]
-        if CONFIG["hessian"]["enabled"]:
-            files.append(f"{d}/hessian/hessian.json")
+        files += [f"{d}/run.json", *unit_outputs(d)]
+    for d in checkpoint_dirs():
+        files += unit_outputs(d)
     return files
 
 
@@ -87,9 +115,13 @@ def swept_by_family():
     return {fam: sorted({k for run in RUNS.values() if run.family == fam for k in run.swept}) for fam in families()}
 
 
+def families_with_checkpoints():
+    return sorted({run.family for run in RUNS.values() if run.checkpoints})
+
+
 def figure_targets():
-    return [f"{R}/figures/{name}" for name in figure_files(swept_by_family())]
+    return [f"{R}/figures/{name}" for name in figure_files(swept_by_family(), families_with_checkpoints())]
 
 
 def all_targets():
-    return [f"{R}/tables/runs.csv"] + figure_targets()
+    return [f"{R}/tables/runs.csv", f"{R}/tables/checkpoints.csv"] + figure_targets()

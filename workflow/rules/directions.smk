@@ -3,16 +3,16 @@
 
 rule directions:
     input:
-        model=f"{RUN_DIR}/model.pt",
-        info=f"{RUN_DIR}/train.json",
+        model=f"{UNIT_DIR}/model.pt",
+        info=f"{UNIT_DIR}/train.json",
     output:
-        f"{RUN_DIR}/directions.npz",
+        f"{UNIT_DIR}/directions.npz",
     params:
         landscape=direction_settings,
         device=CONFIG["device"],
         run_dir=lambda w, input: str(Path(input.model).parent),
     log:
-        f"{LOG_DIR}/directions.log",
+        f"{UNIT_LOG_DIR}/directions.log",
     threads: 1
     resources:
         mem_mb=4000,

@@ -3,20 +3,20 @@
 
 rule hessian:
     input:
-        model=f"{RUN_DIR}/model.pt",
-        info=f"{RUN_DIR}/train.json",
+        model=f"{UNIT_DIR}/model.pt",
+        info=f"{UNIT_DIR}/train.json",
     output:
-        summary=f"{RUN_DIR}/hessian/hessian.json",
-        density=f"{RUN_DIR}/hessian/density.npz",
-        plot=f"{RUN_DIR}/hessian/esd.png",
+        summary=f"{UNIT_DIR}/hessian/hessian.json",
+        density=f"{UNIT_DIR}/hessian/density.npz",
+        plot=f"{UNIT_DIR}/hessian/esd.png",
     params:
         settings=as_json(hessian_settings()),
         device=CONFIG["device"],
         run_dir=lambda w, input: str(Path(input.model).parent),
     log:
-        f"{LOG_DIR}/hessian.log",
+        f"{UNIT_LOG_DIR}/hessian.log",
     benchmark:
-        f"{LOG_DIR}/hessian.benchmark.tsv"
+        f"{UNIT_LOG_DIR}/hessian.benchmark.tsv"
     threads: 1
     resources:
         mem_mb=8000,

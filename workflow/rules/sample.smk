@@ -3,19 +3,19 @@
 
 rule sample:
     input:
-        model=f"{RUN_DIR}/model.pt",
-        info=f"{RUN_DIR}/train.json",
-        directions=f"{RUN_DIR}/directions.npz",
+        model=f"{UNIT_DIR}/model.pt",
+        info=f"{UNIT_DIR}/train.json",
+        directions=f"{UNIT_DIR}/directions.npz",
     output:
-        f"{RUN_DIR}/landscape.npz",
+        f"{UNIT_DIR}/landscape.npz",
     params:
         landscape=lambda w: as_json(run_of(w).landscape),
         device=CONFIG["device"],
         run_dir=lambda w, input: str(Path(input.model).parent),
     log:
-        f"{LOG_DIR}/sample.log",
+        f"{UNIT_LOG_DIR}/sample.log",
     benchmark:
-        f"{LOG_DIR}/sample.benchmark.tsv"
+        f"{UNIT_LOG_DIR}/sample.benchmark.tsv"
     threads: 1
     resources:
         mem_mb=8000,

@@ -3,18 +3,18 @@
 
 rule topology:
     input:
-        f"{RUN_DIR}/landscape.npz",
+        f"{UNIT_DIR}/landscape.npz",
     output:
-        summary=f"{RUN_DIR}/topology/topology.json",
-        diagram=f"{RUN_DIR}/topology/persistence.csv",
+        summary=f"{UNIT_DIR}/topology/topology.json",
+        diagram=f"{UNIT_DIR}/topology/persistence.csv",
     params:
         graph=lambda w: run_of(w).topology["graph"],
         threshold=lambda w: run_of(w).topology["threshold"],
         out_dir=lambda w, output: str(Path(output.summary).parent),
     log:
-        f"{LOG_DIR}/topology.log",
+        f"{UNIT_LOG_DIR}/topology.log",
     benchmark:
-        f"{LOG_DIR}/topology.benchmark.tsv"
+        f"{UNIT_LOG_DIR}/topology.benchmark.tsv"
     threads: 1
     resources:
         mem_mb=8000,

@@ -1,4 +1,4 @@
-# Stage 1: train one model per run of the sweep.
+# Stage 1: train one model per run of the sweep (and keep the models of the requested epochs).
 
 
 rule run_info:
@@ -21,10 +21,12 @@ rule train:
         model=f"{RUN_DIR}/model.pt",
         info=f"{RUN_DIR}/train.json",
         history=f"{RUN_DIR}/history.csv",
+        checkpoints=f"{RUN_DIR}/checkpoints.pt",
     params:
         family=lambda w: run_of(w).family,
         seed=lambda w: run_of(w).seed,
         hp=lambda w: as_json(run_of(w).hp),
+        epochs=lambda w: ",".join(map(str, run_of(w).checkpoints)) or '""',
         device=CONFIG["device"],
         out_dir=lambda w, output: str(Path(output.model).parent),
     log:
@@ -40,4 +42,25 @@ rule train:
         "../../envs/losstopo.yaml"
     shell:
         "{LOSSTOPO} train --family {params.family} --seed {params.seed} --params {params.hp:q}"
-        " --device {params.device} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " --checkpoints {params.epochs} --device {params.device} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule extract_checkpoint:
+    input:
+        checkpoints=f"{RUN_DIR}/checkpoints.pt",
+        info=f"{RUN_DIR}/train.json",
+        history=f"{RUN_DIR}/history.csv",
+    output:
+        model=f"{RUN_DIR}/epoch~{{epoch}}/model.pt",
+        info=f"{RUN_DIR}/epoch~{{epoch}}/train.json",
+    params:
+        run_dir=lambda w, input: str(Path(input.checkpoints).parent),
+        out_dir=lambda w, output: str(Path(output.model).parent),
+    log:
+        f"{LOG_DIR}/epoch~{{epoch}}/checkpoint.log",
+    localrule: True
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} checkpoint --run-dir {params.run_dir:q} --epoch {wildcards.epoch}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"

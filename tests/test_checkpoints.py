@@ -1,0 +1,40 @@
+"""Models along training: checkpoints.pt from the train runner, one run folder per checkpoint."""
+
+import torch
+
+from losstopo.io import load_json
+from losstopo.train import extract_checkpoint, load_trained, run_training
+
+TINY_UNET = dict(n_images=24, image_size=16, eval_fraction=0.25, eval_size=4, eval_batch_size=4, depth=1,
+                 base_width=4, epochs=3, batch_size=8)
+
+
+def test_checkpoints_are_the_models_of_those_epochs(tmp_path):
+    run_training("unet", TINY_UNET, 0, tmp_path, "cpu", checkpoints=(1, 3))
+    saved = torch.load(tmp_path / "checkpoints.pt", weights_only=True)
+    assert sorted(saved["epochs"]) == [1, 3]
+    final = torch.load(tmp_path / "model.pt", weights_only=True)["state_dict"]
+    for name, value in final.items():  # the last epoch's checkpoint is the final model
+        assert torch.equal(saved["epochs"][3][name], value), name
+    assert any(not torch.equal(saved["epochs"][1][n], v) for n, v in final.items() if v.is_floating_point())
+
+    info = extract_checkpoint(tmp_path, 1, tmp_path / "epoch~1")
+    assert info["status"] == "ok" and info["epoch"] == 1
+    assert set(info["metrics"]) >= {"mean_iou", "pixel_accuracy", "epoch"} and info["metrics"]["epoch"] == 1
+    _, model, _, _, train_info = load_trained(tmp_path / "epoch~1", "cpu")
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, saved["epochs"][1][name]), name
+    assert load_json(tmp_path / "epoch~1" / "train.json")["final_status"] == "ok"
+
+
+def test_a_checkpoint_the_run_never_reached_is_recorded_not_fatal(tmp_path):
+    run_training("unet", TINY_UNET | {"epochs": 1}, 0, tmp_path, "cpu", checkpoints=(1,))
+    info = extract_checkpoint(tmp_path, 5, tmp_path / "epoch~5")
+    assert info["status"] == "diverged" and "before epoch 5" in info["reason"]
+    _, model, _, _, _ = load_trained(tmp_path / "epoch~5", "cpu")
+    assert all(torch.isnan(p).all() for p in model.parameters())
+
+
+def test_no_checkpoints_requested_writes_an_empty_file(tmp_path):
+    run_training("pinn", {"width": 4, "depth": 1, "n_collocation": 16, "lbfgs_steps": 2}, 0, tmp_path, "cpu")
+    assert torch.load(tmp_path / "checkpoints.pt", weights_only=True)["epochs"] == {}
