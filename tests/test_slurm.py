@@ -153,7 +153,8 @@ def test_cluster_results_equal_the_local_run(sweeps):
     pd.testing.assert_frame_equal(ours, reference)
     a = load_npz(sweeps["workdir"] / "results" / "runs" / RUN / "landscape.npz")["loss"]
     b = load_npz(sweeps["local"] / "results" / "runs" / RUN / "landscape.npz")["loss"]
-    assert a.shape == (7, 7)
+    resolution = one_run_config()["landscape"]["resolution"]
+    assert a.shape == (resolution, resolution)
     np.testing.assert_array_equal(a, b)
 
 

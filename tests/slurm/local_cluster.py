@@ -102,6 +102,9 @@ class LocalSlurm:
             self._spawn("slurmctld", [tool("slurmctld"), "-D", "-f", str(self.conf)], die_with_parent)
             self._spawn("slurmd", [tool("slurmd"), "-D", "-N", self.host, "-f", str(self.conf)], die_with_parent)
             self._wait(self.node_idle, timeout, f"node {self.host} idle in sinfo")
+        except (OSError, subprocess.CalledProcessError) as exc:
+            self.stop()
+            raise SlurmUnavailable(f"starting Slurm failed: {exc}\n{self.log_tails()}") from exc
         except BaseException:
             self.stop()
             raise

@@ -24,6 +24,18 @@ except ConfigError as exc:
 RUNS = expand_runs(CONFIG)
 UNITS = {run_id: run for run in RUNS.values() for run_id in [run.run_id, *run.checkpoint_ids()]}
 R = CONFIG["results"]
+
+
+def _gpu_per_job():
+    """1 when the torch stages will run on a GPU: each such job then holds one unit of the `gpu`
+    resource, which profiles/default caps at the number of GPUs (so jobs never share one)."""
+    import torch
+
+    device = CONFIG["device"]
+    return int(device == "cuda" or (device == "auto" and torch.cuda.is_available()))
+
+
+GPU_PER_JOB = _gpu_per_job()
 RUN_DIR = f"{R}/runs/{{run}}"
 UNIT_DIR = f"{R}/runs/{{unit}}"
 LOG_DIR = f"{R}/logs/{{run}}"
@@ -49,6 +61,11 @@ def _python():
 
 # Every rule calls the repo's own package, whatever environment the job runs in.
 LOSSTOPO = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}} {_python()} -m losstopo"
+
+
+def per_attempt(base):
+    """A resource that grows with Snakemake's retries (profiles/slurm: retries 2): base, 2*base, 3*base."""
+    return lambda wildcards, attempt: base * attempt
 
 
 def as_json(value):

@@ -15,9 +15,9 @@ rule directions:
         f"{UNIT_LOG_DIR}/directions.log",
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=lambda w: 1 if CONFIG["device"] == "cuda" and run_of(w).landscape["directions"] == "hessian" else 0,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
+        gpu=lambda w: GPU_PER_JOB if run_of(w).landscape["directions"] == "hessian" else 0,
     conda:
         "../../envs/losstopo.yaml"
     shell:

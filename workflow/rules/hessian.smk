@@ -19,9 +19,9 @@ rule hessian:
         f"{UNIT_LOG_DIR}/hessian.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=120,
-        gpu=1 if CONFIG["device"] == "cuda" else 0,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(120),
+        gpu=GPU_PER_JOB,
     conda:
         "../../envs/losstopo.yaml"
     shell:

@@ -18,9 +18,9 @@ rule sample:
         f"{UNIT_LOG_DIR}/sample.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=1 if CONFIG["device"] == "cuda" else 0,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(240),
+        gpu=GPU_PER_JOB,
     conda:
         "../../envs/losstopo.yaml"
     shell:

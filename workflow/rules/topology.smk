@@ -17,8 +17,8 @@ rule topology:
         f"{UNIT_LOG_DIR}/topology.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(60),
     conda:
         "../../envs/losstopo.yaml"
     shell:

@@ -35,9 +35,9 @@ rule train:
         f"{LOG_DIR}/train.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=120,
-        gpu=1 if CONFIG["device"] == "cuda" else 0,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(120),
+        gpu=GPU_PER_JOB,
     conda:
         "../../envs/losstopo.yaml"
     shell:
