@@ -37,6 +37,7 @@ class Run:
     hp: dict[str, Any]  # every hyperparameter of the family, defaults filled in
     landscape: dict[str, Any] = field(default_factory=dict)
     topology: dict[str, Any] = field(default_factory=dict)
+    hessian: dict[str, Any] = field(default_factory=dict)
     checkpoints: tuple[int, ...] = ()  # epochs whose models are analysed too
 
     def checkpoint_ids(self) -> list[str]:
@@ -115,6 +116,7 @@ def validate_config(config: dict) -> dict:
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
     landscape_schema = load_schema()["definitions"]["landscape"]
+    hessian_schema = load_schema()["properties"]["hessian"]
     for name, fam_cfg in config["families"].items():
         family = get_family(name)
         prefix = f"families.{name}"
@@ -139,6 +141,7 @@ def validate_config(config: dict) -> dict:
                 problems.append(f"config key '{prefix}.sweep.{key}': repeated value in {values!r}")
         merged = {**config["landscape"], **fam_cfg["landscape"]}
         problems += _errors(merged, landscape_schema, f"{prefix}.landscape")
+        problems += _errors({**config["hessian"], **fam_cfg["hessian"]}, hessian_schema, f"{prefix}.hessian")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
     return config
@@ -150,6 +153,7 @@ def expand_runs(config: dict) -> dict[str, Run]:
     for name, fam_cfg in config["families"].items():
         base = {**defaults(get_family(name)), **fam_cfg["params"]}
         landscape = {**config["landscape"], **fam_cfg["landscape"]}
+        hessian = {**config["hessian"], **fam_cfg["hessian"]}
         keys = list(fam_cfg["sweep"])
         for combo in itertools.product(*(fam_cfg["sweep"][k] for k in keys)):
             swept = dict(zip(keys, combo))
@@ -157,7 +161,7 @@ def expand_runs(config: dict) -> dict[str, Run]:
                 parts = [name] + [f"{k}~{canonical(v, k)}" for k, v in swept.items()] + [f"seed~{seed}"]
                 run_id = "/".join(parts)
                 runs[run_id] = Run(run_id, name, seed, swept, {**base, **swept}, landscape,
-                                   dict(config["topology"]), tuple(sorted(fam_cfg["checkpoints"])))
+                                   dict(config["topology"]), hessian, tuple(sorted(fam_cfg["checkpoints"])))
     return runs
 
 

@@ -58,7 +58,8 @@ def render() -> str:
     lines += ["", "### `landscape` (also allowed per family as `families.<name>.landscape`)", ""]
     lines += _table(schema["definitions"]["landscape"]["properties"], "landscape.")
     for block in ("hessian", "topology", "findings", "figures"):
-        lines += ["", f"### `{block}`", ""]
+        per_family = " (also allowed per family as `families.<name>.hessian`)" if block == "hessian" else ""
+        lines += ["", f"### `{block}`{per_family}", ""]
         lines += _table(props[block]["properties"], f"{block}.")
     for name in FAMILY_MODULES:
         lines += ["", f"### Hyperparameters of family `{name}` (`families.{name}.params` / `.sweep`)", ""]

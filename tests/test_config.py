@@ -111,3 +111,12 @@ def test_config_reference_is_up_to_date():
     from losstopo.config_docs import render
 
     assert render() in (REPO / "config" / "README.md").read_text()
+
+
+def test_family_hessian_override(base):
+    base["hessian"] = {"top_k": 3}
+    base["families"]["pinn"]["hessian"] = {"enabled": False}
+    run = next(iter(expand_runs(validate_config(base)).values()))
+    assert run.hessian["enabled"] is False and run.hessian["top_k"] == 3
+    base["families"]["pinn"]["hessian"] = {"top_k": -1}
+    assert "'families.pinn.hessian.top_k'" in _error(base)

@@ -105,25 +105,24 @@ def checkpoint_dirs():
     return [f"{R}/runs/{unit}" for unit in UNITS if unit not in RUNS]
 
 
-def hessian_settings():
-    """The Hessian stage's options, as losstopo.hessian.analyze takes them."""
-    return {key: value for key, value in CONFIG["hessian"].items() if key != "enabled"}
+def hessian_settings(wildcards):
+    """The Hessian stage's options for this run's family, as losstopo.hessian.analyze takes them."""
+    return as_json({key: value for key, value in run_of(wildcards).hessian.items() if key != "enabled"})
 
 
-def unit_outputs(unit_dir):
-    """What the aggregate reads of one analysed model."""
+def unit_outputs(unit_id):
+    """What the aggregate reads of one analysed model (a run's final model or a checkpoint)."""
+    unit_dir = f"{R}/runs/{unit_id}"
     files = [f"{unit_dir}/train.json", f"{unit_dir}/landscape.npz", f"{unit_dir}/topology/topology.json"]
-    if CONFIG["hessian"]["enabled"]:
+    if UNITS[unit_id].hessian["enabled"]:
         files.append(f"{unit_dir}/hessian/hessian.json")
     return files
 
 
 def aggregate_inputs(wildcards=None):
-    files = []
-    for d in run_dirs():
-        files += [f"{d}/run.json", *unit_outputs(d)]
-    for d in checkpoint_dirs():
-        files += unit_outputs(d)
+    files = [f"{R}/runs/{run_id}/run.json" for run_id in RUNS]
+    for unit_id in UNITS:
+        files += unit_outputs(unit_id)
     return files
 
 

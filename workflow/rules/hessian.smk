@@ -10,7 +10,7 @@ rule hessian:
         density=f"{UNIT_DIR}/hessian/density.npz",
         plot=f"{UNIT_DIR}/hessian/esd.png",
     params:
-        settings=as_json(hessian_settings()),
+        settings=hessian_settings,
         device=CONFIG["device"],
         run_dir=lambda w, input: str(Path(input.model).parent),
     log:
