@@ -16,7 +16,9 @@ include: "workflow/rules/directions.smk"
 include: "workflow/rules/hessian.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/topology.smk"
+include: "workflow/rules/profile.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/distances.smk"
 include: "workflow/rules/findings.smk"
 
 
@@ -24,4 +26,6 @@ rule all:
     input:
         all_targets(),
         findings_targets(),
+        PROFILE_TARGETS,
+        DISTANCES_TARGETS,
     default_target: True

@@ -15,7 +15,7 @@ import pandas as pd
 
 from losstopo.io import load_json, load_npz, save_csv
 
-LANDSCAPE_KEYS = ("directions", "dim", "resolution", "span", "precision")
+LANDSCAPE_KEYS = ("directions", "dim", "sampling", "resolution", "n_samples", "span", "precision")
 
 
 def swept_keys(frame: pd.DataFrame) -> list[str]:
@@ -80,6 +80,8 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     row["landscape_skipped_reason"] = landscape_meta.get("skipped_reason")
     row["topology_graph"] = info["topology"]["graph"]
     row["topology_threshold"] = info["topology"]["threshold"]
+    row["topology_backend"] = info["topology"].get("backend")
+    row["topology_knn"] = info["topology"].get("knn")
     row["run_dir"] = str(run_dir)
     return row
 

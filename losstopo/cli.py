@@ -31,6 +31,16 @@ def _epochs(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated epochs, got {text!r}") from None
 
 
+def _profile_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threshold", type=float, default=0.01,
+                   help="relative persistence (fraction of the loss range) below which basins are not drawn")
+    p.add_argument("--max-basins", type=int, default=200, help="draw at most this many basins (the most persistent)")
+    p.add_argument("--levels", type=int, default=256, help="loss levels at which valley widths are computed")
+    p.add_argument("--scale", choices=("linear", "log"), default="log", help="loss axis")
+    p.add_argument("--cmap", default="viridis", help="matplotlib colormap of the basins' mean loss")
+    p.add_argument("--title", default="")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="losstopo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,12 +85,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="losstopo.hessian:main")
 
     p = sub.add_parser("topology", help="merge tree, persistence diagram and summary of a landscape")
-    p.add_argument("input", help=".npy array, or .npz holding a 'loss' array")
-    p.add_argument("--graph", choices=("axis", "freudenthal", "full"), default="freudenthal")
+    p.add_argument("input", help=".npy array, or .npz holding a 'loss' array (plus 'points' (N, n) for scattered samples)")
+    p.add_argument("--graph", choices=("axis", "freudenthal", "full"), default="freudenthal",
+                   help="grid neighbourhood (grids only)")
+    p.add_argument("--knn", type=int, default=None,
+                   help="neighbours k of the symmetrised k-NN graph of scattered samples (default 4n); grids ignore it")
+    p.add_argument("--backend", choices=("native", "ttk"), default="native",
+                   help="native engine, or TTK (needs topologytoolkit from conda-forge, envs/ttk.yaml)")
     p.add_argument("--threshold", type=float, default=0.0,
                    help="relative persistence threshold (fraction of the loss range) for the simplified metrics")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(handler="losstopo.topology.command:main")
+
+    p = sub.add_parser("profile", help="topological landscape profile of one run (SVG and PNG)")
+    p.add_argument("--topology-dir", required=True, help="folder written by 'losstopo topology'")
+    p.add_argument("--landscape", required=True, help="the landscape (.npz or .npy) the topology was computed from")
+    p.add_argument("--out-svg", required=True)
+    p.add_argument("--out-png", required=True)
+    _profile_options(p)
+    p.set_defaults(handler="losstopo.topology.profile:main")
+
+    p = sub.add_parser("profile-grid", help="the sweep's profiles in one figure: rows = settings, columns = seeds")
+    p.add_argument("--run-dirs", nargs="+", required=True,
+                   help="run folders, each holding run.json, landscape.npz and topology/")
+    p.add_argument("--out-svg", required=True)
+    p.add_argument("--out-png", required=True)
+    _profile_options(p)
+    p.set_defaults(handler="losstopo.topology.profile:grid_main")
+
+    p = sub.add_parser("distances", help="bottleneck and Wasserstein distances between the runs' persistence diagrams")
+    p.add_argument("--runs", required=True, help="runs.csv")
+    p.add_argument("--out", required=True, help="distances.csv to write")
+    p.add_argument("--essential", choices=("drop", "max"), default="drop",
+                   help="infinite deaths: leave the essential classes out, or close them at the landscape's max loss")
+    p.set_defaults(handler="losstopo.topology.distances:main")
 
     p = sub.add_parser("aggregate", help="collect every run into results/tables/runs.csv")
     p.add_argument("--run-dirs", nargs="+", required=True,

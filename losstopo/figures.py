@@ -124,23 +124,35 @@ def _central_slice(loss: np.ndarray) -> np.ndarray:
 
 
 def plot_loss_heatmaps(frame: pd.DataFrame, performance: str, keys: list[str], count: int):
-    """log10 loss of up to ``count`` landscapes chosen to span the range of performance."""
+    """log10 loss of up to ``count`` landscapes chosen to span the range of performance.
+
+    Grids show their central 2-D slice (a curve for k = 1); scattered samples show their points
+    projected on the first two directions, coloured by log10 loss."""
     import matplotlib.pyplot as plt
 
     data = frame.assign(_perf=_numeric(frame, performance)).sort_values(["_perf", "run_id"], na_position="last")
     picks = data.iloc[np.unique(np.linspace(0, len(data) - 1, max(min(count, len(data)), 1)).round().astype(int))]
     fig, axes = plt.subplots(1, len(picks), figsize=(3.2 * len(picks), 3.0), squeeze=False)
     for ax, (_, row) in zip(axes[0], picks.iterrows()):
-        landscape = load_npz(Path(row["run_dir"]) / "landscape.npz", required=("loss", "axes"))
-        loss, axis = landscape["loss"], landscape["axes"]
+        landscape = load_npz(Path(row["run_dir"]) / "landscape.npz", required=("loss",))
+        loss = landscape["loss"]
         label = ", ".join(f"{k}={row[k]}" for k in keys) + f", seed={row['seed']}"
         with np.errstate(divide="ignore", invalid="ignore"):
-            shown = np.log10(_central_slice(loss))
-        if shown.ndim == 1:
+            shown = np.log10(_central_slice(loss) if "axes" in landscape else loss)
+        if "points" in landscape:
+            points = landscape["points"]
+            image = ax.scatter(points[:, 0], points[:, 1] if points.shape[1] > 1 else np.zeros(len(points)),
+                               c=shown, s=6, cmap="viridis")
+            fig.colorbar(image, ax=ax, shrink=0.8, label="log10 loss")
+            ax.set_xlabel("direction 1")
+            ax.set_ylabel("direction 2")
+        elif shown.ndim == 1:
+            axis = landscape["axes"]
             ax.plot(axis[0], shown)
             ax.set_xlabel("alpha")
             ax.set_ylabel("log10 loss")
         else:
+            axis = landscape["axes"]
             image = ax.imshow(shown.T, origin="lower", cmap="viridis", aspect="equal",
                               extent=(axis[0][0], axis[0][-1], axis[1][0], axis[1][-1]))
             fig.colorbar(image, ax=ax, shrink=0.8, label="log10 loss")

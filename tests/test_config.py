@@ -120,3 +120,9 @@ def test_family_hessian_override(base):
     assert run.hessian["enabled"] is False and run.hessian["top_k"] == 3
     base["families"]["pinn"]["hessian"] = {"top_k": -1}
     assert "'families.pinn.hessian.top_k'" in _error(base)
+
+
+def test_paper_config_validates():
+    runs = expand_runs(load_config_file(REPO / "config" / "paper.yaml"))
+    assert any(run.landscape["dim"] == 4 and run.landscape["resolution"] == 41 for run in runs.values())
+    assert {run.family for run in runs.values()} == {"pinn", "resnet", "unet"}

@@ -305,8 +305,9 @@ def test_cli_points_bad_input(tmp_path, capsys, case, message):
     elif case == "k":
         extra = ["--knn", "12"]
     else:
-        pytest.importorskip("vtk")
-        if __import__("importlib").util.find_spec("topologytoolkit"):
+        from losstopo.topology.ttk import ttk_available
+
+        if ttk_available():
             pytest.skip("topologytoolkit is installed: the TTK backend works here")
         extra = ["--backend", "ttk"]
     rc, err = run_topology(tmp_path, capsys, {"points": pts, "loss": loss}, *extra)

@@ -204,7 +204,7 @@ def test_diverged_run_still_writes_its_files(tmp_path, monkeypatch):
 def test_run_training_writes_loadable_files(tmp_path):
     out = tmp_path / "run"
     info = run_training("pinn", TINY, seed=4, out_dir=out, device="cpu")
-    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "model.pt", "train.json"]  # no temp files
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints.pt", "history.csv", "model.pt", "train.json"]  # no temp files
     on_disk = load_json(out / "train.json")
     assert on_disk == info
     assert {"family", "seed", "hp", "status", "reason", "metrics", "wall_time_s", "device", "torch_version"} <= set(info)

@@ -241,7 +241,10 @@ class FakeMergeTree(_Filter):
 
 class FakeDiagram(_Filter):
     """Answers like ttkPersistenceDiagram: the essential pair first (IsFinite 0, dying at the maximum),
-    the (minimum, saddle) pairs, one (saddle, maximum) pair of type 1, and the diagonal cell."""
+    the (minimum, saddle) pairs, one (saddle, maximum) pair of type 1, and the diagonal cell.
+    ``essential_is_finite`` writes the essential pair as finite, as some TTK versions do."""
+
+    essential_is_finite = False
 
     def SetBackEnd(self, value):
         assert value == 0
@@ -256,7 +259,7 @@ class FakeDiagram(_Filter):
         self.outputs = {0: _diagram_grid(
             {"ttkVertexScalarField": np.append(vid, [0, 0]), "CriticalType": np.append(ctype.reshape(-1), [0, 0])},
             {"PairIdentifier": np.append(np.arange(n - 1), -1), "PairType": np.append(np.zeros(n - 2), [1, -1]),
-             "IsFinite": np.append(~p.essential, [1, 0]).astype(np.uint8)}, n)}
+             "IsFinite": np.append(~p.essential | self.essential_is_finite, [1, 0]).astype(np.uint8)}, n)}
 
 
 class FakeTTK:
@@ -284,6 +287,12 @@ def test_line_cell_path_through_ttk_format(fake_ttk, shape, graph):
     f = np.random.default_rng(len(shape)).random(shape)
     assert_same_topology(ttk_topology(f, graph), compute_topology(f, graph))
     assert fake_ttk == [f.size]
+
+
+def test_essential_pair_written_as_finite(fake_ttk, monkeypatch):
+    monkeypatch.setattr(FakeDiagram, "essential_is_finite", True)
+    f = np.random.default_rng(9).random((8, 9))
+    assert_same_topology(ttk_topology(f), compute_topology(f))
 
 
 def test_components_are_separate_ttk_runs(fake_ttk):

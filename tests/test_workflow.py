@@ -16,8 +16,9 @@ from losstopo.io import load_npz
 from workflow_helpers import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
-STAGE_RULES = {"run_info", "train", "directions", "hessian", "sample", "topology"}
-SUMMARY_RULES = {"aggregate", "figures", "findings_tables", "findings_figures", "findings_report", "all"}
+STAGE_RULES = {"run_info", "train", "directions", "hessian", "sample", "topology", "profile"}
+SUMMARY_RULES = {"aggregate", "figures", "findings_tables", "findings_figures", "findings_report", "profile_grid",
+                 "distances", "all"}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_changing_the_topology_threshold_reruns_topology_only(swept):
         jobs = planned_jobs(swept)
     finally:
         (swept / "sweep.yaml").write_text(original)
-    assert {rule for rule, _ in jobs} == {"topology", "run_info"} | SUMMARY_RULES
+    assert {rule for rule, _ in jobs} == {"topology", "profile", "run_info"} | SUMMARY_RULES
 
 
 @pytest.mark.parametrize("bad, key", [

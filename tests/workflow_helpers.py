@@ -28,7 +28,8 @@ def tiny_config(betas=(1, 30), seeds=(0,), **extra) -> dict:
         "landscape": {"dim": 2, "resolution": 7, "span": 0.5},
         "topology": {"graph": "freudenthal", "threshold": 0.01},
         "figures": {"heatmaps": 2},
-        "hessian": {"top_k": 2, "density": {"n_probes": 1, "lanczos_steps": 10}},
+        "hessian": {"top_k": 2, "trace": {"rel_tol": 0.1, "max_probes": 10},
+                    "density": {"n_probes": 1, "lanczos_steps": 10}},
     }
     config.update(extra)
     return config

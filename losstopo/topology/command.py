@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import sparse
 
 from losstopo.io import InputFileError, atomic_path, load_json, load_loss_array, load_npz, save_csv, save_json
+from losstopo.topology.knn import default_k, graph_topology, knn_graph
 from losstopo.topology.mergetree import MergeTree, PersistencePairs, Topology, compute_topology
 from losstopo.topology.summary import check_threshold, summarize
 
@@ -111,8 +112,6 @@ def scattered_topology(loss: np.ndarray, points: np.ndarray, k: int | None = Non
     """Topology of scattered samples on the symmetrised k-NN graph of the samples with finite loss
     (non-finite samples are not vertices, as on grids; if none is finite the graph is empty);
     returns it and the summary entries it adds."""
-    from losstopo.topology.knn import default_k, graph_topology, knn_graph
-
     finite = np.flatnonzero(np.isfinite(loss))
     k = default_k(points.shape[1]) if k is None else int(k)
     adj = sparse.csr_matrix((loss.size,) * 2, dtype=np.int8)

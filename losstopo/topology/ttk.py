@@ -23,7 +23,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from losstopo.topology.knn import assemble_topology, grid_adjacency
+from losstopo.topology.knn import assemble_topology, grid_adjacency, sweep_order
 from losstopo.topology.mergetree import Topology, _as_field
 
 SCALARS = "Loss"
@@ -282,7 +282,11 @@ def ttk_topology(values, graph: str = "freudenthal", adjacency=None) -> Topology
     for glob, tree in parts:
         for key in keys:
             merged[key].append(glob[tree[key]])
-        death.append(np.where(tree["death_vertex"] < 0, -1, glob[np.maximum(tree["death_vertex"], 0)]))
+        # The class born at the component's lowest vertex never dies (elder rule), whatever the TTK
+        # version writes for it (a pair with the maximum, finite or not).
+        lowest = sweep_order(flat[glob])[0]
+        essential = (tree["death_vertex"] < 0) | (tree["birth_vertex"] == lowest)
+        death.append(np.where(essential, -1, glob[np.maximum(tree["death_vertex"], 0)]))
         vertex_arc[glob] = np.where(tree["vertex_arc"] >= 0, tree["vertex_arc"] + n_arcs, -1)
         n_arcs += tree["arc_down_vertex"].size
     cat = {key: np.concatenate(merged[key]) if merged[key] else np.zeros(0, np.int64) for key in keys}

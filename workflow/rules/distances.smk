@@ -2,7 +2,7 @@
 # seeds of each setting and between neighbouring settings of the sweep -> results/tables/distances.csv.
 # Needs common.smk (R, run_dirs, LOSSTOPO) and aggregate.smk (runs.csv).
 
-DISTANCES = {"essential": "drop", **CONFIG.get("distances", {})}  # the schema fills the same default
+DISTANCES = CONFIG["distances"]  # defaults filled in by the schema
 DISTANCES_TARGETS = [f"{R}/tables/distances.csv"]  # add to `rule all`
 
 

@@ -2,9 +2,7 @@
 # per family one grid figure of the final models (rows = settings of the swept hyperparameters,
 # columns = seeds). Needs common.smk (R, RUNS, UNITS, UNIT_DIR, LOSSTOPO, families) and topology.smk;
 # add PROFILE_TARGETS to `rule all`.
-from losstopo.topology.profile import DEFAULTS as PROFILE_DEFAULTS
-
-PROFILE = {**PROFILE_DEFAULTS, **CONFIG.get("profile", {})}  # the schema fills the same defaults
+PROFILE = CONFIG["profile"]  # defaults filled in by the schema
 PROFILE_OPTIONS = (
     f"--threshold {PROFILE['threshold']} --max-basins {PROFILE['max_basins']} --levels {PROFILE['levels']}"
     f" --scale {PROFILE['scale']} --cmap {shlex.quote(PROFILE['cmap'])}"
@@ -31,8 +29,8 @@ rule profile:
         f"{UNIT_LOG_DIR}/profile.log",
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
         "../../envs/losstopo.yaml"
     shell:

@@ -10,6 +10,8 @@ rule topology:
     params:
         graph=lambda w: run_of(w).topology["graph"],
         threshold=lambda w: run_of(w).topology["threshold"],
+        backend=lambda w: run_of(w).topology["backend"],
+        knn=lambda w: "" if run_of(w).topology["knn"] is None else f"--knn {run_of(w).topology['knn']}",
         out_dir=lambda w, output: str(Path(output.summary).parent),
     log:
         f"{UNIT_LOG_DIR}/topology.log",
@@ -20,7 +22,8 @@ rule topology:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
     conda:
-        "../../envs/losstopo.yaml"
+        lambda w: "../../envs/ttk.yaml" if run_of(w).topology["backend"] == "ttk" else "../../envs/losstopo.yaml"
     shell:
         "{LOSSTOPO} topology {input:q} --graph {params.graph} --threshold {params.threshold}"
+        " --backend {params.backend} {params.knn}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"
