@@ -71,9 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True, help="folder holding model.pt and train.json")
     p.add_argument("--directions", required=True)
     p.add_argument("--landscape", type=_json_dict, required=True, help="landscape settings as a JSON object")
-    p.add_argument("--out", required=True, help="landscape.npz to write")
+    p.add_argument("--out", required=True, help="landscape.npz to write (a shard file with --shard)")
+    p.add_argument("--shard", type=int, default=None,
+                   help="evaluate only block I of landscape.shard_points grid points (join with 'losstopo gather')")
     p.add_argument("--device", default="auto")
     p.set_defaults(handler="losstopo.sampling:main")
+
+    p = sub.add_parser("gather", help="join the shard files of a sharded landscape into landscape.npz")
+    p.add_argument("shards", nargs="+", help="shard files written by 'losstopo sample --shard'")
+    p.add_argument("--out", required=True, help="landscape.npz to write")
+    p.set_defaults(handler="losstopo.sampling:gather_main")
 
     p = sub.add_parser("hessian", help="top eigenpairs, trace and spectral density of a trained model's Hessian")
     p.add_argument("--run-dir", required=True, help="folder holding model.pt and train.json")

@@ -26,7 +26,7 @@ import torch
 from losstopo.device import resolve_device, resolve_dtype
 from losstopo.directions import Layout, flat_parameters, load_directions
 from losstopo.families.base import Objective
-from losstopo.io import save_npz
+from losstopo.io import InputFileError, load_npz, save_npz
 from losstopo.progress import Progress
 from losstopo.scatter import SAMPLINGS, scatter_points
 
@@ -125,9 +125,14 @@ class _Evaluator:
 
 
 def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray | None, *, points: np.ndarray | None = None,
-           batch_size: int | str = "auto", method: str = "batched", progress: bool = True) -> SampleResult:
+           batch_size: int | str = "auto", method: str = "batched", progress: bool = True,
+           index_range: tuple[int, int] | None = None) -> SampleResult:
     """The loss at every point of the grid ``axes`` (k, r), flat in C order, in the objective's precision;
     with ``axes=None``, at the rows of ``points`` (N, k) instead.
+
+    ``index_range = (lo, hi)`` evaluates only the grid points with flat indices lo..hi-1 (one shard).
+    Chunks start at multiples of the batch size in the *whole* grid's index space, so a shard whose
+    bounds are such multiples computes exactly the chunks, and hence the bits, of an unsharded run.
 
     ``directions`` is (k, P) in ``model.named_parameters()`` order. The loss values are returned in
     float64 whatever the precision. With ``method="batched"`` a failure of ``torch.vmap`` on the
@@ -138,6 +143,7 @@ def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray | None
         raise ValueError(f"landscape.method must be one of {', '.join(METHODS)}, got {method!r}")
     directions = np.asarray(directions)
     if axes is None:
+        lo = 0
         points = np.asarray(points, dtype=np.float64)
         if points.ndim != 2 or points.shape[1] != len(directions):
             raise ValueError(f"points have shape {points.shape}; expected (N, {len(directions)}), "
@@ -148,8 +154,12 @@ def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray | None
         axes = np.asarray(axes, dtype=np.float64)
         if axes.ndim != 2 or len(axes) != len(directions):
             raise ValueError(f"axes have shape {axes.shape}; expected ({len(directions)}, r), one row per direction")
-        n = int(np.prod([a.size for a in axes]))
-        coords_of = lambda chunk: grid_points(axes, chunk.start, chunk.stop)  # noqa: E731
+        n_grid = int(np.prod([a.size for a in axes]))
+        lo, hi = index_range if index_range is not None else (0, n_grid)
+        if not 0 <= lo < hi <= n_grid:
+            raise ValueError(f"index range {(lo, hi)} is not inside the grid's {n_grid} points")
+        n = hi - lo
+        coords_of = lambda chunk: grid_points(axes, lo + chunk.start, lo + chunk.stop)  # noqa: E731
     ev = _Evaluator(objective, directions)
     if n > WARN_POINTS:
         log.warning("sampling %d grid points (more than %d): this will take long", n, WARN_POINTS)
@@ -164,7 +174,7 @@ def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray | None
     with Progress(n, "sample", unit="pt", enabled=progress) as bar:
         start = 0
         while start < n:
-            stop = min(n, start + batch_size)
+            stop = min(n, start + batch_size - (lo + start) % batch_size)  # chunks aligned in the whole grid
             coords = coords_of(slice(start, stop))
             if looping:
                 out[start:stop] = ev.loop(coords)
@@ -213,9 +223,29 @@ def resolve_settings(landscape: dict[str, Any], k: int) -> dict[str, Any]:
     return settings
 
 
+def shard_count(landscape: dict[str, Any]) -> int:
+    """Shard jobs a grid landscape is split into: ceil(points / shard_points), 1 when unsharded."""
+    settings = DEFAULTS | dict(landscape)
+    if settings["sampling"] != "grid" or not settings.get("shard_points"):
+        return 1
+    return -(-int(settings["resolution"]) ** int(settings["dim"]) // int(settings["shard_points"]))
+
+
+def _aligned_batch(batch: int, shard_points: int | None) -> int:
+    """The largest batch size <= ``batch`` that divides ``shard_points``, so every shard boundary is a
+    chunk boundary and a sharded grid computes exactly the chunks of an unsharded one."""
+    if not shard_points:
+        return batch
+    return max(d for d in range(1, min(batch, shard_points) + 1) if shard_points % d == 0)
+
+
 def run_sampling(run_dir, directions_path, landscape: dict[str, Any], out, device="auto",
-                 progress: bool = True) -> dict[str, Any]:
-    """Sample one run's landscape and write ``out`` (landscape.npz); returns its metadata."""
+                 progress: bool = True, shard: int | None = None) -> dict[str, Any]:
+    """Sample one run's landscape and write ``out`` (landscape.npz); returns its metadata.
+
+    With ``shard = i`` only the i-th block of ``landscape.shard_points`` grid points is evaluated and
+    ``out`` is a shard file (``loss`` flat, ``index_range``) for :func:`gather_shards`.
+    """
     from losstopo.train import load_trained
 
     device = resolve_device(device)
@@ -233,6 +263,14 @@ def run_sampling(run_dir, directions_path, landscape: dict[str, Any], out, devic
         axes, shape = None, (len(points),)
         where = {"points": points}
     n_points = int(np.prod(shape))
+    index_range = None
+    if shard is not None:
+        if not 0 <= shard < shard_count(settings):
+            raise ValueError(f"shard {shard} does not exist: the landscape has {shard_count(settings)} shard(s)")
+        size = int(settings["shard_points"])
+        index_range = (shard * size, min(n_points, (shard + 1) * size))
+        shape = (index_range[1] - index_range[0],)
+        where["index_range"] = np.array(index_range)
     meta: dict[str, Any] = {"family": train_info.get("family"), "seed": seed, "hp": hp, "landscape": settings,
                             "directions": dirs["metadata"], "train_status": train_info.get("status"),
                             "device": str(device), "torch_version": torch.__version__, "n_points": n_points}
@@ -247,21 +285,58 @@ def run_sampling(run_dir, directions_path, landscape: dict[str, Any], out, devic
     objective = family.objective(model, hp, seed, device, dtype)
     with torch.no_grad():
         center = float(objective.loss_of_model())
-    result = sample(objective, dirs["directions"], axes, points=points, batch_size=settings["batch_size"],
-                    method=settings["method"], progress=progress)
+    batch = settings["batch_size"]
+    if batch == "auto":
+        batch = auto_batch_size(objective, sum(p.numel() for p in model.parameters()), device, dtype)
+    batch = _aligned_batch(int(batch), settings.get("shard_points") if axes is not None else None)
+    result = sample(objective, dirs["directions"], axes, points=points, batch_size=batch,
+                    method=settings["method"], progress=progress, index_range=index_range)
     meta |= {"eval_set": objective.metadata, "method": result.method, "batch_size": result.batch_size,
-             "wall_time_s": result.wall_s, "points_per_s": n_points / max(result.wall_s, 1e-12)}
+             "wall_time_s": result.wall_s, "points_per_s": result.loss.size / max(result.wall_s, 1e-12)}
     save_npz(out, loss=result.loss.reshape(shape), **where, center_loss=np.float64(center), metadata=meta)
+    return meta
+
+
+def gather_shards(shard_paths: list, out) -> dict[str, Any]:
+    """Join shard files into the landscape.npz an unsharded run writes; they must tile the grid exactly."""
+    shards = sorted((load_npz(p, required=("loss", "axes", "index_range", "metadata")) | {"path": p}
+                     for p in shard_paths), key=lambda s: int(s["index_range"][0]))
+    axes = shards[0]["axes"]
+    n_points = int(np.prod([a.size for a in axes]))
+    expected = 0
+    for part in shards:
+        lo, hi = map(int, part["index_range"])
+        if lo != expected or hi - lo != part["loss"].size or not np.array_equal(part["axes"], axes):
+            raise InputFileError(f"{part['path']}: covers points {lo}..{hi - 1} of a grid of {n_points}, "
+                                 f"expected to start at {expected} with the same axes as {shards[0]['path']}")
+        expected = hi
+    if expected != n_points:
+        raise InputFileError(f"shards cover {expected} of {n_points} grid points: some shard files are missing")
+    meta = dict(shards[0]["metadata"])
+    skipped = [s["metadata"]["skipped_reason"] for s in shards if "skipped_reason" in s["metadata"]]
+    if skipped:
+        meta["skipped_reason"] = skipped[0]
+    wall = sum(s["metadata"].get("wall_time_s", 0.0) for s in shards)
+    meta |= {"shards": len(shards), "wall_time_s": wall, "points_per_s": n_points / max(wall, 1e-12)}
+    loss = np.concatenate([s["loss"] for s in shards]).reshape((axes.shape[1],) * len(axes))
+    save_npz(out, loss=loss, axes=axes, center_loss=shards[0]["center_loss"], metadata=meta)
     return meta
 
 
 def main(args) -> int:
     """``losstopo sample``: one landscape.npz."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    meta = run_sampling(args.run_dir, args.directions, args.landscape, args.out, args.device)
+    meta = run_sampling(args.run_dir, args.directions, args.landscape, args.out, args.device, shard=args.shard)
     if "skipped_reason" in meta:
         print(f"sample {args.run_dir}: skipped ({meta['skipped_reason']})", file=sys.stderr)
     else:
         print(f"sample {args.run_dir}: {meta['n_points']} points, {meta['method']}, batch {meta['batch_size']}, "
               f"{meta['wall_time_s']:.2f} s ({meta['points_per_s']:.0f} points/s)", file=sys.stderr)
+    return 0
+
+
+def gather_main(args) -> int:
+    """``losstopo gather``: one landscape.npz from the shard files of a sharded grid."""
+    meta = gather_shards(args.shards, args.out)
+    print(f"gather: {len(args.shards)} shards -> {args.out} ({meta['n_points']} points)", file=sys.stderr)
     return 0

@@ -26,7 +26,7 @@ RETRY_SNAKEFILE = REPO / "tests" / "slurm" / "retry" / "Snakefile"
 # The profile waits 20 s before polling Slurm and backs off from there; these jobs take seconds.
 FAST_POLL = ("--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1")
 CLUSTER_RULES = Counter({"train": 1, "directions": 1, "hessian": 1, "sample": 1, "topology": 1})
-GPU_RULES = {"train", "directions", "hessian", "sample"}
+GPU_RULES = {"train", "directions", "hessian", "sample", "sample_shard"}
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 RUN = "pinn/beta~30/seed~0"
 TARGET = "results/tables/runs.csv"  # every cluster job and the aggregate; the figures are local rules only

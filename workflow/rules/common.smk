@@ -15,6 +15,7 @@ from snakemake.settings.types import DeploymentMethod
 sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in a bare checkout
 from losstopo.config import ConfigError, expand_runs, validate_config
 from losstopo.figures import figure_files
+from losstopo.sampling import shard_count
 
 try:
     CONFIG = validate_config(config)
@@ -23,6 +24,7 @@ except ConfigError as exc:
 
 RUNS = expand_runs(CONFIG)
 UNITS = {run_id: run for run in RUNS.values() for run_id in [run.run_id, *run.checkpoint_ids()]}
+SHARDS = {unit: shard_count(run.landscape) for unit, run in UNITS.items()}  # 1: sampled by one job
 R = CONFIG["results"]
 
 

@@ -1,4 +1,10 @@
-# Stage 3: the loss on a k-dimensional grid around each trained model (batched, GPU when present).
+# Stage 3: the loss on a k-dimensional grid around each analysed model (batched, GPU when present).
+# A grid with more than landscape.shard_points points is split into shard jobs (scatter), which run in
+# parallel on as many GPUs or nodes as are free, and joined into the same landscape.npz (gather).
+
+
+def sample_resources(mem_mb, runtime):
+    return dict(mem_mb=per_attempt(mem_mb), runtime=per_attempt(runtime), gpu=GPU_PER_JOB)
 
 
 rule sample:
@@ -8,6 +14,8 @@ rule sample:
         directions=f"{UNIT_DIR}/directions.npz",
     output:
         f"{UNIT_DIR}/landscape.npz",
+    wildcard_constraints:
+        unit=_alternatives(unit for unit, count in SHARDS.items() if count == 1),
     params:
         landscape=lambda w: as_json(run_of(w).landscape),
         device=CONFIG["device"],
@@ -18,11 +26,52 @@ rule sample:
         f"{UNIT_LOG_DIR}/sample.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=per_attempt(8000),
-        runtime=per_attempt(240),
-        gpu=GPU_PER_JOB,
+        **sample_resources(8000, 240),
     conda:
         "../../envs/losstopo.yaml"
     shell:
         "{LOSSTOPO} sample --run-dir {params.run_dir:q} --directions {input.directions:q}"
         " --landscape {params.landscape:q} --device {params.device} --out {output:q} > {log:q} 2>&1"
+
+
+rule sample_shard:
+    input:
+        model=f"{UNIT_DIR}/model.pt",
+        info=f"{UNIT_DIR}/train.json",
+        directions=f"{UNIT_DIR}/directions.npz",
+    output:
+        temp(f"{UNIT_DIR}/shards/shard~{{shard}}.npz"),
+    wildcard_constraints:
+        shard=r"\d+",
+    params:
+        landscape=lambda w: as_json(run_of(w).landscape),
+        device=CONFIG["device"],
+        run_dir=lambda w, input: str(Path(input.model).parent),
+    log:
+        f"{UNIT_LOG_DIR}/sample_shard~{{shard}}.log",
+    benchmark:
+        f"{UNIT_LOG_DIR}/sample_shard~{{shard}}.benchmark.tsv"
+    threads: 1
+    resources:
+        **sample_resources(8000, 240),
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} sample --run-dir {params.run_dir:q} --directions {input.directions:q} --shard {wildcards.shard}"
+        " --landscape {params.landscape:q} --device {params.device} --out {output:q} > {log:q} 2>&1"
+
+
+rule gather_landscape:
+    input:
+        lambda w: [f"{R}/runs/{w.unit}/shards/shard~{i}.npz" for i in range(SHARDS[w.unit])],
+    output:
+        f"{UNIT_DIR}/landscape.npz",
+    wildcard_constraints:
+        unit=_alternatives(unit for unit, count in SHARDS.items() if count > 1),
+    log:
+        f"{UNIT_LOG_DIR}/gather_landscape.log",
+    localrule: True
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} gather {input:q} --out {output:q} > {log:q} 2>&1"
