@@ -93,20 +93,26 @@ def run_training(family: str, hp: dict[str, Any], seed: int, out_dir: str | os.P
     return info
 
 
-def load_trained(run_dir: str | os.PathLike, device: str | torch.device = "auto"
-                 ) -> tuple[ModuleType, nn.Module, dict[str, Any], int, dict[str, Any]]:
-    """A trained run back in memory: (family module, model on ``device``, hp, seed, train.json)."""
-    run_dir = Path(run_dir)
-    path = run_dir / "model.pt"
+def _load_saved(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A file written by this module (model.pt, checkpoints.pt); InputFileError naming it if unusable."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputFileError(f"{path}: file not found") from None
     except Exception as exc:  # torch raises several types for corrupt or foreign files
-        raise InputFileError(f"{path}: not a readable model checkpoint ({exc})") from None
-    missing = [k for k in ("state_dict", "hp", "family", "seed") if k not in saved]
+        raise InputFileError(f"{path}: not a readable losstopo model file ({exc})") from None
+    missing = [k for k in keys if k not in saved]
     if missing:
         raise InputFileError(f"{path}: missing key(s) {', '.join(missing)}")
+    return saved
+
+
+def load_trained(run_dir: str | os.PathLike, device: str | torch.device = "auto"
+                 ) -> tuple[ModuleType, nn.Module, dict[str, Any], int, dict[str, Any]]:
+    """A trained run back in memory: (family module, model on ``device``, hp, seed, train.json)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "model.pt"
+    saved = _load_saved(path, ("state_dict", "hp", "family", "seed"))
     info = load_json(run_dir / "train.json")
     family = get_family(saved["family"])
     model = family.build_model(saved["hp"])
@@ -121,13 +127,7 @@ def extract_checkpoint(run_dir: str | os.PathLike, epoch: int, out_dir: str | os
     """Write the model of ``epoch`` as a run folder of its own (``model.pt``, ``train.json``), so every
     later stage treats it like a finished run. Its metrics are that epoch's row of ``history.csv``."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    path = run_dir / "checkpoints.pt"
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: file not found") from None
-    except Exception as exc:  # torch raises several types for corrupt or foreign files
-        raise InputFileError(f"{path}: not a readable checkpoint file ({exc})") from None
+    saved = _load_saved(run_dir / "checkpoints.pt", ("epochs", "hp", "family", "seed"))
     info = load_json(run_dir / "train.json")
     history = pd.read_csv(run_dir / "history.csv")
     rows = history[history["epoch"] == epoch] if "epoch" in history else history.iloc[:0]
@@ -135,8 +135,8 @@ def extract_checkpoint(run_dir: str | os.PathLike, epoch: int, out_dir: str | os
     state = saved["epochs"].get(int(epoch))
     if state is None:  # the run stopped (diverged) before this epoch: record it, like a diverged run
         status, reason = "diverged", f"training ended before epoch {epoch} ({info.get('reason') or info['status']})"
-        state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
-                 for k, v in torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)["state_dict"].items()}
+        final = _load_saved(run_dir / "model.pt", ("state_dict",))["state_dict"]
+        state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in final.items()}
     else:
         finite = all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
         status, reason = ("ok", None) if finite else ("diverged", f"non-finite parameters at epoch {epoch}")

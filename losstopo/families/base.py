@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -36,3 +37,21 @@ class TrainResult:
     metrics: dict[str, Any]
     status: str = "ok"  # "ok" | "diverged"
     reason: str | None = None
+
+
+def diverged_result(history: list[dict[str, Any]], performance: tuple[str, ...], epoch: int, lr: float,
+                    losses: dict[str, float]) -> TrainResult | None:
+    """A ``diverged`` result if any of ``losses`` ({"training": value, ...}) is not finite after ``epoch``."""
+    bad = [name for name, value in losses.items() if not math.isfinite(value)]
+    if not bad:
+        return None
+    metrics = {key: float("nan") for key in performance} | {"epochs_completed": epoch - 1}
+    return TrainResult(history, metrics, status="diverged", reason=f"non-finite {bad[0]} loss in epoch {epoch} (lr={lr})")
+
+
+def completed_result(history: list[dict[str, Any]], performance: tuple[str, ...], model: nn.Module) -> TrainResult:
+    """The result of an epoch-based run that finished: the last epoch's performance metrics."""
+    metrics = {key: history[-1][key] for key in performance}
+    metrics.update(epochs_completed=history[-1]["epoch"], num_parameters=sum(p.numel() for p in model.parameters()),
+                   train_seconds=history[-1]["seconds"])
+    return TrainResult(history, metrics)

@@ -22,7 +22,7 @@ from torch import nn
 
 from losstopo.data import ImageData, augment_batch, cifar10, digits, make_image_data, seeded_subset
 from losstopo.device import resolve_device, resolve_dtype
-from losstopo.families.base import Objective, TrainResult
+from losstopo.families.base import Objective, TrainResult, completed_result, diverged_result
 from losstopo.progress import Progress
 
 PARAMS: dict[str, dict[str, Any]] = {
@@ -252,17 +252,13 @@ def train(model: nn.Module, hp: dict[str, Any], seed: int, device: torch.device 
                    "test_loss": test_loss, "test_accuracy": test_acc, "seconds": time.perf_counter() - start}
             history.append(row)
             progress.update(1)
-            if not (math.isfinite(row["train_loss"]) and math.isfinite(test_loss)):
-                which = "training" if not math.isfinite(row["train_loss"]) else "test"
-                metrics = {key: float("nan") for key in PERFORMANCE_METRICS} | {"epochs_completed": epoch - 1}
-                return TrainResult(history, metrics, status="diverged",
-                                   reason=f"non-finite {which} loss in epoch {epoch} (lr={hp['lr']})")
+            failed = diverged_result(history, PERFORMANCE_METRICS, epoch, hp["lr"],
+                                     {"training": row["train_loss"], "test": test_loss})
+            if failed is not None:
+                return failed
             if on_epoch is not None:
                 on_epoch(epoch, model)
-    metrics = {key: history[-1][key] for key in PERFORMANCE_METRICS}
-    metrics.update(epochs_completed=epochs, num_parameters=sum(p.numel() for p in model.parameters()),
-                   train_seconds=history[-1]["seconds"])
-    return TrainResult(history, metrics)
+    return completed_result(history, PERFORMANCE_METRICS, model)
 
 
 # ------------------------------------------------------------------------------------------- objective

@@ -27,6 +27,7 @@ from losstopo.topology.mergetree import (
     MergeTree,
     PersistencePairs,
     Topology,
+    _add_root,
     _as_field,
     _subtree_sizes,
 )
@@ -153,18 +154,7 @@ def _sweep(order, indptr, indices, n):
             if rank[u] < 0 or rank[u] >= i:  # not a vertex, or above v
                 continue
             r = _find(parent, u)
-            seen = False
-            for q in range(nr):
-                if roots[q] == r:
-                    seen = True
-                    break
-            if not seen:
-                if nr == roots.size:
-                    bigger = np.empty(2 * nr, np.int64)
-                    bigger[:nr] = roots
-                    roots = bigger
-                roots[nr] = r
-                nr += 1
+            roots, nr = _add_root(roots, nr, r)
         if nr == 0:  # a minimum
             parent[v] = v
             node_vertex[n_nodes] = v

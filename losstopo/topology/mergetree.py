@@ -210,6 +210,20 @@ def _basins_below(f, cand, shape, offsets, neg, pos, label):
 
 
 @nb.njit(cache=True)
+def _add_root(roots, nr, r):
+    """Append ``r`` to ``roots[:nr]`` unless already there (growing the buffer); returns (roots, nr)."""
+    for q in range(nr):
+        if roots[q] == r:
+            return roots, nr
+    if nr == roots.size:
+        bigger = np.empty(2 * nr, np.int64)
+        bigger[:nr] = roots
+        roots = bigger
+    roots[nr] = r
+    return roots, nr + 1
+
+
+@nb.njit(cache=True)
 def _join(n_minima, saddles, ptr, basins):
     """Union-find over basins at the saddle candidates, in sweep order; elder rule.
 
@@ -241,18 +255,7 @@ def _join(n_minima, saddles, ptr, basins):
             while parent[r] != r:
                 parent[r] = parent[parent[r]]
                 r = parent[r]
-            seen = False
-            for q in range(nr):
-                if roots[q] == r:
-                    seen = True
-                    break
-            if not seen:
-                if nr == roots.size:
-                    bigger = np.empty(2 * nr, np.int64)
-                    bigger[:nr] = roots
-                    roots = bigger
-                roots[nr] = r
-                nr += 1
+            roots, nr = _add_root(roots, nr, r)
         if nr < 2:
             continue
         node = n_nodes
