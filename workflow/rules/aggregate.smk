@@ -1,5 +1,4 @@
 # Stage 5: one table over all runs, and the figure set.
-from losstopo.findings_figures import reported
 
 
 rule aggregate:

@@ -15,6 +15,9 @@ from snakemake.settings.types import DeploymentMethod
 sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in a bare checkout
 from losstopo.config import ConfigError, expand_runs, validate_config
 from losstopo.figures import figure_files
+from losstopo.io import save_json
+from losstopo.findings import TABLES
+from losstopo.findings_figures import findings_figure_files, reported
 from losstopo.sampling import shard_count
 
 try:
@@ -68,6 +71,11 @@ LOSSTOPO = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPA
 def per_attempt(base):
     """A resource that grows with Snakemake's retries (profiles/slurm: retries 2): base, 2*base, 3*base."""
     return lambda wildcards, attempt: base * attempt
+
+
+def sample_resources(mem_mb, runtime):
+    """Resources of the sampling rules (whole landscapes and shards)."""
+    return dict(mem_mb=per_attempt(mem_mb), runtime=per_attempt(runtime), gpu=GPU_PER_JOB)
 
 
 def as_json(value):
@@ -143,3 +151,17 @@ def figure_targets():
 
 def all_targets():
     return [f"{R}/tables/runs.csv", f"{R}/tables/checkpoints.csv"] + figure_targets()
+
+
+def findings_figure_targets():
+    return [f"{R}/figures/{name}" for name in findings_figure_files(swept_by_family())]
+
+
+def report_figures():
+    """The PNGs findings.md links to: add a new figure set's targets here (its rule flags them with reported())."""
+    return [f for f in figure_targets() + findings_figure_targets() if f.endswith(".png")]
+
+
+def findings_targets():
+    """Every output of this stage: add to `rule all`."""
+    return [f"{R}/tables/{name}.csv" for name in TABLES] + findings_figure_targets() + [f"{R}/findings.md"]

@@ -1,25 +1,9 @@
 # Stage 6: statistics of topology against performance, their figures, and results/findings.md.
-# Needs common.smk (R, RUNS, LOSSTOPO, families, figure_targets) and aggregate.smk (runs.csv).
-from losstopo.findings import TABLES
-from losstopo.findings_figures import findings_figure_files, reported
+# Needs common.smk (R, LOSSTOPO, TABLES, findings_figure_targets, report_figures) and aggregate.smk.
 
 FINDINGS = CONFIG["findings"]  # defaults filled in by the schema
 TABLE_CAPTIONS = {"correlations": "correlations", "trends": "trends", "variability": "variability_table",
                   "transition": "transition"}
-
-
-def findings_figure_targets():
-    return [f"{R}/figures/{name}" for name in findings_figure_files(swept_by_family())]
-
-
-def report_figures():
-    """The PNGs findings.md links to: add a new figure set's targets here (its rule flags them with reported())."""
-    return [f for f in figure_targets() + findings_figure_targets() if f.endswith(".png")]
-
-
-def findings_targets():
-    """Every output of this stage: add to `rule all`."""
-    return [f"{R}/tables/{name}.csv" for name in TABLES] + findings_figure_targets() + [f"{R}/findings.md"]
 
 
 rule findings_tables:

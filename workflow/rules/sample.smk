@@ -3,10 +3,6 @@
 # parallel on as many GPUs or nodes as are free, and joined into the same landscape.npz (gather).
 
 
-def sample_resources(mem_mb, runtime):
-    return dict(mem_mb=per_attempt(mem_mb), runtime=per_attempt(runtime), gpu=GPU_PER_JOB)
-
-
 rule sample:
     input:
         model=f"{UNIT_DIR}/model.pt",

@@ -10,8 +10,6 @@ rule run_info:
         f"{LOG_DIR}/run_info.log",
     localrule: True
     run:
-        from losstopo.io import save_json
-
         save_json(output[0], json.loads(params.info))
         Path(log[0]).write_text(f"wrote {output[0]}\n")
 
