@@ -16,14 +16,18 @@ TOPOLOGY_METRICS = ("n_minima", "n_saddles", "total_persistence", "avg_persisten
 FORMATS = ("png", "pdf")
 
 
-def figure_files(swept: dict[str, Iterable[str]], with_checkpoints: Iterable[str] = ()) -> list[str]:
+def figure_files(swept: dict[str, Iterable[str]], with_checkpoints: Iterable[str] = (),
+                 with_hessian: Iterable[str] = ()) -> list[str]:
     """Names (relative to the figures folder) of every figure drawn for these families and swept keys;
-    families in ``with_checkpoints`` also get topology against training epoch."""
+    families in ``with_checkpoints`` also get topology against training epoch, families in
+    ``with_hessian`` an overlay of their Hessian eigenvalue spectral densities."""
     names = []
     for family, keys in sorted(swept.items()):
         stems = [f"topology_vs_{key}" for key in keys] + ["topology_vs_performance", "loss_heatmaps"]
         if family in with_checkpoints:
             stems.append("topology_vs_epoch")
+        if family in with_hessian:
+            stems.append("hessian_density")
         names += [f"{family}/{stem}.{fmt}" for stem in stems for fmt in FORMATS]
     return names
 
@@ -116,6 +120,40 @@ def plot_metric_vs_epoch(checkpoints: pd.DataFrame, performance: str, keys: list
     return fig
 
 
+def plot_density_overlay(frame: pd.DataFrame, keys: list[str]):
+    """Every run's Hessian eigenvalue spectral density (SLQ, Gaussian-broadened) on one symlog axis,
+    coloured by the first swept hyperparameter, one line style per seed."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    curves = []
+    for _, row in frame.iterrows():
+        path = Path(row["run_dir"]) / "hessian" / "density.npz"
+        density = load_npz(path) if path.exists() else {}
+        if len(density.get("grid", ())) == 0:
+            continue
+        setting = ", ".join(f"{k}={row[k]}" for k in keys) or "all"
+        curves.append(pd.DataFrame({"eigenvalue": density["grid"], "density": density["density"],
+                                    "setting": setting, "seed": str(row["seed"])}))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    if curves:
+        data = pd.concat(curves, ignore_index=True)
+        sns.lineplot(data=data, x="eigenvalue", y="density", hue="setting", style="seed", estimator=None,
+                     units="seed", ax=ax, linewidth=1)
+        ax.set_xscale("symlog", linthresh=max(1e-6, float(data["eigenvalue"].abs().max()) * 1e-4))
+        ax.set_yscale("log")
+        top = float(data["density"].max())
+        ax.set_ylim(top * 1e-8, top * 3)  # the Gaussian tails fall to 1e-300: show eight decades
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1))
+    else:
+        ax.text(0.5, 0.5, "no spectral density was computed", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("Hessian eigenvalue (symlog)")
+    ax.set_ylabel("spectral density")
+    ax.set_title(f"{frame['family'].iloc[0]}: Hessian eigenvalue spectral densities (SLQ)")
+    fig.tight_layout()
+    return fig
+
+
 def _central_slice(loss: np.ndarray) -> np.ndarray:
     """A 2-D view of a k-D landscape: the plane of the first two axes through the centre."""
     while loss.ndim > 2:
@@ -185,6 +223,8 @@ def draw_all(runs: pd.DataFrame, out_dir: str | Path, heatmaps: int = 4,
                    for key in swept}
         figures["topology_vs_performance"] = plot_topology_vs_performance(frame, performance)
         figures["loss_heatmaps"] = plot_loss_heatmaps(frame, performance, swept, heatmaps)
+        if "hessian_status" in frame and frame["hessian_status"].notna().any():
+            figures["hessian_density"] = plot_density_overlay(frame, swept)
         if checkpoints is not None and len(checkpoints) and (checkpoints["family"] == family).any():
             figures["topology_vs_epoch"] = plot_metric_vs_epoch(checkpoints[checkpoints["family"] == family],
                                                                 performance, swept)

@@ -26,6 +26,8 @@ CAPTION_DIR = "../report"  # caption paths are relative to the rule file (workfl
 # (file stem pattern, caption file, report subcategory). A new figure set adds its line here.
 REPORT_CAPTIONS = (
     (r"topology_vs_performance", "topology_vs_performance.rst", "Topology against performance"),
+    (r"topology_vs_epoch", "topology_vs_epoch.rst", "Along training"),
+    (r"hessian_density", "hessian_density.rst", "Hessian spectra"),
     (r"topology_vs_.+", "topology_vs_hyperparameter.rst", "Metrics against a hyperparameter"),
     (r"loss_heatmaps", "loss_heatmaps.rst", "Loss landscapes"),
     (r"heatmap_.+_x_.+", "grid_heatmaps.rst", "Grid heatmaps"),

@@ -43,10 +43,23 @@ def test_every_output_and_log_exists(swept):
         assert (swept / "results" / "logs" / f"{name}.log").is_file()
     figures = swept / "results" / "figures"
     for path in ("pinn/topology_vs_beta", "pinn/topology_vs_performance", "pinn/loss_heatmaps",
-                 "unet/topology_vs_epoch"):
+                 "pinn/hessian_density", "unet/topology_vs_epoch"):
         for fmt in ("png", "pdf"):
             assert (figures / f"{path}.{fmt}").stat().st_size > 1000
+    for fmt in ("png", "svg"):
+        assert (figures / "pinn" / f"profiles.{fmt}").stat().st_size > 1000
     assert (swept / "results" / "findings.md").read_text().startswith("# Findings")
+
+
+def test_a_diverged_run_is_recorded_and_the_sweep_completes(swept):
+    runs = pd.read_csv(swept / "results" / "tables" / "runs.csv").set_index("family")
+    assert runs.loc["resnet", "status"] == "diverged" and "non-finite" in runs.loc["resnet", "train_reason"]
+    # its parameters stayed finite (the test loss overflowed), so its landscape is sampled like any other;
+    # non-finite parameters would give an all-NaN landscape with landscape_skipped_reason instead
+    skipped = runs.loc["resnet", "landscape_skipped_reason"]
+    assert (isinstance(skipped, str) and runs.loc["resnet", "n_minima"] == 0) or runs.loc["resnet", "n_vertices"] == 25
+    assert runs.loc["resnet", "hessian_status"] in ("ok", "nonfinite")
+    assert (runs.loc[["pinn", "unet"], "status"] == "ok").all()
 
 
 def test_checkpoints_get_their_own_landscape_and_table_row(swept):
@@ -60,7 +73,7 @@ def test_checkpoints_get_their_own_landscape_and_table_row(swept):
 
 def test_runs_table_has_one_row_per_run_with_the_promised_columns(swept):
     runs = pd.read_csv(swept / "results" / "tables" / "runs.csv")
-    assert sorted(runs["family"]) == ["pinn", "pinn", "unet"]
+    assert sorted(runs["family"]) == ["pinn", "pinn", "resnet", "unet"]
     runs = runs[runs["family"] == "pinn"]
     assert sorted(runs["beta"]) == [1, 30]
     for column in ("family", "seed", "status", "beta", "rel_l2_error", "final_loss", "n_minima", "n_saddles",

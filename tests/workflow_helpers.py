@@ -14,16 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 TINY_PINN = {"width": 8, "depth": 2, "n_collocation": 64, "n_initial": 32, "n_boundary": 16, "lbfgs_steps": 30}
+DIVERGING_RESNET = {"train_size": 64, "test_size": 32, "eval_size": 16, "eval_batch_size": 16, "width": 0.25,
+                    "epochs": 2, "momentum": 0.0, "lr": 1.0e12}  # a learning rate that really diverges
 TINY_UNET = {"n_images": 24, "image_size": 16, "eval_size": 4, "depth": 1, "base_width": 4, "epochs": 2,
              "batch_size": 8}
 
 
 def tiny_config(betas=(1, 30), seeds=(0,), **extra) -> dict:
-    """A PINN beta sweep plus one small UNet run with a checkpoint after its first epoch."""
+    """A PINN beta sweep, one small UNet run with a checkpoint after its first epoch, and one ResNet run
+    whose training diverges."""
     config = {
         "families": {
             "pinn": {"seeds": list(seeds), "sweep": {"beta": list(betas)}, "params": dict(TINY_PINN)},
             "unet": {"seeds": [0], "params": dict(TINY_UNET), "checkpoints": [1], "landscape": {"resolution": 5}},
+            "resnet": {"seeds": [0], "params": dict(DIVERGING_RESNET), "landscape": {"resolution": 5}},
         },
         "landscape": {"dim": 2, "resolution": 7, "span": 0.5},
         "topology": {"graph": "freudenthal", "threshold": 0.01},

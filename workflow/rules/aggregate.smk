@@ -25,6 +25,7 @@ rule figures:
         runs=f"{R}/tables/runs.csv",
         checkpoints=f"{R}/tables/checkpoints.csv",
         landscapes=[f"{d}/landscape.npz" for d in run_dirs()],
+        densities=[f"{R}/runs/{run_id}/hessian/density.npz" for run_id, run in RUNS.items() if run.hessian["enabled"]],
     output:
         reported(figure_targets()),
     params:

@@ -145,8 +145,13 @@ def families_with_checkpoints():
     return sorted({run.family for run in RUNS.values() if run.checkpoints})
 
 
+def families_with_hessian():
+    return sorted({run.family for run in RUNS.values() if run.hessian["enabled"]})
+
+
 def figure_targets():
-    return [f"{R}/figures/{name}" for name in figure_files(swept_by_family(), families_with_checkpoints())]
+    return [f"{R}/figures/{name}"
+            for name in figure_files(swept_by_family(), families_with_checkpoints(), families_with_hessian())]
 
 
 def all_targets():
