@@ -5,52 +5,54 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from losstopo import cli
 from losstopo.topology import compute_topology, write_topology
 from losstopo.topology.distances import bottleneck, comparisons, diagram, distance_table, wasserstein
 
-pytest.importorskip("gudhi.hera", reason="shape distances need gudhi")
 
+def brute_force(a, b, order=1.0, p=np.inf):
+    """(Wasserstein of ``order``, bottleneck) by enumerating every partial matching of a to b (the definition):
+    matched pairs cost their L-p distance, every other point its L-p distance to the nearest diagonal point
+    ((x + y) / 2, (x + y) / 2). Small diagrams only."""
+    a, b = np.reshape(a, (-1, 2)), np.reshape(b, (-1, 2))
 
-def augmented_costs(a, b):
-    """The standard (n + m) square cost matrix: points to points (L-inf), points to their own
-    diagonal copy (half the persistence), diagonal to diagonal (0); np.inf where not allowed."""
-    n, m = len(a), len(b)
-    cost = np.full((n + m, m + n), np.inf)
-    cost[:n, :m] = np.abs(a[:, None, :] - b[None, :, :]).max(axis=2)
-    cost[np.arange(n), m + np.arange(n)] = (a[:, 1] - a[:, 0]) / 2
-    cost[n + np.arange(m), np.arange(m)] = (b[:, 1] - b[:, 0]) / 2
-    cost[n:, m:] = 0.0
-    return cost
+    def to_diagonal(x):
+        return np.linalg.norm(x - x.mean(), ord=p)
 
+    best_w, best_b = np.inf, np.inf
 
-def reference_wasserstein(a, b):
-    cost = augmented_costs(a, b)
-    if cost.size == 0:
-        return 0.0
-    rows, cols = linear_sum_assignment(np.where(np.isinf(cost), 1e18, cost))
-    return float(cost[rows, cols].sum())
+    def extend(i, used, costs):
+        nonlocal best_w, best_b
+        if i == len(a):
+            costs = costs + [to_diagonal(b[j]) for j in range(len(b)) if j not in used]
+            costs = np.array(costs)
+            best_w = min(best_w, (costs ** order).sum() ** (1 / order))
+            best_b = min(best_b, costs.max(initial=0.0))
+            return
+        extend(i + 1, used, costs + [to_diagonal(a[i])])
+        for j in range(len(b)):
+            if j not in used:
+                extend(i + 1, used | {j}, costs + [np.linalg.norm(a[i] - b[j], ord=p)])
 
-
-def reference_bottleneck(a, b):
-    """Smallest c with a perfect matching among the pairs of cost <= c (bipartite matching)."""
-    cost = augmented_costs(a, b)
-    if cost.size == 0:
-        return 0.0
-    for c in np.unique(cost[np.isfinite(cost)]):
-        match = maximum_bipartite_matching(csr_matrix(cost <= c), perm_type="column")
-        if (match >= 0).all():
-            return float(c)
-    raise AssertionError("no perfect matching")
+    extend(0, frozenset(), [])
+    return best_w, best_b
 
 
 def random_diagram(rng, n, ties=False):
-    birth = rng.integers(0, 5, n) / 2 if ties else rng.random(n) * 3
-    return np.stack([birth, birth + (rng.integers(0, 4, n) / 2 if ties else rng.random(n) * 2)], axis=1)
+    """n points; with ties: half-integer coordinates (duplicates, zero persistence, death < birth occur)."""
+    if ties:
+        return rng.integers(0, 5, (n, 2)) / 2
+    birth = rng.random(n) * 3
+    return np.stack([birth, birth + rng.random(n) * 2], axis=1)
+
+
+def test_issue_example_point_on_the_diagonal():
+    """gudhi-devel#477: Hera looped forever on a zero-persistence point; these are the right values."""
+    a, b = np.array([[1.0, 1.0]]), np.array([[1.0, 2.0], [0.5, 3.0]])
+    assert bottleneck(a, b) == pytest.approx(1.25) and wasserstein(a, b) == pytest.approx(1.75)
+    assert brute_force(a, b) == pytest.approx((1.75, 1.25))
+    assert wasserstein(np.repeat(a, 50, axis=0), a) == 0 and bottleneck(np.repeat(a, 50, axis=0), []) == 0
 
 
 def test_hand_computed_distances():
@@ -59,17 +61,60 @@ def test_hand_computed_distances():
     assert wasserstein(a, b) == pytest.approx(0.2 + 0.75)
     empty = np.zeros((0, 2))
     assert bottleneck(a, empty) == pytest.approx(0.75) and wasserstein(a, empty) == pytest.approx(1.25)
-    assert bottleneck(empty, empty) == 0 and wasserstein(empty, empty) == 0
+    assert bottleneck(empty, empty) == 0 and wasserstein(empty, []) == 0
+    # duplicates: 200 copies against 100 copies of (0, 1): 100 go to the diagonal at 0.5 each
+    assert wasserstein(np.tile([0.0, 1.0], (200, 1)), np.tile([0.0, 1.0], (100, 1))) == pytest.approx(50)
+    assert bottleneck(np.tile([0.0, 1.0], (200, 1)), np.tile([0.0, 1.0], (100, 1))) == 0.5
+    # a point below the diagonal is |death - birth| / 2 away from it in L-inf, 1/sqrt(2) * |d - b| in L2
+    assert wasserstein([[2.0, 1.0]], empty) == 0.5 and wasserstein([[2.0, 1.0]], empty, internal_p=2) == pytest.approx(
+        2 ** -0.5)
 
 
 @pytest.mark.parametrize("ties", [False, True])
-def test_distances_equal_assignment_references(ties):
-    rng = np.random.default_rng(int(ties))
-    for _ in range(15):
-        a = random_diagram(rng, int(rng.integers(0, 9)), ties)
-        b = random_diagram(rng, int(rng.integers(0, 9)), ties)
-        assert bottleneck(a, b) == pytest.approx(reference_bottleneck(a, b), abs=1e-12)
-        assert wasserstein(a, b) == pytest.approx(reference_wasserstein(a, b), rel=1e-5, abs=1e-12)
+@pytest.mark.parametrize("order, p", [(1.0, np.inf), (2.0, 2.0), (3.5, 1.0), (1.0, 2.0)])
+def test_distances_equal_brute_force_matching(ties, order, p):
+    rng = np.random.default_rng(int(ties) + 10 * int(order))
+    for _ in range(12):
+        a = random_diagram(rng, int(rng.integers(0, 5)), ties)
+        b = random_diagram(rng, int(rng.integers(0, 5)), ties)
+        want_w, want_b = brute_force(a, b, order, p)
+        assert wasserstein(a, b, order, p) == pytest.approx(want_w, rel=1e-12, abs=1e-15)
+        assert bottleneck(a, b, p) == pytest.approx(want_b, rel=1e-12, abs=1e-15)
+        assert wasserstein(a, b, np.inf, p) == bottleneck(a, b, p)
+
+
+@pytest.mark.parametrize("scale", [1e-310, 1e-200, 1e200, 2.0 ** 1020])
+def test_extreme_magnitudes(scale):
+    """Distances are homogeneous of degree 1: scaled diagrams give the scaled distance, no overflow or underflow."""
+    rng = np.random.default_rng(3)
+    a, b = random_diagram(rng, 4), random_diagram(rng, 3)
+    assert wasserstein(a * scale, b * scale) == pytest.approx(wasserstein(a, b) * scale, rel=1e-9)
+    assert bottleneck(a * scale, b * scale) == pytest.approx(bottleneck(a, b) * scale, rel=1e-9)
+    assert bottleneck([[-1e308, 1e308]], []) == 1e308 and wasserstein([[-1e308, 1e308]], [[0.0, 0.0]]) == 1e308
+
+
+def test_essential_points_and_bad_input():
+    a = np.array([[0.0, np.inf], [1.0, 3.0]])
+    b = np.array([[0.5, np.inf], [1.0, 3.25]])
+    assert bottleneck(a, b) == 0.5 and wasserstein(a, b) == pytest.approx(0.5 + 0.25)
+    assert bottleneck(a, b[1:]) == np.inf and wasserstein(a[1:], b) == np.inf
+    for bad, match in (([[np.nan, 1.0]], "NaN"), ([[np.inf, np.inf]], "births must be finite"),
+                       ([[0.0, -np.inf]], "deaths"), (np.zeros((2, 3)), "shape")):
+        with pytest.raises(ValueError, match=match):
+            wasserstein(bad, a)
+        with pytest.raises(ValueError, match=match):
+            bottleneck(a, bad)
+    with pytest.raises(ValueError, match="order"):
+        wasserstein(a, b, order=0.5)
+    with pytest.raises(ValueError, match="internal_p"):
+        bottleneck(a, b, internal_p=0.5)
+
+
+def test_medium_diagrams_match_gudhi():
+    gudhi = pytest.importorskip("gudhi")
+    rng = np.random.default_rng(7)
+    a, b = random_diagram(rng, 300), random_diagram(rng, 250)
+    assert bottleneck(a, b) == pytest.approx(gudhi.bottleneck_distance(a, b, e=0), rel=1e-14)
 
 
 def test_essential_classes():
@@ -122,8 +167,8 @@ def test_distance_table(tmp_path):
     assert seed_row["bottleneck"] == pytest.approx(1.0) and seed_row["wasserstein"] == pytest.approx(1.0)
     assert seed_row["bottleneck_rel"] == pytest.approx(1.0 / 5)  # both landscapes span 0..5
     a, b = np.array([[1.0, 3.0]]), np.array([[2.0, 9.0], [4.0, 6.0]])  # beta=30: persistence 7 and 2
-    assert nb_row["bottleneck"] == pytest.approx(reference_bottleneck(a, b))
-    assert nb_row["wasserstein_rel"] == pytest.approx(reference_wasserstein(a / 5, (b - 1) / 10), rel=1e-5)
+    assert nb_row["bottleneck"] == pytest.approx(brute_force(a, b)[1])
+    assert nb_row["wasserstein_rel"] == pytest.approx(brute_force(a / 5, (b - 1) / 10)[0])
     assert (nb_row["n_points_a"], nb_row["n_points_b"], nb_row["beta"]) == (1, 2, 1)
     closed = distance_table(runs, essential="max")
     assert closed.loc[0, "n_points_a"] == 2 and closed.loc[0, "bottleneck_rel"] == pytest.approx(1.0 / 5)
