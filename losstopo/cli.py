@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="losstopo.train:main")
 
     p = sub.add_parser("checkpoint", help="one epoch's model of a trained run, as a run folder of its own")
-    p.add_argument("--run-dir", required=True, help="folder holding checkpoints.pt, train.json, history.csv")
+    p.add_argument("--run-dir", required=True, help="folder holding checkpoints.pt, train.json, model.pt")
     p.add_argument("--epoch", type=int, required=True)
     p.add_argument("--out-dir", required=True)
     p.set_defaults(handler="losstopo.train:checkpoint_main")

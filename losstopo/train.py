@@ -61,7 +61,8 @@ def run_training(family: str, hp: dict[str, Any], seed: int, out_dir: str | os.P
     """Train one model and write its files atomically into ``out_dir``; returns train.json's content.
 
     ``checkpoints`` lists epochs whose models are kept in ``checkpoints.pt`` (always written, possibly
-    empty, so the workflow's outputs are fixed); an epoch the run never reaches is simply absent.
+    empty, so the workflow's outputs are fixed), with their performance metrics (``metrics``: epoch ->
+    the family's metrics of those weights); an epoch the run never reaches is simply absent.
     """
     fam = get_family(family)
     hp = resolve_hparams(fam, hp)
@@ -71,10 +72,12 @@ def run_training(family: str, hp: dict[str, Any], seed: int, out_dir: str | os.P
     log.info("training %s seed %d on %s with %s", family, seed, dev, hp)
     model = fam.build_model(hp)
     kept: dict[int, dict[str, torch.Tensor]] = {}
+    kept_metrics: dict[int, dict[str, Any]] = {}
 
-    def keep_checkpoint(epoch: int, trained: nn.Module) -> None:
+    def keep_checkpoint(epoch: int, trained: nn.Module, metrics: dict[str, Any]) -> None:
         if epoch in checkpoints:
             kept[int(epoch)] = _cpu_state(trained)
+            kept_metrics[int(epoch)] = metrics
 
     start = time.perf_counter()
     result = fam.train(model, hp, seed, dev, on_epoch=keep_checkpoint if checkpoints else None)
@@ -84,7 +87,7 @@ def run_training(family: str, hp: dict[str, Any], seed: int, out_dir: str | os.P
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save({"state_dict": _cpu_state(model), **identity}, tmp)
     with atomic_path(out_dir / "checkpoints.pt") as tmp:
-        torch.save({"epochs": kept, **identity}, tmp)
+        torch.save({"epochs": kept, "metrics": kept_metrics, **identity}, tmp)
     save_csv(out_dir / "history.csv", pd.DataFrame(result.history))
     info = {"family": family, "seed": int(seed), "hp": hp, "status": result.status, "reason": result.reason,
             "metrics": result.metrics, "wall_time_s": wall, "device": str(dev), "torch_version": torch.__version__}
@@ -125,14 +128,19 @@ def load_trained(run_dir: str | os.PathLike, device: str | torch.device = "auto"
 
 def extract_checkpoint(run_dir: str | os.PathLike, epoch: int, out_dir: str | os.PathLike) -> dict[str, Any]:
     """Write the model of ``epoch`` as a run folder of its own (``model.pt``, ``train.json``), so every
-    later stage treats it like a finished run. Its metrics are that epoch's row of ``history.csv``."""
+    later stage treats it like a finished run. Its metrics are the family's performance metrics of those
+    weights, kept by ``run_training`` (NaN if the run never reached the epoch); InputFileError if
+    ``checkpoints.pt`` lacks any of them."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    saved = _load_saved(run_dir / "checkpoints.pt", ("epochs", "hp", "family", "seed"))
+    path = run_dir / "checkpoints.pt"
+    saved = _load_saved(path, ("epochs", "metrics", "hp", "family", "seed"))
     info = load_json(run_dir / "train.json")
-    history = pd.read_csv(run_dir / "history.csv")
-    rows = history[history["epoch"] == epoch] if "epoch" in history else history.iloc[:0]
-    metrics = rows.iloc[-1].to_dict() if len(rows) else {}
+    performance = get_family(saved["family"]).PERFORMANCE_METRICS
     state = saved["epochs"].get(int(epoch))
+    metrics = saved["metrics"].get(int(epoch), {key: float("nan") for key in performance})
+    missing = [key for key in performance if key not in metrics]
+    if missing:
+        raise InputFileError(f"{path}: epoch {epoch} lacks performance metric(s) {', '.join(missing)}")
     if state is None:  # the run stopped (diverged) before this epoch: record it, like a diverged run
         status, reason = "diverged", f"training ended before epoch {epoch} ({info.get('reason') or info['status']})"
         final = _load_saved(run_dir / "model.pt", ("state_dict",))["state_dict"]

@@ -1,7 +1,11 @@
 """Models along training: checkpoints.pt from the train runner, one run folder per checkpoint."""
 
+import math
+
+import pytest
 import torch
 
+from losstopo.families import pinn, resnet, unet
 from losstopo.io import load_json
 from losstopo.train import extract_checkpoint, load_trained, run_training
 
@@ -25,6 +29,47 @@ def test_checkpoints_are_the_models_of_those_epochs(tmp_path):
     for name, value in model.state_dict().items():
         assert torch.equal(value, saved["epochs"][1][name]), name
     assert load_json(tmp_path / "epoch~1" / "train.json")["final_status"] == "ok"
+
+
+TINY_PINN = {"width": 6, "depth": 2, "n_collocation": 32, "n_initial": 16, "n_boundary": 8, "lbfgs_steps": 100}
+TINY_RESNET = {"train_size": 64, "test_size": 40, "eval_size": 16, "eval_batch_size": 16, "width": 0.25, "epochs": 2}
+
+
+def pinn_metrics(model, hp, seed):
+    """rel_l2_error and final_loss of the model's weights, computed directly."""
+    points = pinn.collocation_points(hp, seed, "cpu", next(model.parameters()).dtype)
+    with torch.no_grad():
+        loss = float(pinn.loss_terms(model, points)["loss"])
+    return {"rel_l2_error": pinn.rel_l2_error(model, hp["beta"]), "final_loss": loss}
+
+
+def resnet_metrics(model, hp, seed):
+    hp = resnet.full_hp(hp)
+    data = resnet.load_data(hp, "cpu", next(model.parameters()).dtype)
+    loss, accuracy = resnet.evaluate(model, data.x_test, data.y_test, hp["eval_batch_size"])
+    return {"test_loss": loss, "test_accuracy": accuracy}
+
+
+def unet_metrics(model, hp, seed):
+    hp = unet.full_hp(hp)
+    images, masks = unet.load_data(hp, ("eval",))["eval"]
+    return unet.evaluate(model, images, masks, hp["n_classes"], hp["eval_batch_size"], "cpu",
+                         next(model.parameters()).dtype)
+
+
+@pytest.mark.parametrize("family, hp, direct", [("pinn", TINY_PINN, pinn_metrics),
+                                                ("resnet", TINY_RESNET, resnet_metrics),
+                                                ("unet", TINY_UNET, unet_metrics)])
+def test_checkpoint_metrics_are_those_of_its_weights(tmp_path, family, hp, direct):
+    """Every family's checkpoint carries the final model's performance metrics, of the checkpoint's weights."""
+    final = run_training(family, hp, 0, tmp_path, "cpu", checkpoints=(1,))
+    info = extract_checkpoint(tmp_path, 1, tmp_path / "epoch~1")
+    fam, model, full, seed, _ = load_trained(tmp_path / "epoch~1", "cpu")
+    assert info["status"] == "ok" and set(fam.PERFORMANCE_METRICS) <= set(info["metrics"])
+    assert all(math.isfinite(info["metrics"][key]) for key in fam.PERFORMANCE_METRICS)
+    want = direct(model, full, seed)
+    assert {key: info["metrics"][key] for key in want} == pytest.approx(want, rel=1e-6)
+    assert any(info["metrics"][key] != final["metrics"][key] for key in want)  # epoch 1 is not the final model
 
 
 def test_a_checkpoint_the_run_never_reached_is_recorded_not_fatal(tmp_path):

@@ -151,7 +151,7 @@ def test_short_training_decreases_the_loss(optimizer):
     with torch.no_grad():
         initial = float(pinn.loss_terms(model, pts)["loss"])
     epochs = []
-    result = pinn.train(model, hp, 0, "cpu", on_epoch=lambda e, m: epochs.append(e))
+    result = pinn.train(model, hp, 0, "cpu", on_epoch=lambda e, m, metrics: epochs.append(e))
     assert result.status == "ok" and result.reason is None
     assert result.metrics["final_loss"] < 0.5 * initial
     assert epochs == [row["epoch"] for row in result.history]

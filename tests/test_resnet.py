@@ -176,7 +176,7 @@ def test_training_learns_and_is_reproducible():
         torch.manual_seed(0)
         model = resnet.build_model(params)
         results.append(resnet.train(model, params, seed=1, device="cpu",
-                                    on_epoch=lambda e, m: calls.append(e)))
+                                    on_epoch=lambda e, m, metrics: calls.append(e)))
     first, second = results
     assert first.status == "ok" and calls == [1, 2, 3, 1, 2, 3]
     assert set(first.history[0]) >= {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy"}
@@ -201,7 +201,7 @@ def test_divergence_is_reported_not_raised():
     torch.manual_seed(0)
     calls = []
     result = resnet.train(resnet.build_model(params), params, seed=0, device="cpu",
-                          on_epoch=lambda e, m: calls.append(e))
+                          on_epoch=lambda e, m, metrics: calls.append(e))
     assert result.status == "diverged" and "non-finite" in result.reason
     assert math.isnan(result.metrics["test_accuracy"]) and len(calls) == len(result.history) - 1
 

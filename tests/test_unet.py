@@ -136,7 +136,8 @@ def test_soft_dice_loss_limits():
 def test_training_learns_and_reports_every_epoch():
     hp = dict(n_images=96, image_size=16, depth=1, epochs=8, batch_size=8, eval_size=8, lr=1e-2)
     model, seen = _model(hp), []
-    result = unet.train(model, hp, seed=0, device="cpu", on_epoch=lambda epoch, m: seen.append((epoch, m)))
+    result = unet.train(model, hp, seed=0, device="cpu",
+                        on_epoch=lambda epoch, m, metrics: seen.append((epoch, m)))
     assert result.status == "ok" and result.reason is None
     assert [e for e, _ in seen] == list(range(1, 9)) and all(m is model for _, m in seen)
     assert [row["epoch"] for row in result.history] == list(range(1, 9))
@@ -163,7 +164,7 @@ def test_training_is_seeded_and_dice_loss_runs():
 def test_divergence_is_reported_not_raised():
     hp = TINY | {"lr": 1e30, "epochs": 3, "batch_norm": False}
     seen = []
-    result = unet.train(_model(hp), hp, seed=0, device="cpu", on_epoch=lambda e, m: seen.append(e))
+    result = unet.train(_model(hp), hp, seed=0, device="cpu", on_epoch=lambda e, m, metrics: seen.append(e))
     assert result.status == "diverged"
     assert "non-finite" in result.reason and "lr=1e+30" in result.reason
     assert all(math.isnan(result.metrics[k]) for k in unet.PERFORMANCE_METRICS)

@@ -11,9 +11,10 @@ A family module defines:
 ``build_model(hp) -> nn.Module``
     A freshly initialised model (the caller seeds torch first).
 ``train(model, hp, seed, device, on_epoch=None) -> TrainResult``
-    Fit the model in place; ``on_epoch(epoch, model)``, if given, is called after each epoch (or
-    optimiser phase) so the caller can save checkpoints. Never raises on divergence: returns
-    ``status="diverged"`` with the reason.
+    Fit the model in place; ``on_epoch(epoch, model, metrics)``, if given, is called after each epoch
+    (or optimiser phase) so the caller can save checkpoints. ``metrics`` holds every key of
+    ``PERFORMANCE_METRICS``, defined as in the final ``TrainResult.metrics`` and computed on the model's
+    weights at that epoch. Never raises on divergence: returns ``status="diverged"`` with the reason.
 ``objective(model, hp, seed, device, dtype) -> Objective``
     The fixed, seeded evaluation loss that landscapes and Hessians are computed from.
 """

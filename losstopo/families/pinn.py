@@ -203,8 +203,19 @@ def _finite_params(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
+def performance(model: nn.Module, terms: dict[str, float], beta: float) -> dict[str, float]:
+    """The performance metrics of the model's current weights, given its loss ``terms`` there (``loss_terms``):
+    ``rel_l2_error`` (NaN for non-finite weights), ``final_loss`` and the loss terms."""
+    error = rel_l2_error(model, beta) if _finite_params(model) else float("nan")
+    return {"rel_l2_error": error, "final_loss": terms["loss"], "loss_ic": terms["loss_ic"],
+            "loss_pde": terms["loss_pde"], "loss_bc": terms["loss_bc"]}
+
+
 def train(model: nn.Module, hp: dict[str, Any], seed: int, device="auto", on_epoch=None) -> TrainResult:
-    """Fit in place: optional Adam phase, then L-BFGS (strong Wolfe), logging every LOG_EVERY iterations."""
+    """Fit in place: optional Adam phase, then L-BFGS (strong Wolfe), logging every LOG_EVERY iterations.
+
+    ``on_epoch(epoch, model, metrics)`` is called after each logged chunk, with the history row and the
+    ``performance`` of the weights at that point (the relative L2 error costs one pass over the error grid)."""
     device, dtype = resolve_device(device), resolve_dtype(hp["dtype"])
     model.to(device=device, dtype=dtype)
     pts = collocation_points(hp, seed, device, dtype)
@@ -227,7 +238,7 @@ def train(model: nn.Module, hp: dict[str, Any], seed: int, device="auto", on_epo
         log.info("%s iter %d: loss %.3e (ic %.2e, pde %.2e, bc %.2e)", phase, row["iteration"], row["loss"],
                  row["loss_ic"], row["loss_pde"], row["loss_bc"])
         if on_epoch is not None:
-            on_epoch(state["epoch"], model)
+            on_epoch(state["epoch"], model, row | performance(model, row, float(hp["beta"])))
         if not math.isfinite(row["loss"]):
             return f"non-finite loss {row['loss']} in {phase} at iteration {row['iteration']}"
         if not _finite_params(model):
@@ -283,13 +294,11 @@ def train(model: nn.Module, hp: dict[str, Any], seed: int, device="auto", on_epo
     final = evaluate()
     if reason is None and not (math.isfinite(final["loss"]) and _finite_params(model)):
         reason = "non-finite loss or parameters at the end of training"
-    error = rel_l2_error(model, float(hp["beta"])) if _finite_params(model) else float("nan")
-    metrics = {"rel_l2_error": error, "final_loss": final["loss"], "loss_ic": final["loss_ic"],
-               "loss_pde": final["loss_pde"], "loss_bc": final["loss_bc"], "iterations": state["iteration"]}
+    metrics = performance(model, final, float(hp["beta"])) | {"iterations": state["iteration"]}
     if reason is not None:
         log.warning("training diverged: %s", reason)
         return TrainResult(history=history, metrics=metrics, status="diverged", reason=reason)
-    log.info("done: loss %.3e, relative L2 error %.3e", final["loss"], error)
+    log.info("done: loss %.3e, relative L2 error %.3e", final["loss"], metrics["rel_l2_error"])
     return TrainResult(history=history, metrics=metrics)
 
 

@@ -210,7 +210,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 def train(model: nn.Module, hp: dict[str, Any], seed: int, device: torch.device | str = "auto",
-          on_epoch: Callable[[int, nn.Module], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[int, nn.Module, dict[str, Any]], None] | None = None) -> TrainResult:
     """Fit ``model`` in place; the data order and augmentation are seeded by ``seed``.
 
     A non-finite training or test loss ends training with ``status="diverged"`` (checked once per
@@ -257,7 +257,7 @@ def train(model: nn.Module, hp: dict[str, Any], seed: int, device: torch.device 
             if failed is not None:
                 return failed
             if on_epoch is not None:
-                on_epoch(epoch, model)
+                on_epoch(epoch, model, row)
     return completed_result(history, PERFORMANCE_METRICS, model)
 
 

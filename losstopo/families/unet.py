@@ -255,7 +255,7 @@ def _lr_factor(schedule: str, total_steps: int) -> Callable[[int], float]:
 
 
 def train(model: nn.Module, hp: dict[str, Any], seed: int, device: torch.device | str = "auto",
-          on_epoch: Callable[[int, nn.Module], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[int, nn.Module, dict[str, Any]], None] | None = None) -> TrainResult:
     """Fit ``model`` in place with AdamW; the data order is seeded by ``seed``.
 
     Metrics are computed on the evaluation split after every epoch. A non-finite training or
@@ -302,7 +302,7 @@ def train(model: nn.Module, hp: dict[str, Any], seed: int, device: torch.device 
             if failed is not None:
                 return failed
             if on_epoch is not None:
-                on_epoch(epoch, model)
+                on_epoch(epoch, model, row)
     return completed_result(history, PERFORMANCE_METRICS, model)
 
 

@@ -47,7 +47,7 @@ rule extract_checkpoint:
     input:
         checkpoints=f"{RUN_DIR}/checkpoints.pt",
         info=f"{RUN_DIR}/train.json",
-        history=f"{RUN_DIR}/history.csv",
+        model=f"{RUN_DIR}/model.pt",
     output:
         model=f"{RUN_DIR}/epoch~{{epoch}}/model.pt",
         info=f"{RUN_DIR}/epoch~{{epoch}}/train.json",
