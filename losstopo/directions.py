@@ -63,24 +63,48 @@ def direction_seed(run_seed: int, seed: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), int(run_seed), 0xD14EC7])
 
 
-def filter_normalize(d: np.ndarray, theta: np.ndarray, layout: Layout, normalize_1d: bool) -> np.ndarray:
+def filter_ids(model: nn.Module, normalize_1d: bool) -> np.ndarray:
+    """The filter of every entry of the flat parameter vector, (P,) int64; -1 where a tensor has no filters.
+
+    A filter is an output channel (Li et al. 2018): the slice along dim 0 of a tensor with two or more
+    dimensions (an output unit's row of ``Linear``, an output channel of ``Conv1d/2d/3d``, grouped or not,
+    whose weight is (out, in / groups, *kernel)), except for the weight of a transposed convolution
+    (``ConvTranspose1d/2d/3d``, (in, out / groups, *kernel)), whose output channel g * out / groups + j is
+    the slice [g * in / groups : (g + 1) * in / groups, j]. Tensors with fewer than two dimensions (biases,
+    norm scales) have no filters unless ``normalize_1d``; then each entry is its own filter.
+    """
+    transposed = {id(m.weight): m.groups for m in model.modules() if isinstance(m, nn.modules.conv._ConvTransposeNd)}
+    out, start = [], 0
+    for p in model.parameters():
+        shape = tuple(p.shape)
+        if len(shape) < 2:
+            ids = np.arange(p.numel()) + start if normalize_1d else np.full(p.numel(), -1)
+        else:
+            if id(p) in transposed:
+                n_in, per_group = shape[0], shape[1]
+                group = np.arange(n_in)[:, None] // (n_in // transposed[id(p)])
+                channel = group * per_group + np.arange(per_group)[None, :]  # (in, out / groups)
+            else:
+                channel = np.arange(shape[0])[:, None]
+            ids = np.broadcast_to(channel.reshape(channel.shape + (1,) * (len(shape) - 2)), shape).reshape(-1) + start
+        out.append(ids.astype(np.int64))
+        start = int(ids.max()) + 1 if (ids >= 0).any() else start
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def filter_normalize(d: np.ndarray, theta: np.ndarray, filters: np.ndarray) -> np.ndarray:
     """Scale every filter of ``d`` to the norm of the same filter of ``theta`` (Li et al. 2018).
 
-    A filter is one row of a tensor's first dimension (an output unit of a linear layer, an output
-    channel of a convolution). Tensors with fewer than two dimensions (biases, norm scales) get a
-    zero direction unless ``normalize_1d``, in which case each of their entries is its own filter.
-    Filters of ``theta`` that are all zero get a zero direction.
+    ``filters`` (P,) gives each entry's filter (``filter_ids``); entries of filter -1 get a zero direction,
+    and so do filters of ``theta`` that are all zero.
     """
     out = np.zeros_like(d)
-    for shape, a, b in zip(layout.shapes, layout.offsets[:-1], layout.offsets[1:]):
-        if len(shape) < 2 and not normalize_1d:
-            continue
-        rows = max(shape[0], 1) if shape else 1
-        dv, tv = d[a:b].reshape(rows, -1), theta[a:b].reshape(rows, -1)
-        d_norm = np.linalg.norm(dv, axis=1, keepdims=True)
-        scale = np.divide(np.linalg.norm(tv, axis=1, keepdims=True), d_norm,
-                          out=np.zeros_like(d_norm), where=d_norm > 0)
-        out[a:b] = (dv * scale).reshape(-1)
+    keep = filters >= 0
+    ids, n = filters[keep], int(filters.max(initial=-1)) + 1
+    d_norm = np.sqrt(np.bincount(ids, d[keep] ** 2, n))
+    scale = np.divide(np.sqrt(np.bincount(ids, theta[keep] ** 2, n)), d_norm, out=np.zeros_like(d_norm),
+                      where=d_norm > 0)
+    out[keep] = d[keep] * scale[ids]
     return out
 
 
@@ -125,8 +149,8 @@ def random_directions(model: nn.Module, k: int, run_seed: int, seed: int = 0,
     if k < 1 or k > layout.size:
         raise ValueError(f"dim must be between 1 and the number of parameters ({layout.size}); got {k}")
     rng = np.random.default_rng(direction_seed(run_seed, seed))
-    raw = np.stack([filter_normalize(rng.standard_normal(layout.size), theta, layout, normalize_1d)
-                    for _ in range(k)])
+    filters = filter_ids(model, normalize_1d)
+    raw = np.stack([filter_normalize(rng.standard_normal(layout.size), theta, filters) for _ in range(k)])
     if not np.any(raw):
         raise ValueError("every random direction is zero: the model has no filter (>= 2-D) parameters; "
                          "set normalize_1d: true")

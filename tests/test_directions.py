@@ -46,7 +46,8 @@ def test_layout_follows_named_parameters(model):
 def test_filter_normalisation_per_output_unit(model, normalize_1d):
     layout = dirs.Layout.of(model)
     theta = dirs.flat_parameters(model).numpy()
-    d = dirs.filter_normalize(np.random.default_rng(0).standard_normal(layout.size), theta, layout, normalize_1d)
+    d = dirs.filter_normalize(np.random.default_rng(0).standard_normal(layout.size), theta,
+                              dirs.filter_ids(model, normalize_1d))
     th, dd = blocks(theta, layout), blocks(d, layout)
     for name, shape in zip(layout.names, layout.shapes):
         if len(shape) >= 2:  # every row (output unit) scaled to the norm of the same row of theta
@@ -55,6 +56,51 @@ def test_filter_normalisation_per_output_unit(model, normalize_1d):
             np.testing.assert_allclose(np.abs(dd[name]), np.abs(th[name]), rtol=1e-12)
         else:  # Li et al.: biases get no direction
             assert not dd[name].any()
+
+
+LAYERS = [  # (layer, input shape)
+    (torch.nn.Linear(4, 3), (2, 4)),
+    (torch.nn.Conv1d(4, 6, 3, groups=2), (2, 4, 5)),
+    (torch.nn.Conv2d(2, 3, 3), (2, 2, 5, 5)),
+    (torch.nn.Conv3d(2, 4, 2, groups=2), (2, 2, 3, 3, 3)),
+    (torch.nn.ConvTranspose1d(4, 6, 3, groups=2), (2, 4, 5)),
+    (torch.nn.ConvTranspose2d(2, 3, 3), (2, 2, 4, 4)),
+    (torch.nn.ConvTranspose2d(6, 4, 3, groups=2, stride=2), (2, 6, 3, 3)),
+    (torch.nn.ConvTranspose3d(4, 2, 2, groups=2), (2, 4, 3, 3, 3)),
+    (torch.nn.BatchNorm2d(3), (2, 3, 4, 4)),
+]
+
+
+@pytest.mark.parametrize("layer, shape", LAYERS, ids=[f"{type(m).__name__}-{i}" for i, (m, _) in enumerate(LAYERS)])
+@pytest.mark.parametrize("normalize_1d", [False, True])
+def test_a_filter_is_an_output_channel_for_every_layer_kind(layer, shape, normalize_1d):
+    """Filter o of a tensor = the entries output channel o depends on (read off the gradient of that channel)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(layer).double().train()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.rand_like(p))
+    ids = dirs.filter_ids(model, normalize_1d)
+    layout = dirs.Layout.of(model)
+    x = torch.randn(shape, dtype=torch.float64)
+    params = dict(model.named_parameters())
+    for name, block in blocks(ids, layout).items():
+        if params[name].dim() < 2 and not normalize_1d:
+            assert (block == -1).all()
+            continue
+        seen = set()
+        for o in range(model(x).shape[1]):
+            grad, = torch.autograd.grad(model(x)[:, o].sum(), params[name])
+            used = (grad != 0).numpy()
+            assert len(set(block[used].tolist())) == 1, (name, o)
+            assert ((block == block[used][0]) == used).all(), (name, o)
+            seen.add(int(block[used][0]))
+        assert len(seen) == len(set(block.ravel().tolist()))  # one filter per output channel, no other
+    theta = dirs.flat_parameters(model).numpy()
+    d = dirs.filter_normalize(np.random.default_rng(1).standard_normal(layout.size), theta, ids)
+    for f in np.unique(ids[ids >= 0]):
+        assert np.linalg.norm(d[ids == f]) == pytest.approx(np.linalg.norm(theta[ids == f]), rel=1e-12)
+    assert not d[ids < 0].any()
 
 
 def test_random_directions_are_orthogonal_and_keep_their_scale(model):
