@@ -46,6 +46,7 @@ class HessianOperator:
         named = [(name, p) for name, p in objective.model.named_parameters()]
         if not named:
             raise ValueError("the objective's model has no parameters")
+        objective.check_deterministic()  # a reverse-mode graph would freeze one dropout mask into every product
         self.names = [name for name, _ in named]
         self.shapes = [p.shape for _, p in named]
         self.sizes = [p.numel() for _, p in named]

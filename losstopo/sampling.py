@@ -135,9 +135,11 @@ def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray | None
     bounds are such multiples computes exactly the chunks, and hence the bits, of an unsharded run.
 
     ``directions`` is (k, P) in ``model.named_parameters()`` order. The loss values are returned in
-    float64 whatever the precision. With ``method="batched"`` a failure of ``torch.vmap`` on the
-    first chunk switches to the loop (reported in ``SampleResult.method``); CUDA out-of-memory
-    halves the chunk and retries.
+    float64 whatever the precision. A non-deterministic objective (a module in training mode such as
+    dropout, or randomness) is a ValueError (``Objective.check_deterministic``), whatever the method.
+    With ``method="batched"`` a failure of ``torch.vmap`` on the first chunk switches to the loop
+    (reported in ``SampleResult.method``), except a random operation under vmap (ValueError); CUDA
+    out-of-memory halves the chunk and retries.
     """
     if method not in METHODS:
         raise ValueError(f"landscape.method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -161,6 +163,7 @@ def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray | None
         n = hi - lo
         coords_of = lambda chunk: grid_points(axes, lo + chunk.start, lo + chunk.stop)  # noqa: E731
     ev = _Evaluator(objective, directions)
+    objective.check_deterministic()
     if n > WARN_POINTS:
         log.warning("sampling %d grid points (more than %d): this will take long", n, WARN_POINTS)
     if batch_size == "auto":
@@ -189,6 +192,9 @@ def sample(objective: Objective, directions: np.ndarray, axes: np.ndarray | None
                     torch.cuda.empty_cache()
                     continue
                 except Exception as exc:  # noqa: BLE001 -- any vmap failure: fall back to the reference loop
+                    if "randomness" in str(exc):  # vmap's randomness="error" mode: a random op in the loss
+                        raise ValueError(f"the objective is not deterministic: it calls a random operation ({exc})"
+                                         ) from None
                     if start > 0:
                         raise
                     used, looping = f"loop (vmap failed: {type(exc).__name__}: {exc})", True

@@ -11,6 +11,7 @@ from losstopo import sampling as smp
 from losstopo.directions import Layout, flat_parameters, random_directions
 from losstopo.families import defaults, pinn
 from losstopo.families.base import Objective
+from losstopo.hessian import HessianOperator
 from losstopo.io import load_json, load_npz
 from losstopo.train import load_trained
 
@@ -109,6 +110,48 @@ def test_vmap_failure_falls_back_to_the_loop():
     assert res.method.startswith("loop (vmap failed")
     ref = smp.sample(obj, d, smp.grid_axes(2, 3, 1.0), method="loop", progress=False)
     np.testing.assert_array_equal(res.loss, ref.loss)
+
+
+def stochastic_objectives():
+    """(objective, cause) pairs whose loss is not a fixed function of the parameters."""
+    x = torch.randn(16, 3, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+
+    def of(model, noise=None):
+        def loss_fn(params):
+            loss = (torch.func.functional_call(model, params, (x,)) ** 2).mean()
+            return loss if noise is None else loss + noise()
+        return Objective(model=model, loss_fn=loss_fn)
+
+    linear = lambda: torch.nn.Linear(3, 4).double()  # noqa: E731
+    return [
+        (of(torch.nn.Sequential(linear(), torch.nn.Dropout(0.5)).train()), r"training mode: 1 \(Dropout\)"),
+        (of(torch.nn.Sequential(linear(), torch.nn.BatchNorm1d(4).double()).train()), r"1 \(BatchNorm1d\)"),
+        (of(torch.nn.Sequential(linear(), torch.nn.RReLU()).train()), r"1 \(RReLU\)"),
+        (of(linear(), lambda: 1e-3 * torch.randn((), dtype=torch.float64)), "draws random numbers"),
+        (of(linear(), lambda: 1e-3 * torch.rand((), dtype=torch.float64, generator=generator)), "random operation"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_a_non_deterministic_objective_is_refused_not_sampled(case):
+    """Dropout in training mode gave a noisy landscape through the loop fallback; now an error names the cause."""
+    objective, cause = stochastic_objectives()[case]
+    d = np.random.default_rng(0).standard_normal((2, sum(p.numel() for p in objective.model.parameters())))
+    methods = ("batched", "loop") if case < 4 else ("batched",)  # a private generator is seen by vmap only
+    for method in methods:
+        with pytest.raises(ValueError, match=f"not deterministic.*{cause}"):
+            smp.sample(objective, d, smp.grid_axes(2, 3, 1.0), method=method, progress=False)
+    if case < 4:
+        with pytest.raises(ValueError, match=cause):
+            HessianOperator(objective)
+    if case < 3:  # the same model in eval mode is a fixed function: sampled, the centre twice the same
+        objective.model.eval()
+        res = smp.sample(objective, d, smp.grid_axes(2, 3, 1.0), progress=False)
+        with torch.no_grad():
+            assert res.loss[4] == pytest.approx(float(objective.loss_of_model()), rel=1e-12)
+        # vmap has no rrelu: a genuine vmap limitation still falls back to the loop
+        assert res.method == "batched" if case < 2 else res.method.startswith("loop (vmap failed")
 
 
 def test_cli_chain_train_directions_sample(trained, tmp_path):

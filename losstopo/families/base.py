@@ -9,6 +9,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+# Modules whose output in training mode is random or not the model's function of its parameters alone:
+# dropout and RReLU draw random numbers; batch norm with running statistics normalises by the batch and
+# updates its running statistics on every call.
+TRAINING_MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.RReLU, nn.modules.batchnorm._BatchNorm)
+
 
 @dataclass
 class Objective:
@@ -27,6 +32,33 @@ class Objective:
     def loss_of_model(self) -> torch.Tensor:
         """The loss at the model's current parameters (the plain, unbatched path)."""
         return self.loss_fn(dict(self.model.named_parameters()))
+
+    def check_deterministic(self) -> None:
+        """Raise ValueError naming the cause if the loss is not a fixed function of the parameters.
+
+        Causes: a module in training mode whose output depends on it (``TRAINING_MODE_DEPENDENT``: dropout,
+        RReLU, batch norm with running statistics), or randomness: an evaluation that draws from torch's
+        global random generator (CPU, or the CUDA device of the parameters). Costs one evaluation.
+        """
+        training = [f"{name or '(the model)'} ({type(m).__name__})" for name, m in self.model.named_modules()
+                    if m.training and isinstance(m, TRAINING_MODE_DEPENDENT)
+                    and getattr(m, "track_running_stats", True)]
+        if training:
+            raise ValueError(f"the objective is not deterministic: module(s) in training mode: {', '.join(training)}; "
+                             "evaluate the model in eval mode (model.eval()) so the loss is a fixed function of "
+                             "the parameters")
+        device = next(self.model.parameters(), torch.empty(0)).device
+
+        def rng_states() -> list[torch.Tensor]:
+            return [torch.get_rng_state()] + ([torch.cuda.get_rng_state(device)] if device.type == "cuda" else [])
+
+        before = rng_states()
+        with torch.no_grad():
+            self.loss_of_model()
+        if any(not torch.equal(a, b) for a, b in zip(before, rng_states())):
+            raise ValueError("the objective is not deterministic: evaluating it draws random numbers (torch's "
+                             "random generator advanced during one evaluation); a landscape or Hessian of a "
+                             "random loss is noise")
 
 
 @dataclass
