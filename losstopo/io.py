@@ -2,7 +2,9 @@
 
 Every writer goes through :func:`atomic_path`: the data lands in a temporary file in the target
 directory and is renamed into place only once complete, so a job killed at any moment leaves
-either the old file or none, never a truncated one.
+either the old file or none, never a truncated one. The file gets the permissions an ordinary
+``open(path, "w")`` would give it (the temporary file's private 0600 is not kept), so collaborators
+read the outputs as the caller's umask allows.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -26,9 +29,20 @@ class InputFileError(ValueError):
     """A missing, corrupt or malformed input file; the message names the file."""
 
 
+def open_mode(path: Path) -> int:
+    """The permission bits ``open(path, "w")`` leaves: an existing file's own, else 0o666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)  # the only way to read it; set back at once
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds, with the mode
+    ``open(path, "w")`` would give (``open_mode``). Missing parent folders are made as ``mkdir`` makes them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
@@ -36,6 +50,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        tmp_path.chmod(open_mode(path))
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

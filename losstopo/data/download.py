@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from losstopo.io import InputFileError
+from losstopo.io import InputFileError, atomic_path
 from losstopo.progress import Progress
 
 CHUNK = 1 << 20
@@ -102,18 +102,13 @@ def fetch(url: str, sha256: str | None, dest_dir: str | os.PathLike, *, md5: str
             return dest
         how = "downloading is switched off"
         if download:
-            fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{dest.name}.", suffix=".part")
-            os.close(fd)
-            tmp_path = Path(tmp)
             try:
-                _download(url, tmp_path, dest.name, timeout)
-                verify(tmp_path, sha256, md5, shown_as=f"{dest} (downloaded from {url})")
-                os.replace(tmp_path, dest)
+                with atomic_path(dest, suffix=".part") as tmp_path:
+                    _download(url, tmp_path, dest.name, timeout)
+                    verify(tmp_path, sha256, md5, shown_as=f"{dest} (downloaded from {url})")
                 return dest
             except (urllib.error.URLError, OSError) as exc:  # no network, DNS, HTTP error, timeout
                 how = f"the download failed: {exc}"
-            finally:
-                tmp_path.unlink(missing_ok=True)
         sums = ", ".join(f"{name} {value}" for name, value in expected.items())
         raise DataMissingError(
             f"dataset file missing: put {dest.name} ({sums}) from {url} at {dest.resolve()} ({how})")
