@@ -202,6 +202,42 @@ def test_deflated_trace_is_unbiased_and_tighter(mlp):
     assert full.value == pytest.approx(np.trace(exact_hessian(tiny)), rel=1e-10)
 
 
+def dominant_negative_mode(c=35.0) -> Objective:
+    """A tiny tanh net whose loss, mse - c * mean(output)^2, has one dominant negative Hessian mode: the output
+    mean is 0 at the parameters (last bias shifted), so the second term adds exactly -2c g g^T, g = grad mean."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1)).to(DT)
+    x, y = torch.randn(40, 3, dtype=DT), torch.randn(40, 1, dtype=DT)
+    with torch.no_grad():
+        model[2].bias -= model(x).mean()
+
+    def loss_fn(params):
+        out = torch.func.functional_call(model, params, (x,))
+        return ((out - y) ** 2).mean() - c * out.mean() ** 2
+
+    return Objective(model=model, loss_fn=loss_fn)
+
+
+def test_trace_deflates_the_bottom_eigenpairs_too():
+    """Deflating only the top pairs left the dominant negative mode in the probes: not converged in 500."""
+    obj = dominant_negative_mode()
+    h = exact_hessian(obj)
+    exact, eigenvalues = np.trace(h), np.linalg.eigvalsh(h)
+    assert exact == pytest.approx(-127.04, abs=0.01) and eigenvalues[0] < -100 < -2 < eigenvalues[1]
+    options = {"rel_tol": 0.01, "max_probes": 500}
+    report, _ = analyze(obj, top_k=2, bottom_k=1, trace=options, density=False, seed=1)
+    trace = report["trace"]
+    assert trace["converged"] and trace["deflated"] == 3 and trace["n_probes"] < 100
+    assert abs(trace["value"] - exact) <= 3 * trace["stderr"]
+    op = HessianOperator(obj)
+    top_only = hutchinson_trace(op, deflate=top_eigenpairs(op, 2), seed=1, **options)
+    assert not top_only.converged and top_only.stderr > 5 * trace["stderr"]
+    tiny = mlp_objective(sizes=(2, 3, 1))  # overlapping sets: the dependent vectors are dropped, still exact
+    both = [top_eigenpairs(tiny, 13), top_eigenpairs(tiny, 5, which="SA")]
+    full = hutchinson_trace(tiny, rel_tol=1e-12, batch=5, deflate=both)
+    assert full.deflated == 13 and full.value == pytest.approx(np.trace(exact_hessian(tiny)), rel=1e-10)
+
+
 def test_slq_moments_match_exact_spectrum(mlp):
     obj, h, vals, _ = mlp
     p, n = h.shape[0], 30
@@ -248,7 +284,7 @@ def test_analyze_report_is_json_ready(mlp, tmp_path):
     np.testing.assert_allclose(back["top"]["eigenvalues"], vals[::-1][:2], rtol=1e-5)
     np.testing.assert_allclose(back["bottom"]["eigenvalues"], vals[:1], rtol=1e-5)
     assert abs(back["trace"]["value"] - np.trace(h)) <= 3 * back["trace"]["stderr"]
-    assert back["trace"]["deflated"] == 2 and back["settings"]["trace"]["deflate"] is True
+    assert back["trace"]["deflated"] == 3 and back["settings"]["trace"]["deflate"] is True  # top 2 and bottom 1
     counts = back["n_hvp"]
     assert counts["total"] == counts["top"] + counts["bottom"] + counts["trace"] + counts["density"]
     assert back["density"]["n_hvp"] == 40 and back["twice_differentiable"] is True
