@@ -177,6 +177,10 @@ def _diagrams(row: pd.Series, essential: str) -> tuple[np.ndarray, np.ndarray]:
     except FileNotFoundError:
         raise InputFileError(f"{path}: file not found") from None
     raw = diagram(pairs["birth"], pairs["death"], essential, row["loss_max"])
+    try:
+        _split(raw, str(path))
+    except ValueError as exc:
+        raise InputFileError(str(exc)) from None
     lo, hi = row["loss_min"], row["loss_max"]
     rel = (raw - lo) / (hi - lo) if np.isfinite(lo) and np.isfinite(hi) and hi > lo else np.full_like(raw, np.nan)
     return raw, rel
