@@ -22,10 +22,16 @@ include: "workflow/rules/distances.smk"
 include: "workflow/rules/findings.smk"
 
 
+SWEEP_TARGETS = all_targets() + findings_targets() + PROFILE_TARGETS + DISTANCES_TARGETS
+if report_requested():
+    check_report_inputs(SWEEP_TARGETS)
+
+
+onstart:
+    record_config()
+
+
 rule all:
     input:
-        all_targets(),
-        findings_targets(),
-        PROFILE_TARGETS,
-        DISTANCES_TARGETS,
+        SWEEP_TARGETS,
     default_target: True

@@ -106,6 +106,7 @@ def one_run_config() -> dict:
     srun), so every job costs seconds on a 2-core machine."""
     config = tiny_config(betas=(30,))
     config["families"] = {"pinn": config["families"]["pinn"]}
+    del config["families"]["pinn"]["checkpoints"]
     return config
 
 

@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from losstopo.families import get_family
 from losstopo.io import load_npz
 from workflow_helpers import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
 STAGE_RULES = {"run_info", "train", "directions", "hessian", "sample", "topology", "profile"}
+UNIT_RULES = {"directions", "hessian", "sample", "topology", "profile"}  # per analysed model, checkpoints too
 SUMMARY_RULES = {"aggregate", "figures", "findings_tables", "findings_figures", "findings_report", "profile_grid",
                  "distances", "all"}
 
@@ -43,7 +45,7 @@ def test_every_output_and_log_exists(swept):
         assert (swept / "results" / "logs" / f"{name}.log").is_file()
     figures = swept / "results" / "figures"
     for path in ("pinn/topology_vs_beta", "pinn/topology_vs_performance", "pinn/loss_heatmaps",
-                 "pinn/hessian_density", "unet/topology_vs_epoch"):
+                 "pinn/hessian_density", "pinn/topology_vs_epoch", "unet/topology_vs_epoch"):
         for fmt in ("png", "pdf"):
             assert (figures / f"{path}.{fmt}").stat().st_size > 1000
     for fmt in ("png", "svg"):
@@ -67,8 +69,12 @@ def test_checkpoints_get_their_own_landscape_and_table_row(swept):
     for name in ("model.pt", "train.json", "landscape.npz", "topology/topology.json", "hessian/hessian.json"):
         assert (unit / name).is_file(), name
     checkpoints = pd.read_csv(swept / "results" / "tables" / "checkpoints.csv")
-    assert list(checkpoints["epoch"]) == [1] and list(checkpoints["run_id"]) == ["unet/seed~0"]
-    assert checkpoints["n_minima"].iloc[0] >= 1
+    assert sorted(checkpoints["run_id"]) == ["pinn/beta~1/seed~0", "pinn/beta~30/seed~0", "unet/seed~0"]
+    assert (checkpoints["epoch"] == 1).all() and (checkpoints["n_minima"] >= 1).all()
+    # every ok checkpoint carries its family's performance metrics (PINN checkpoints had none)
+    for family, rows in checkpoints.groupby("family"):
+        performance = rows[rows["status"] == "ok"][list(get_family(family).PERFORMANCE_METRICS)]
+        assert len(performance) and performance.notna().all().all(), family
 
 
 def test_runs_table_has_one_row_per_run_with_the_promised_columns(swept):
@@ -87,6 +93,29 @@ def test_runs_table_has_one_row_per_run_with_the_promised_columns(swept):
     assert landscape["loss"].shape == (7, 7)
 
 
+def test_report_with_the_sweeps_config_and_a_clear_error_without_it(swept):
+    """README: `snakemake --configfile <sweep> --report report.html`. Without the sweep's config Snakemake reads
+    config/config.yaml, another sweep: the error says which config to pass (it used to stop on a missing figure,
+    or, where the file names agree, report this sweep's figures under the other config)."""
+    snakemake(swept, "--report", "report.html")
+    assert (swept / "report.html").stat().st_size > 100_000
+    (swept / "config").mkdir()
+    try:
+        write_config(swept / "config", tiny_config(betas=(1, 20)))
+        (swept / "config" / "sweep.yaml").rename(swept / "config" / "config.yaml")
+        out = subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(swept), "--report", "other.html"],
+                             capture_output=True, text=True)
+    finally:
+        for path in (swept / "config").iterdir():
+            path.unlink()
+        (swept / "config").rmdir()
+    message = " ".join((out.stdout + out.stderr).split())
+    assert out.returncode != 0 and not (swept / "other.html").exists()
+    sweep = (swept / "sweep.yaml").resolve()
+    assert f"made with the config {sweep}" in message and "reads a different one" in message
+    assert f"snakemake --configfile {sweep} --report report.html" in message
+
+
 def test_nothing_to_do_after_a_complete_run(swept):
     assert planned_jobs(swept) == set()
 
@@ -98,7 +127,8 @@ def test_changing_one_sweep_value_reruns_only_that_run_and_the_aggregate(swept, 
         jobs = planned_jobs(swept)
     finally:
         (swept / "sweep.yaml").write_text(original)
-    expected = {(rule, "pinn/beta~20/seed~0") for rule in STAGE_RULES}
+    expected = {(rule, "pinn/beta~20/seed~0") for rule in STAGE_RULES | {"extract_checkpoint"}}
+    expected |= {(rule, "pinn/beta~20/seed~0/epoch~1") for rule in UNIT_RULES}
     expected |= {(rule, "") for rule in SUMMARY_RULES}
     assert jobs == expected
 

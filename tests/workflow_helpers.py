@@ -21,11 +21,12 @@ TINY_UNET = {"n_images": 24, "image_size": 16, "eval_size": 4, "depth": 1, "base
 
 
 def tiny_config(betas=(1, 30), seeds=(0,), **extra) -> dict:
-    """A PINN beta sweep, one small UNet run with a checkpoint after its first epoch, and one ResNet run
-    whose training diverges."""
+    """A PINN beta sweep and one small UNet run, both with a checkpoint after their first epoch, and one
+    ResNet run whose training diverges."""
     config = {
         "families": {
-            "pinn": {"seeds": list(seeds), "sweep": {"beta": list(betas)}, "params": dict(TINY_PINN)},
+            "pinn": {"seeds": list(seeds), "sweep": {"beta": list(betas)}, "params": dict(TINY_PINN),
+                     "checkpoints": [1]},
             "unet": {"seeds": [0], "params": dict(TINY_UNET), "checkpoints": [1], "landscape": {"resolution": 5}},
             "resnet": {"seeds": [0], "params": dict(DIVERGING_RESNET), "landscape": {"resolution": 5}},
         },

@@ -15,7 +15,7 @@ from snakemake.settings.types import DeploymentMethod
 sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in a bare checkout
 from losstopo.config import ConfigError, expand_runs, validate_config
 from losstopo.figures import figure_files
-from losstopo.io import save_json
+from losstopo.io import load_json, save_json
 from losstopo.findings import TABLES
 from losstopo.findings_figures import findings_figure_files, reported
 from losstopo.sampling import shard_count
@@ -170,3 +170,47 @@ def report_figures():
 def findings_targets():
     """Every output of this stage: add to `rule all`."""
     return [f"{R}/tables/{name}.csv" for name in TABLES] + findings_figure_targets() + [f"{R}/findings.md"]
+
+
+# The HTML report (`snakemake --report report.html`) is built from the config Snakemake reads at that moment, so it
+# needs the config the sweep ran with. Each run records its config; a report whose config differs from the recorded
+# one, or whose outputs are missing, stops with a message that names the config to pass.
+SWEEP_RECORD = f"{R}/logs/sweep_config.json"
+
+
+def _configfiles():
+    return [str(Path(f).resolve()) for f in workflow.configfiles]
+
+
+def _config_json():
+    return json.loads(json.dumps(CONFIG, sort_keys=True, default=str))
+
+
+def record_config():
+    """Called when a run starts (onstart): remember the config (and its files) this results folder is made with."""
+    save_json(SWEEP_RECORD, {"configfiles": _configfiles(), "config": _config_json()})
+
+
+def report_requested():
+    """Whether this Snakemake process only builds the report (`--report FILE`; not `--report-after-run`)."""
+    return any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv[1:])
+
+
+def check_report_inputs(targets):
+    """Stop a report built from another config than the sweep's, or with missing outputs (WorkflowError)."""
+    recorded = load_json(SWEEP_RECORD) if Path(SWEEP_RECORD).exists() else None
+    missing = [f for f in targets if not Path(f).exists()]
+    read = ", ".join(_configfiles())
+    if recorded is not None and recorded["config"] != _config_json():
+        made_with = ", ".join(recorded["configfiles"])
+        raise WorkflowError(
+            f"cannot build the report: {R} was made with the config {made_with} (recorded in {SWEEP_RECORD}), but "
+            f"this report reads a different one ({read}), so its figures would not be this sweep's"
+            f"{f' and {len(missing)} are missing, e.g. {missing[0]}' if missing else ''}. Pass the config the sweep "
+            f"ran with: snakemake --configfile {recorded['configfiles'][-1]} --report report.html")
+    if missing:
+        raise WorkflowError(
+            f"cannot build the report: {len(missing)} output(s) of this config's sweep are missing, e.g. {missing[0]}. "
+            f"This report reads the config {read}; if the sweep ran with another config (--configfile), pass that "
+            "same one: snakemake --configfile <the sweep's config> --report report.html. If the sweep has not run "
+            "yet, run it first.")
