@@ -88,6 +88,24 @@ def test_other_activations_take_the_generic_vmap_path(trained):
     np.testing.assert_allclose(batched.loss, loop.loss, rtol=1e-12)
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_sampling_matches_the_cpu(trained):
+    """On the GPU: fused batched path = per-point loop = the CPU landscape (float64); float32 close."""
+    run, model, cpu_objective = trained
+    family, _, hp, seed, _ = load_trained(run, "cpu")
+    d = random_directions(model, 2, run_seed=2)
+    axes = smp.grid_axes(2, 7, 1.0)
+    cpu = smp.sample(cpu_objective, d, axes, progress=False).loss
+    gpu64 = family.objective(model, hp, seed, "cuda", torch.float64)
+    batched = smp.sample(gpu64, d, axes, progress=False)
+    assert batched.method == "batched" and gpu64.batched_loss_fn is not None
+    np.testing.assert_allclose(batched.loss, cpu, rtol=1e-10)
+    np.testing.assert_allclose(smp.sample(gpu64, d, axes, method="loop", progress=False).loss, cpu, rtol=1e-10)
+    gpu32 = family.objective(model, hp, seed, "cuda", torch.float32)
+    np.testing.assert_allclose(smp.sample(gpu32, d, axes, progress=False).loss, cpu, rtol=1e-3)
+
+
 def test_output_bias_slice_is_the_analytic_quadratic(trained):
     """Moving only the output bias by a shifts u by a: L(a) = L(0) + 2 a mean(u0 - sin x | t = 0) + a^2."""
     _, model, objective = trained
