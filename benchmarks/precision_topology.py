@@ -6,8 +6,8 @@ in float64 and in float32 (the network in float32, every mean square summed in f
 compares the two landscapes' 0-dim topology on the Freudenthal grid (the workflow's default):
 
 * ``max_rel_diff``: the largest |L32 - L64| / L64 over the grid;
-* ``same_pairs``: the same persistence pairs, i.e. the same (minimum, saddle) vertices, hence the same
-  merge tree up to the values;
+* ``same_pairs``: the same persistence pairs (the same minimum and saddle vertices);
+* ``same_tree``: the same merge tree: the same arcs, each as (lower node's vertex, upper node's vertex);
 * ``bottleneck_rel``: bottleneck distance of the finite diagrams over the loss range;
 * minima counted with persistence >= 1e-3 and >= 1e-6 of the loss range, in each precision.
 
@@ -36,8 +36,11 @@ def compare(loss64: np.ndarray, loss32: np.ndarray, graph: str = "freudenthal") 
     loss_range = float(loss64.max() - loss64.min())
     diagrams = [diagram(t.pairs.birth, t.pairs.death) for t in tops]
     pairs = [set(zip(t.pairs.birth_vertex.tolist(), t.pairs.death_vertex.tolist())) for t in tops]
+    arcs = [set(zip(t.tree.node_vertex[t.tree.arc_down].tolist(), t.tree.node_vertex[t.tree.arc_up].tolist()))
+            for t in tops]
     row = {"max_rel_diff": float(np.max(np.abs(loss32 - loss64) / np.abs(loss64))),
-           "same_pairs": pairs[0] == pairs[1], "bottleneck_rel": bottleneck(*diagrams) / loss_range,
+           "same_pairs": pairs[0] == pairs[1], "same_tree": arcs[0] == arcs[1],
+           "bottleneck_rel": bottleneck(*diagrams) / loss_range,
            "loss_min": float(loss64.min()), "loss_range": loss_range}
     for tag, d in zip(("64", "32"), diagrams):
         persistence = d[:, 1] - d[:, 0]
@@ -74,7 +77,8 @@ def main() -> None:
     table = pd.DataFrame(rows)
     if args.out:
         table.to_csv(args.out, index=False)
-    print(f"same pairs in {int(table['same_pairs'].sum())} of {len(table)} landscapes; "
+    print(f"same pairs in {int(table['same_pairs'].sum())} and the same merge tree in "
+          f"{int(table['same_tree'].sum())} of {len(table)} landscapes; "
           f"largest bottleneck / range {table['bottleneck_rel'].max():.1e}")
 
 
