@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib.util
 import io
 import json
 import os
@@ -84,26 +83,28 @@ def per_tensor_unit(directions: np.ndarray, layout: Layout) -> np.ndarray:
 def matmul_roofline(objective: Objective, n_points: int, batch: int) -> Callable[[], None]:
     """The batched products of ``pinn.batched_tanh_forward`` alone, for ``n_points`` in chunks of ``batch``.
 
-    Per chunk of B networks and layer: the values (B, N, in) x (B, in, out) and, for hidden and output
-    layers, the tangents (B, R, in) x (B, in, out), written into preallocated outputs: nothing else.
+    Per chunk of B networks and layer (feature-major, as there): the weights (B, out, in) times the
+    values (B, in, N) and, for hidden and output layers, times the tangents (B, in, R), written into
+    preallocated outputs: nothing else.
     """
     meta, net = objective.metadata, objective.model
     p = next(net.parameters())
     n = meta["n_collocation"] + meta["n_initial"] + 2 * meta["n_boundary"]
     r = meta["n_collocation"]
     shapes = [tuple(layer.weight.shape) for layer in net.layers]  # (out, in)
+    tensors: dict[tuple, torch.Tensor] = {}  # one tensor per role and shape: the hidden layers share theirs
 
-    tensors: dict[tuple, torch.Tensor] = {}  # one tensor per shape: the hidden layers share theirs
-
-    def new(*shape):
-        return tensors.setdefault(shape, torch.randn(*shape, dtype=p.dtype, device=p.device))
+    def new(role, *shape):
+        if (role, *shape) not in tensors:
+            tensors[(role, *shape)] = torch.randn(*shape, dtype=p.dtype, device=p.device)
+        return tensors[(role, *shape)]
 
     def operands(b):
         ops = []
         for i, (out, fan_in) in enumerate(shapes):
-            ops.append((new(b, n, fan_in), new(b, fan_in, out), new(b, n, out)))
+            ops.append((new("w", b, out, fan_in), new("in", b, fan_in, n), new("out", b, out, n)))
             if i > 0:
-                ops.append((new(b, r, fan_in), new(b, fan_in, out), new(b, r, out)))
+                ops.append((new("w", b, out, fan_in), new("in", b, fan_in, r), new("out", b, out, r)))
         return ops
 
     chunks = [batch] * (n_points // batch) + ([n_points % batch] if n_points % batch else [])
@@ -111,8 +112,8 @@ def matmul_roofline(objective: Objective, n_points: int, batch: int) -> Callable
 
     def run():
         for b in chunks:
-            for x, w, out in prepared[b]:
-                torch.bmm(x, w, out=out)
+            for w, x, out in prepared[b]:
+                torch.bmm(w, x, out=out)
         if p.device.type == "cuda":
             torch.cuda.synchronize(p.device)
 
@@ -163,12 +164,12 @@ def sides(case: Case) -> dict[str, Callable[[], np.ndarray | None]]:
     ``landscaper`` is left out (and said so) where it is not installed."""
     generic = dataclasses.replace(case.objective, batched_loss_fn=None)
 
-    if importlib.util.find_spec("landscaper") is None:
-        print("landscaper is not installed (make bench installs it): that side is left out")
+    try:
+        from landscaper.compute import compute_loss_landscape
+    except ImportError as exc:
+        print(f"landscaper cannot be imported ({exc}; make bench installs it): that side is left out")
         peer = {}
     else:
-        from landscaper.compute import compute_loss_landscape
-
         def landscaper():
             with contextlib.redirect_stdout(io.StringIO()):  # landscaper prints statistics
                 loss, _ = compute_loss_landscape(case.model, None, **case.landscaper_args)
@@ -180,7 +181,6 @@ def sides(case: Case) -> dict[str, Callable[[], np.ndarray | None]]:
         "generic": lambda: sample(generic, case.directions, case.axes, batch_size=case.batch, progress=False).loss,
         "loop": lambda: sample(case.objective, case.directions, case.axes, method="loop", progress=False,
                                index_range=(0, case.slow_points)).loss,
-        "landscaper": landscaper,
         "matmul": matmul_roofline(case.objective, case.n_points, case.batch),
     }
 
