@@ -9,6 +9,7 @@ compares the two landscapes' 0-dim topology on the Freudenthal grid (the workflo
 * ``same_pairs``: the same persistence pairs (the same minimum and saddle vertices);
 * ``same_tree``: the same merge tree: the same arcs, each as (lower node's vertex, upper node's vertex);
 * ``bottleneck_rel``: bottleneck distance of the finite diagrams over the loss range;
+* ``margin``: the smallest finite persistence (float64) over the largest |L32 - L64|;
 * minima counted with persistence >= 1e-3 and >= 1e-6 of the loss range, in each precision.
 
     python benchmarks/precision_topology.py [--betas 1 10 30] [--seeds 0 1] [--spans 1 0.1 0.01]
@@ -30,6 +31,15 @@ from losstopo.topology import compute_topology
 from losstopo.topology.distances import bottleneck, diagram
 
 
+def margin(diagram64: np.ndarray, loss64: np.ndarray, loss32: np.ndarray) -> float:
+    """The smallest finite persistence in float64 over the largest |L32 - L64|: how far the float32
+    error is from changing a pair (inf without finite pairs or without error)."""
+    error = float(np.max(np.abs(loss32 - loss64)))
+    if len(diagram64) == 0 or error == 0:
+        return float("inf")
+    return float(np.min(diagram64[:, 1] - diagram64[:, 0])) / error
+
+
 def compare(loss64: np.ndarray, loss32: np.ndarray, graph: str = "freudenthal") -> dict:
     """Topology of two samplings of one landscape, side by side."""
     tops = [compute_topology(f, graph) for f in (loss64, loss32)]
@@ -40,7 +50,7 @@ def compare(loss64: np.ndarray, loss32: np.ndarray, graph: str = "freudenthal") 
             for t in tops]
     row = {"max_rel_diff": float(np.max(np.abs(loss32 - loss64) / np.abs(loss64))),
            "same_pairs": pairs[0] == pairs[1], "same_tree": arcs[0] == arcs[1],
-           "bottleneck_rel": bottleneck(*diagrams) / loss_range,
+           "bottleneck_rel": bottleneck(*diagrams) / loss_range, "margin": margin(diagrams[0], loss64, loss32),
            "loss_min": float(loss64.min()), "loss_range": loss_range}
     for tag, d in zip(("64", "32"), diagrams):
         persistence = d[:, 1] - d[:, 0]
@@ -79,7 +89,7 @@ def main() -> None:
         table.to_csv(args.out, index=False)
     print(f"same pairs in {int(table['same_pairs'].sum())} and the same merge tree in "
           f"{int(table['same_tree'].sum())} of {len(table)} landscapes; "
-          f"largest bottleneck / range {table['bottleneck_rel'].max():.1e}")
+          f"largest bottleneck / range {table['bottleneck_rel'].max():.1e}, smallest margin {table['margin'].min():.1e}")
 
 
 if __name__ == "__main__":
