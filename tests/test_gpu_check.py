@@ -16,7 +16,7 @@ def test_gpu_check_runs_on_the_cpu_at_tiny_size():
     env = os.environ | {"GPU_CHECK_DEVICE": "cpu", "GPU_CHECK_TINY": "1", "PYTHON": sys.executable,
                         "OMP_NUM_THREADS": "1", "STEP_LIMIT_S": "300"}
     proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, capture_output=True,
-                          text=True, timeout=900)
+                          text=True, timeout=800)
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     summary = out[out.index("# summary"):]
