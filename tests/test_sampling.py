@@ -76,7 +76,7 @@ def test_pinn_fast_path_equals_vmap_of_the_plain_loss(depth, batch):
         torch.testing.assert_close(got32, want, rtol=1e-4, atol=0)
 
 
-def test_other_activations_take_the_generic_vmap_path(trained):
+def test_other_activations_take_the_generic_vmap_path():
     hp = defaults(pinn) | TINY | {"activation": "sin"}
     obj = pinn.objective(pinn.build_model(hp), hp, 0, "cpu", torch.float64)
     assert obj.batched_loss_fn is None

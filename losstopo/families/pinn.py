@@ -126,7 +126,8 @@ def batched_tanh_forward(weights: list[torch.Tensor], biases: list[torch.Tensor]
     """B tanh networks at once, with their derivative along ``tangent``: the sampler's fast path.
 
     ``weights[i]`` (B, out, in) and ``biases[i]`` (B, out) are layer i of B networks (layer 0 takes
-    the 2 inputs, the last gives u); ``xt`` (N, 2); ``tangent`` (2,). Returns u (B, N) and du/ds
+    the 2 inputs, the hidden layers share one width, the last gives u); ``xt`` (N, 2); ``tangent``
+    (2,), all of one dtype and device. Returns u (B, N) and du/ds
     (B, tangent_rows) at the first ``tangent_rows`` rows: what ``ConvectionMLP.forward`` returns for
     each network, to rounding (tests compare it with ``torch.vmap`` of the plain objective).
 
