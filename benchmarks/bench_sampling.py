@@ -1,30 +1,53 @@
-"""Landscape sampling speed: our batched sampler vs our per-point loop vs landscaper 1.3.1.
+"""PINN landscape sampling speed: our sampler, its generic path, the per-point loop, landscaper 1.3.1,
+and the matrix products alone (the roofline of this machine for these shapes).
 
-Same trained PINN (4 x 50 tanh, 1000 collocation points), same two directions, same 41 x 41 grid,
-same precision for all three. landscaper rescales the directions it is given (each tensor to norm
-sqrt(numel), then the whole direction to model_norm * distance / (steps / 2)); we hand it directions
-already in its per-tensor normalisation and pick ``distance`` so that its grid is exactly ours, and
-check that its losses agree with ours before timing is reported.
+Same trained PINN (4 x 50 tanh, 1000 collocation points by default), same directions, same grid,
+same precision and thread count for every side, timed in interleaved rounds (median and spread):
 
-    python benchmarks/bench_sampling.py [--resolution 41] [--precision float64] [--threads N] [--repeat 2]
+* ``ours``: ``losstopo.sampling.sample`` as the workflow runs it (the PINN's fused tanh path);
+* ``generic``: the same sampler with ``torch.vmap`` over the plain objective (what every family gets);
+* ``loop``: our per-point reference loop;
+* ``landscaper``: ``compute_loss_landscape``, the loss written as its users write it (autograd for
+  u_x, u_t). It rescales the directions it is given; we hand them over in its per-tensor
+  normalisation and pick ``distance`` so that its grid is exactly ours;
+* ``matmul``: only the batched matrix products ``ours`` performs, same shapes, same chunks.
+
+All landscapes are checked against ours before any timing is printed. On large grids the two slow
+sides can be timed on part of it (``--slow-points M``): the loop on the first M grid points, and
+landscaper on the 2-D grid of the first two directions; their times are then projected to the whole
+grid per point (said so in the output). ``--shard-points M`` times ours alone on the first M points
+of the grid (one shard) and projects the whole landscape.
+
+    python benchmarks/bench_sampling.py [--resolution 41] [--dim 2] [--precision float64 float32]
+        [--threads 1] [--rounds 3] [--device cpu] [--slow-points M] [--shard-points M] [--hp JSON]
+
+``run(...)`` returns the per-side timings for a harness; ``main`` prints them and the BENCH lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
+import json
 import os
 import time
+from typing import Callable
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # landscaper draws a tqdm bar per landscape
 
 import numpy as np
 import torch
 
+from losstopo.device import resolve_device
 from losstopo.directions import Layout, random_directions
 from losstopo.families import defaults, pinn
-from losstopo.sampling import grid_axes, sample
+from losstopo.families.base import Objective
+from losstopo.sampling import auto_batch_size, grid_axes, sample
+
+SIDES = ("ours", "generic", "loop", "landscaper", "matmul")
+AGREEMENT = {"float64": (1e-9, 1e-6), "float32": (1e-4, 1e-3)}  # max rel. diff vs ours: our paths, landscaper
 
 
 def landscaper_loss(beta: float, pts: pinn.CollocationSet):
@@ -41,7 +64,7 @@ def landscaper_loss(beta: float, pts: pinn.CollocationSet):
         residual = du[:, 1] + beta * du[:, 0]
         ic = model(x_ic) - pts.u_initial
         bc = model(x_b0) - model(x_b1)
-        return float((ic ** 2).mean() + (residual ** 2).mean() + (bc ** 2).mean())
+        return float((ic.double() ** 2).mean() + (residual.double() ** 2).mean() + (bc.double() ** 2).mean())
 
     return scalar_fn
 
@@ -57,77 +80,281 @@ def per_tensor_unit(directions: np.ndarray, layout: Layout) -> np.ndarray:
     return out
 
 
-def timed(fn):
+def matmul_roofline(objective: Objective, n_points: int, batch: int) -> Callable[[], None]:
+    """The batched products of ``pinn.batched_tanh_forward`` alone, for ``n_points`` in chunks of ``batch``.
+
+    Per chunk of B networks and layer (feature-major, as there): the weights (B, out, in) times the
+    values (B, in, N) and, for hidden and output layers, times the tangents (B, in, R), written into
+    preallocated outputs: nothing else.
+    """
+    meta, net = objective.metadata, objective.model
+    p = next(net.parameters())
+    n = meta["n_collocation"] + meta["n_initial"] + 2 * meta["n_boundary"]
+    r = meta["n_collocation"]
+    shapes = [tuple(layer.weight.shape) for layer in net.layers]  # (out, in)
+    tensors: dict[tuple, torch.Tensor] = {}  # one tensor per role and shape: the hidden layers share theirs
+
+    def new(role, *shape):
+        if (role, *shape) not in tensors:
+            tensors[(role, *shape)] = torch.randn(*shape, dtype=p.dtype, device=p.device)
+        return tensors[(role, *shape)]
+
+    def operands(b):
+        ops = []
+        for i, (out, fan_in) in enumerate(shapes):
+            ops.append((new("w", b, out, fan_in), new("in", b, fan_in, n), new("out", b, out, n)))
+            if i > 0:
+                ops.append((new("w", b, out, fan_in), new("in", b, fan_in, r), new("out", b, out, r)))
+        return ops
+
+    chunks = [batch] * (n_points // batch) + ([n_points % batch] if n_points % batch else [])
+    prepared = {b: operands(b) for b in set(chunks)}
+
+    def run():
+        for b in chunks:
+            for w, x, out in prepared[b]:
+                torch.bmm(w, x, out=out)
+        if p.device.type == "cuda":
+            torch.cuda.synchronize(p.device)
+
+    return run
+
+
+@dataclasses.dataclass
+class Case:
+    """One benchmark problem: the objective in one precision, its directions and grid, the peers' inputs."""
+
+    objective: Objective
+    model: torch.nn.Module
+    directions: np.ndarray
+    axes: np.ndarray
+    n_points: int
+    slow_points: int  # grid points the loop is timed on
+    batch: int
+    landscaper_args: dict
+    hp: dict
+
+
+def build_case(model32: torch.nn.Module, hp: dict, precision: str, device: torch.device, resolution: int,
+               dim: int, span: float, slow_points: int | None) -> Case:
+    """The trained model (float32) cast to ``precision`` on ``device``, with the grid and peer inputs."""
+    dtype = getattr(torch, precision)
+    model = pinn.build_model(hp).to(device=device, dtype=dtype)
+    model.load_state_dict(model32.state_dict())
+    objective = pinn.objective(model, hp, 0, device, dtype)
+    layout = Layout.of(model)
+    directions = per_tensor_unit(random_directions(model, dim, run_seed=0), layout)
+    axes = grid_axes(dim, resolution, span)
+    n = resolution ** dim
+    # landscaper: step = model_norm * distance / (steps / 2) / ||d||, so this distance gives our step span / half
+    half = (resolution - 1) / 2
+    theta_norm = float(torch.linalg.vector_norm(torch.cat([p.detach().reshape(-1) for p in model.parameters()])))
+    distance = span / half * (resolution / 2) * np.linalg.norm(directions[0]) / theta_norm
+    dirs_list = [[torch.as_tensor(row[a:b], dtype=dtype, device=device).view(s) for s, a, b in
+                  zip(layout.shapes, layout.offsets[:-1], layout.offsets[1:])] for row in directions[:2]]
+    scalar_fn = landscaper_loss(float(hp["beta"]), pinn.collocation_points(hp, 0, device, dtype))
+    landscaper_args = {"dirs": dirs_list, "scalar_fn": scalar_fn, "steps": resolution, "distance": distance,
+                       "dim": min(dim, 2), "device": device.type}
+    batch = auto_batch_size(objective, layout.size, device, dtype)
+    return Case(objective, model, directions, axes, n, min(n, slow_points or n), batch, landscaper_args, hp)
+
+
+def sides(case: Case) -> dict[str, Callable[[], np.ndarray | None]]:
+    """Named callables, one per side; each returns its losses (flat, C order) or None (``matmul``).
+    ``landscaper`` is left out (and said so) where it is not installed."""
+    generic = dataclasses.replace(case.objective, batched_loss_fn=None)
+
+    try:
+        from landscaper.compute import compute_loss_landscape
+    except ImportError as exc:
+        print(f"landscaper cannot be imported ({exc}; make bench installs it): that side is left out")
+        peer = {}
+    else:
+        def landscaper():
+            with contextlib.redirect_stdout(io.StringIO()):  # landscaper prints statistics
+                loss, _ = compute_loss_landscape(case.model, None, **case.landscaper_args)
+            return loss.reshape(-1)
+
+        peer = {"landscaper": landscaper}
+    return peer | {
+        "ours": lambda: sample(case.objective, case.directions, case.axes, batch_size=case.batch, progress=False).loss,
+        "generic": lambda: sample(generic, case.directions, case.axes, batch_size=case.batch, progress=False).loss,
+        "loop": lambda: sample(case.objective, case.directions, case.axes, method="loop", progress=False,
+                               index_range=(0, case.slow_points)).loss,
+        "matmul": matmul_roofline(case.objective, case.n_points, case.batch),
+    }
+
+
+def side_points(case: Case, side: str) -> int:
+    """Grid points a side evaluates per call."""
+    if side == "loop":
+        return case.slow_points
+    if side == "landscaper":
+        return case.axes.shape[1] ** min(len(case.axes), 2)
+    return case.n_points
+
+
+def check_agreement(case: Case, results: dict[str, np.ndarray], precision: str) -> dict[str, float]:
+    """Max relative difference of each side's landscape from ours; SystemExit if any is too large."""
+    ours = results["ours"]
+    diffs = {}
+    if "generic" in results:
+        diffs["generic"] = np.max(np.abs(results["generic"] - ours) / np.abs(ours))
+    if "loop" in results:
+        diffs["loop"] = np.max(np.abs(results["loop"] - ours[:case.slow_points]) / np.abs(ours[:case.slow_points]))
+    if "landscaper" in results:
+        theirs = results["landscaper"]
+        plane = ours if len(case.axes) == 2 else sample(  # landscaper ran on the plane of the first two directions
+            case.objective, case.directions[:2], case.axes[:2], batch_size=case.batch, progress=False).loss
+        keep = theirs != theirs.max()  # landscaper adds noise to its maximum
+        diffs["landscaper"] = np.max(np.abs(theirs - plane)[keep] / np.abs(plane[keep]))
+    ours_tol, peer_tol = AGREEMENT[precision]
+    bad = {k: v for k, v in diffs.items() if v > (peer_tol if k == "landscaper" else ours_tol)}
+    if bad:
+        raise SystemExit(f"samplers disagree with ours ({precision}): {bad}; timings not reported")
+    return diffs
+
+
+def timed(fn: Callable) -> tuple[object, float, float]:
     """(result, wall seconds, CPU seconds of this process) of one call."""
     wall, cpu = time.perf_counter(), time.process_time()
     out = fn()
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def measure(named: dict[str, Callable], rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]],
+                                                              dict[str, object]]:
+    """Interleaved rounds: every side once per round, in turn. Wall and CPU seconds per side and round,
+    and each side's output of the last round. At one thread on a busy machine the CPU seconds are the
+    steadier measure of the work; on a GPU only the wall time counts."""
+    wall: dict[str, list[float]] = {name: [] for name in named}
+    cpu: dict[str, list[float]] = {name: [] for name in named}
+    outputs: dict[str, object] = {}
+    for _ in range(rounds):
+        for name, fn in named.items():
+            outputs[name], seconds, cpu_seconds = timed(fn)
+            wall[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+    return wall, cpu, outputs
+
+
+def trained_model(hp: dict, train_steps: int) -> torch.nn.Module:
+    """The benchmark's PINN, trained on the CPU in float32 (seed 0)."""
+    torch.manual_seed(0)
+    model = pinn.build_model(hp | {"dtype": "float32"})
+    pinn.train(model, hp | {"dtype": "float32", "lbfgs_steps": train_steps}, 0, "cpu")
+    return model
+
+
+def run(threads: int = 1, rounds: int = 3, precision: str = "float64", resolution: int = 21, dim: int = 2,
+        span: float = 1.0, device: str = "cpu", train_steps: int = 200, hp: dict | None = None,
+        slow_points: int | None = None, only: tuple[str, ...] = SIDES) -> dict:
+    """Per-side wall seconds of ``rounds`` interleaved rounds at ``threads`` torch threads.
+
+    Returns {"times": {side: [wall s, ...]}, "cpu": {side: [CPU s, ...]}, "points": {side: points per
+    call}, "n_points", "batch", "agreement": {side: max rel. diff vs ours}}.
+    """
+    torch.set_num_threads(threads)
+    hp = defaults(pinn) | (hp or {})
+    case = build_case(trained_model(hp, train_steps), hp, precision, resolve_device(device), resolution, dim, span,
+                      slow_points)
+    named = {k: v for k, v in sides(case).items() if k in only}
+    sample(case.objective, case.directions, grid_axes(dim, 3, span), progress=False)  # warm-up: first-call costs
+    times, cpu, outputs = measure(named, rounds)
+    agreement = check_agreement(case, {k: v for k, v in outputs.items() if v is not None}, precision)
+    return {"times": times, "cpu": cpu, "points": {k: side_points(case, k) for k in named},
+            "n_points": case.n_points, "batch": case.batch, "agreement": agreement, "hp": hp}
+
+
+def shard_projection(threads: int = 1, precision: str = "float32", resolution: int = 41, dim: int = 4,
+                     shard_points: int = 100_000, device: str = "cpu", train_steps: int = 200,
+                     hp: dict | None = None) -> dict:
+    """Ours on the first ``shard_points`` points of the r^k grid (one shard): seconds, and the whole
+    landscape projected from it (same chunks, so the same cost per point)."""
+    torch.set_num_threads(threads)
+    hp = defaults(pinn) | (hp or {})
+    dev = resolve_device(device)
+    case = build_case(trained_model(hp, train_steps), hp, precision, dev, resolution, dim, 1.0, None)
+    m = min(shard_points, case.n_points)
+    sample(case.objective, case.directions, case.axes, batch_size=case.batch, progress=False, index_range=(0, 3))
+    result, seconds, _ = timed(lambda: sample(case.objective, case.directions, case.axes, batch_size=case.batch,
+                                           progress=False, index_range=(0, m)))
+    if not np.all(np.isfinite(result.loss)):
+        raise SystemExit("the shard holds non-finite losses")
+    return {"seconds": seconds, "points": m, "n_points": case.n_points, "batch": case.batch,
+            "projected_s": seconds * case.n_points / m}
+
+
+def spread(values: list[float]) -> str:
+    return f"{np.median(values):.3f} s [{min(values):.3f}-{max(values):.3f}]"
+
+
+def peak_memory_line(device: torch.device) -> None:
+    if device.type == "cuda":
+        gib = torch.cuda.max_memory_allocated(device) / 2**30
+        print(f"BENCH gpu_peak_memory gib={gib:.2f} device={torch.cuda.get_device_name(device).replace(' ', '_')}")
+
+
+def report(out: dict, precision: str, name: str) -> None:
+    """Per-point times (median and range), agreement, the roofline fraction and the BENCH lines."""
+    times, points = out["times"], out["points"]
+    per_point = {k: 1e3 * np.median(v) / points[k] for k, v in times.items()}
+    print(f"{precision}: {out['n_points']} points, chunk {out['batch']}; per side median wall [range] over "
+          f"{len(next(iter(times.values())))} rounds:")
+    for k, v in times.items():
+        projected = "" if points[k] == out["n_points"] else f", timed on {points[k]} points, projected per point"
+        cpu_ms = 1e3 * np.median(out["cpu"][k]) / points[k]
+        print(f"  {k:10s} {spread(v)}  {per_point[k]:.3f} ms/point (CPU {cpu_ms:.3f} ms/point){projected}")
+    print(f"  agreement with ours (max rel. diff): " + ", ".join(f"{k} {v:.1e}" for k, v in out["agreement"].items()))
+    whole = {k: per_point[k] * out["n_points"] / 1e3 for k in per_point}  # seconds for the whole grid
+    for peer in ("landscaper", "loop", "generic"):
+        if peer in whole and "ours" in whole:
+            tag = "" if points[peer] == out["n_points"] else "_projected"
+            print(f"BENCH {name}{'' if peer == 'landscaper' else '_' + peer} ours={whole['ours']:.3f} "
+                  f"{peer}{tag}={whole[peer]:.3f} ratio={whole[peer] / whole['ours']:.2f}")
+    if "matmul" in whole and "ours" in whole:
+        print(f"BENCH {name}_roofline ours={whole['ours']:.3f} matmul={whole['matmul']:.3f} "
+              f"fraction={whole['matmul'] / whole['ours']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolution", type=int, default=41)
+    parser.add_argument("--dim", type=int, default=2)
     parser.add_argument("--span", type=float, default=1.0)
-    parser.add_argument("--precision", choices=("float64", "float32"), default="float64")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--precision", nargs="+", choices=("float64", "float32"), default=["float64", "float32"])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for every side (default 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--train-steps", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=2, help="rounds; the best time of each sampler is reported")
+    parser.add_argument("--hp", type=json.loads, default=None, help="PINN hyperparameters (JSON) over the defaults")
+    parser.add_argument("--slow-points", type=int, default=None,
+                        help="time the loop on this many grid points and landscaper on a 2-D slice; project")
+    parser.add_argument("--shard-points", type=int, default=None,
+                        help="time ours alone on one shard of this many points and project the whole grid")
+    parser.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated subset of {','.join(SIDES)}")
+    parser.add_argument("--name", default=None, help="BENCH line name (default sample_pinn[_float32])")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from landscaper.compute import compute_loss_landscape
-
-    dtype = getattr(torch, args.precision)
-    hp = defaults(pinn) | {"lbfgs_steps": args.train_steps}
-    torch.manual_seed(0)
-    model = pinn.build_model(hp)
-    pinn.train(model, hp, 0, "cpu")
-    model = model.to(dtype)
-    objective = pinn.objective(model, hp, 0, "cpu", dtype)
-    layout = Layout.of(model)
-    directions = per_tensor_unit(random_directions(model, 2, run_seed=0), layout)
-    r, half = args.resolution, (args.resolution - 1) / 2
-    axes = grid_axes(2, r, args.span)
-    n = r * r
-    print(f"PINN 4x50 tanh, {hp['n_collocation']} collocation points, P={layout.size}, {r}x{r} grid, "
-          f"{args.precision}, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
-
-    # landscaper: step = model_norm * distance / (steps / 2) / ||d||, so this distance gives our step span / half
-    theta_norm = float(torch.linalg.vector_norm(torch.cat([p.detach().reshape(-1) for p in model.parameters()])))
-    distance = args.span / half * (r / 2) * np.linalg.norm(directions[0]) / theta_norm
-    dirs_list = [[torch.as_tensor(row[a:b], dtype=dtype).view(s) for s, a, b in
-                  zip(layout.shapes, layout.offsets[:-1], layout.offsets[1:])] for row in directions]
-    scalar_fn = landscaper_loss(float(hp["beta"]), pinn.collocation_points(hp, 0, "cpu", dtype))
-
-    sample(objective, directions, grid_axes(2, 3, args.span), progress=False)  # warm-up: first-call costs
-    runs = {"ours": lambda: sample(objective, directions, axes, progress=False),
-            "loop": lambda: sample(objective, directions, axes, method="loop", progress=False),
-            "landscaper": lambda: compute_loss_landscape(model, None, dirs_list, scalar_fn, steps=r,
-                                                         distance=distance, dim=2, device="cpu")}
-    best: dict[str, tuple] = {}
-    for _ in range(args.repeat):  # interleaved rounds, best of each: less exposed to other load on the machine
-        for name, fn in runs.items():
-            with contextlib.redirect_stdout(io.StringIO()):  # landscaper prints statistics
-                result = timed(fn)
-            if name not in best or result[1] < best[name][1]:
-                best[name] = result
-    (ours, t_ours, c_ours), (loop, t_loop, c_loop) = best["ours"], best["loop"]
-    (theirs, _), t_theirs, c_theirs = best["landscaper"]
-
-    ours_grid, loop_grid = ours.loss.reshape(r, r), loop.loss.reshape(r, r)
-    keep = theirs != theirs.max()  # landscaper adds noise to its maximum
-    rel_peer = np.max(np.abs(theirs - ours_grid)[keep] / np.abs(ours_grid[keep]))
-    rel_loop = np.max(np.abs(loop_grid - ours_grid) / np.abs(ours_grid))
-    print(f"agreement: max rel. diff batched vs loop {rel_loop:.1e}, vs landscaper {rel_peer:.1e}; "
-          f"batch_size {ours.batch_size}")
-    if rel_loop > 1e-6 or rel_peer > 1e-4:
-        raise SystemExit("the three samplers disagree: timings not reported")
-    print(f"points/s: ours {n / t_ours:.0f}, loop {n / t_loop:.0f}, landscaper {n / t_theirs:.0f}; "
-          f"CPU seconds: ours {c_ours:.1f}, loop {c_loop:.1f}, landscaper {c_theirs:.1f}; "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print(f"BENCH sample_pinn ours={t_ours:.3f} landscaper={t_theirs:.3f} ratio={t_theirs / t_ours:.2f}")
-    print(f"BENCH sample_pinn_loop ours={t_ours:.3f} loop={t_loop:.3f} ratio={t_loop / t_ours:.2f}")
+    device = resolve_device(args.device)
+    load = os.getloadavg()[0]
+    print(f"PINN sampling, {args.resolution}^{args.dim} grid, {args.threads} thread(s), device {device}, "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs")
+    common = {"threads": args.threads, "resolution": args.resolution, "dim": args.dim, "device": args.device,
+              "train_steps": args.train_steps, "hp": args.hp}
+    for precision in args.precision:
+        name = args.name or ("sample_pinn" + ("" if precision == "float64" else "_" + precision))
+        if args.shard_points:
+            out = shard_projection(precision=precision, shard_points=args.shard_points, **common)
+            print(f"{precision}: {out['points']} of {out['n_points']} points in {out['seconds']:.3f} s, chunk "
+                  f"{out['batch']} ({out['points'] / out['seconds']:.0f} points/s)")
+            print(f"BENCH {name} shard={out['seconds']:.3f} points={out['points']} "
+                  f"whole_projected={out['projected_s']:.3f}")
+            continue
+        out = run(rounds=args.rounds, precision=precision, span=args.span, slow_points=args.slow_points,
+                  only=tuple(args.sides.split(",")), **common)
+        report(out, precision, name)
+    peak_memory_line(device)
+    print(f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ in-place additions; we hand it directions already in its normalised form and eva
 points with ``losstopo.sampling.sample`` (``theta_0 + A D``, chunks under ``torch.vmap``). Both
 landscapes are compared before the timings are printed, so a fast wrong answer cannot pass.
 
-    python benchmarks/bench_sampling_resnet.py [--quick] [--device auto] [--threads N]
+    python benchmarks/bench_sampling_resnet.py [--quick | --steps 21] [--images 128] [--device auto]
+        [--threads 1] [--rounds 3]
 
 prints ``BENCH sample_resnet20 ours=<s> landscaper=<s> ratio=<landscaper/ours>``.
 """
@@ -18,12 +19,12 @@ import argparse
 import contextlib
 import io
 import math
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench_sampling import measure, peak_memory_line, spread  # this folder: shared timing helpers
 from losstopo.device import resolve_device
 from losstopo.families.resnet import ResNet, classification_objective
 from losstopo.sampling import sample
@@ -82,47 +83,72 @@ def sample_landscaper(model, x, y, directions, steps: int, distance: float, devi
     return loss
 
 
+def run(threads: int = 1, rounds: int = 3, steps: int = 21, images: int = 128, device: str = "auto",
+        batch_size="auto", depth: int = 20) -> dict:
+    """Per-side wall seconds (``ours``, ``landscaper``) of ``rounds`` interleaved rounds at ``threads``
+    torch threads, after checking that both landscapes agree; also the loss range and parameter count."""
+    torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    torch.backends.cudnn.allow_tf32 = False  # full float32 convolutions on a GPU, for both sides
+    distance = 0.05
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = ResNet(depth=depth).to(dev)
+    x = torch.randn(images, 3, 32, 32, generator=gen).to(dev)
+    y = torch.randint(0, 10, (images,), generator=gen).to(dev)
+    calibrate_batch_norm(model, x)
+    directions = landscaper_directions(model, 2, steps, distance, gen)
+    objective = classification_objective(model, x, y, batch_size=images)
+
+    def ours():
+        out = sample_ours(objective, directions, steps, batch_size)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return out
+
+    named = {"ours": ours}
+    try:
+        import landscaper.compute  # noqa: F401 -- imported here so that its import time is not timed
+    except ImportError as exc:
+        print(f"landscaper cannot be imported ({exc}; make bench installs it): that side is left out")
+    else:
+        named["landscaper"] = lambda: sample_landscaper(model, x, y, directions, steps, distance, dev)
+    sample_ours(objective, directions, 3, batch_size)  # warm-up (allocator, kernels)
+    times, _, outputs = measure(named, rounds)
+    mine, peer = outputs["ours"], outputs.get("landscaper")
+    rel = float("nan")
+    if peer is not None:  # landscaper perturbs its maximum with noise "to avoid flat regions": compare elsewhere
+        keep = peer != peer.max()
+        rel = float(np.max(np.abs(mine - peer)[keep] / np.abs(peer)[keep]))
+        if rel > 1e-4:
+            raise SystemExit(f"landscapes disagree: max relative difference {rel:.2e}")
+    return {"times": times, "agreement": rel, "loss_range": (float(mine.min()), float(mine.max())),
+            "n_params": sum(p.numel() for p in model.parameters()), "device": str(dev)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="7 x 7 grid instead of 21 x 21")
+    parser.add_argument("--steps", type=int, default=None, help="grid points per axis (default 21, --quick 7)")
+    parser.add_argument("--images", type=int, default=128, help="CIFAR-shaped synthetic images in the loss")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", default="auto", help="grid points per vmap call (default: from memory)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both sides (default 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--name", default="sample_resnet20", help="BENCH line name")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    steps, distance, batch = (7 if args.quick else 21), 0.05, 128
-    gen = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    model = ResNet(depth=20).to(device)
-    x = torch.randn(batch, 3, 32, 32, generator=gen).to(device)
-    y = torch.randint(0, 10, (batch,), generator=gen).to(device)
-    calibrate_batch_norm(model, x)
-    directions = landscaper_directions(model, 2, steps, distance, gen)
-    objective = classification_objective(model, x, y, batch_size=batch)
+    steps = args.steps or (7 if args.quick else 21)
     batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
-
-    sample_ours(objective, directions, 3, batch_size)  # warm-up (allocator, kernels)
-    t0 = time.perf_counter()
-    ours = sample_ours(objective, directions, steps, batch_size)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t_ours = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    peer = sample_landscaper(model, x, y, directions, steps, distance, device)
-    t_peer = time.perf_counter() - t0
-
-    # landscaper perturbs its maximum with noise "to avoid flat regions": compare everywhere else
-    keep = peer != peer.max()
-    rel = np.abs(ours - peer)[keep] / np.abs(peer)[keep]
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"grid {steps}x{steps}, batch {batch}, device {device} ({torch.get_num_threads()} threads), {n_params} "
-          f"parameters; loss {ours.min():.4f}..{ours.max():.4f}; max rel. diff vs landscaper {rel.max():.2e}")
-    if rel.max() > 1e-4:
-        raise SystemExit(f"landscapes disagree: max relative difference {rel.max():.2e}")
-    print(f"BENCH sample_resnet20 ours={t_ours:.3f} landscaper={t_peer:.3f} ratio={t_peer / t_ours:.2f}")
+    out = run(args.threads, args.rounds, steps, args.images, args.device, batch_size)
+    t = {k: float(np.median(v)) for k, v in out["times"].items()}
+    lo, hi = out["loss_range"]
+    print(f"grid {steps}x{steps}, {args.images} images, device {out['device']} ({args.threads} threads), "
+          f"{out['n_params']} parameters; loss {lo:.4f}..{hi:.4f}; max rel. diff vs landscaper {out['agreement']:.2e}")
+    for side, values in out["times"].items():
+        print(f"  {side:10s} {spread(values)}")
+    peer = f" landscaper={t['landscaper']:.3f} ratio={t['landscaper'] / t['ours']:.2f}" if "landscaper" in t else ""
+    print(f"BENCH {args.name} ours={t['ours']:.3f}{peer}")
+    peak_memory_line(torch.device(out["device"]))
 
 
 if __name__ == "__main__":

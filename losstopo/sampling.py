@@ -2,9 +2,10 @@
 
 Grid point a = (a_1, ..., a_k) has parameters theta_0 + sum_i a_i d_i. A chunk of B points is built
 with one matrix product, Theta = theta_0 + A D with A (B, k) and D (k, P), split into a batched
-parameter dict and evaluated at once with ``torch.vmap`` over ``Objective.loss_fn``. A plain loop
-(write each vector into the model, call the loss) is the reference and the fallback for models vmap
-cannot batch. See docs/sampling.md.
+parameter dict and evaluated at once with ``torch.vmap`` over ``Objective.loss_fn``, or with the
+family's own ``Objective.batched_loss_fn`` where it supplies one (the PINN's fused tanh network). A
+plain loop (write each vector into the model, call the loss) is the reference and the fallback for
+models vmap cannot batch. See docs/sampling.md.
 
 ``landscape.sampling`` ``random`` or ``sobol`` evaluates scattered points instead (``losstopo.scatter``:
 the origin plus ``n_samples`` points in [-span, span]^k); their landscape.npz holds ``loss`` (N,) and
@@ -98,7 +99,7 @@ class _Evaluator:
         if directions.shape != (directions.shape[0], self.layout.size):
             raise ValueError(f"directions have shape {directions.shape}, the model has {self.layout.size} parameters")
         self.directions = torch.as_tensor(directions, dtype=self.dtype, device=self.device)
-        self.batched_loss = torch.vmap(objective.loss_fn)
+        self.batched_loss = objective.batched_loss_fn or torch.vmap(objective.loss_fn)
 
     def thetas(self, coords: np.ndarray) -> torch.Tensor:
         a = torch.as_tensor(coords, dtype=self.dtype, device=self.device)

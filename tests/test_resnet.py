@@ -214,6 +214,7 @@ def test_lr_schedules():
     assert resnet._lr_factor("none", 100)(77) == 1.0
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_objective_on_cuda_matches_cpu(tiny):
     model, params = tiny

@@ -48,6 +48,7 @@ def test_batched_equals_the_per_point_loop(trained, k, r):
     _, model, objective = trained
     d = random_directions(model, k, run_seed=2)
     axes = smp.grid_axes(k, r, 1.0)
+    assert objective.batched_loss_fn is not None  # the PINN's fused tanh path, against the plain loop
     batched = smp.sample(objective, d, axes, batch_size=8, progress=False)
     loop = smp.sample(objective, d, axes, method="loop", progress=False)
     assert batched.method == "batched" and loop.method == "loop"
@@ -55,6 +56,55 @@ def test_batched_equals_the_per_point_loop(trained, k, r):
     assert np.max(np.abs(batched.loss - loop.loss) / np.abs(loop.loss)) <= 1e-6
     # the loop restores the model afterwards
     torch.testing.assert_close(flat_parameters(objective.model), flat_parameters(model).double(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("depth,batch", [(1, 1), (3, 5)])
+def test_pinn_fast_path_equals_vmap_of_the_plain_loss(depth, batch):
+    """The fused tanh network (sigmoid form, scaled weights) against vmap over the plain objective."""
+    hp = defaults(pinn) | TINY | {"depth": depth, "beta": 7.0}
+    torch.manual_seed(depth)
+    model = pinn.build_model(hp)
+    reference = pinn.objective(model, hp, 1, "cpu", torch.float64)
+    layout = Layout.of(reference.model)
+    thetas = flat_parameters(reference.model) + 0.3 * torch.randn(batch, layout.size, dtype=torch.float64)
+    with torch.no_grad():
+        want = torch.vmap(reference.loss_fn)(layout.unflatten(thetas))
+        got = reference.batched_loss_fn(layout.unflatten(thetas))
+        assert got.shape == (batch,) and got.dtype == torch.float64
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+        single = pinn.objective(model, hp, 1, "cpu", torch.float32)  # float32 networks, float64 sums
+        got32 = single.batched_loss_fn(layout.unflatten(thetas.float()))
+        torch.testing.assert_close(got32, want, rtol=1e-4, atol=0)
+
+
+def test_other_activations_take_the_generic_vmap_path():
+    hp = defaults(pinn) | TINY | {"activation": "sin"}
+    obj = pinn.objective(pinn.build_model(hp), hp, 0, "cpu", torch.float64)
+    assert obj.batched_loss_fn is None
+    d = random_directions(obj.model, 2, run_seed=0)
+    axes = smp.grid_axes(2, 5, 1.0)
+    batched = smp.sample(obj, d, axes, batch_size=4, progress=False)
+    loop = smp.sample(obj, d, axes, method="loop", progress=False)
+    assert batched.method == "batched"
+    np.testing.assert_allclose(batched.loss, loop.loss, rtol=1e-12)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_sampling_matches_the_cpu(trained):
+    """On the GPU: fused batched path = per-point loop = the CPU landscape (float64); float32 close."""
+    run, model, cpu_objective = trained
+    family, _, hp, seed, _ = load_trained(run, "cpu")
+    d = random_directions(model, 2, run_seed=2)
+    axes = smp.grid_axes(2, 7, 1.0)
+    cpu = smp.sample(cpu_objective, d, axes, progress=False).loss
+    gpu64 = family.objective(model, hp, seed, "cuda", torch.float64)
+    batched = smp.sample(gpu64, d, axes, progress=False)
+    assert batched.method == "batched" and gpu64.batched_loss_fn is not None
+    np.testing.assert_allclose(batched.loss, cpu, rtol=1e-10)
+    np.testing.assert_allclose(smp.sample(gpu64, d, axes, method="loop", progress=False).loss, cpu, rtol=1e-10)
+    gpu32 = family.objective(model, hp, seed, "cuda", torch.float32)
+    np.testing.assert_allclose(smp.sample(gpu32, d, axes, progress=False).loss, cpu, rtol=1e-3)
 
 
 def test_output_bias_slice_is_the_analytic_quadratic(trained):

@@ -23,11 +23,17 @@ class Objective:
     and returns a scalar tensor. It must be safe under ``torch.func.vmap`` (a batch of parameter
     dicts) and ``torch.func.grad`` / ``jvp`` (Hessian-vector products). Its evaluation set is fixed and
     seeded, so calling it twice with the same parameters gives the same number.
+
+    ``batched_loss_fn`` is an optional specialised evaluation of a batch: it takes the same dict with a
+    leading batch dimension B on every tensor and returns the (B,) losses. It must equal
+    ``torch.vmap(loss_fn)`` up to rounding (each family that supplies one tests that); the sampler
+    uses it instead of ``vmap`` when present.
     """
 
     model: nn.Module
     loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor]
     metadata: dict[str, Any] = field(default_factory=dict)
+    batched_loss_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
 
     def loss_of_model(self) -> torch.Tensor:
         """The loss at the model's current parameters (the plain, unbatched path)."""

@@ -121,6 +121,50 @@ class ConvectionMLP(nn.Module):
         return u, F.linear(dh, last.weight).squeeze(-1)
 
 
+def batched_tanh_forward(weights: list[torch.Tensor], biases: list[torch.Tensor], xt: torch.Tensor,
+                         tangent: torch.Tensor, tangent_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """B tanh networks at once, with their derivative along ``tangent``: the sampler's fast path.
+
+    ``weights[i]`` (B, out, in) and ``biases[i]`` (B, out) are layer i of B networks (layer 0 takes
+    the 2 inputs, the hidden layers share one width, the last gives u); ``xt`` (N, 2); ``tangent``
+    (2,), all of one dtype and device. Returns u (B, N) and du/ds
+    (B, tangent_rows) at the first ``tangent_rows`` rows: what ``ConvectionMLP.forward`` returns for
+    each network, to rounding (tests compare it with ``torch.vmap`` of the plain objective).
+
+    Method: with s = sigmoid(2 z), tanh z = 2 s - 1 and tanh' z = 4 s (1 - s), so the hidden layers can
+    carry s and t = s (1 - s) dz instead of h and dh. The next layer's pre-activation and tangent are
+    then 2 z' = (4 W) s + 2 (b - W 1) and dz' = (4 W) t: one weight matrix for both, built per network
+    (B x out x in, cheap), and per layer one batched product for the values (bias fused), one for
+    the tangents, a sigmoid and two passes for t: fewer and cheaper elementwise passes than
+    the plain forward (on a CPU, torch.tanh alone costs more than the matrix products). For
+    evaluation only: it writes in place, so autograd cannot differentiate it.
+    """
+    n, r = xt.shape[-2], int(tangent_rows)
+    batch = weights[0].shape[0]
+    # feature-major (B, units, rows): W @ S measured 15-25 % faster than S @ W^T for these shapes on a CPU
+    # layer 0: 2 z = 2 (W x + b); its tangent W v is the same for every row
+    z = torch.baddbmm(biases[0].unsqueeze(2), weights[0], xt.transpose(-1, -2).expand(batch, xt.shape[-1], n),
+                      beta=2, alpha=2)
+    dz = torch.matmul(weights[0], tangent).unsqueeze(2)
+    s = torch.sigmoid(z, out=z)
+    t = torch.mul(s[..., :r], dz)
+    t.addcmul_(t, s[..., :r], value=-1)
+    spare = torch.empty_like(s), torch.empty_like(t)  # hidden layers alternate between two buffer pairs
+    for w, b in zip(weights[1:-1], biases[1:-1]):  # (measured ~10 % faster than new tensors per layer)
+        w4 = w * 4
+        z = torch.baddbmm((b - w.sum(-1)).mul_(2).unsqueeze(2), w4, s, out=spare[0])
+        dz = torch.bmm(w4, t, out=spare[1])
+        spare = s, t
+        s = torch.sigmoid(z, out=z)
+        t = dz.mul_(s[..., :r])
+        t.addcmul_(t, s[..., :r], value=-1)
+    # output layer: u = W h + b = 2 W s + (b - W 1), du = W dh = 4 W t
+    w, b = weights[-1], biases[-1]
+    u = torch.baddbmm((b - w.sum(-1)).unsqueeze(2), w, s, alpha=2).squeeze(-2)
+    du = torch.bmm(w, t).mul_(4).squeeze(-2)
+    return u, du
+
+
 def build_model(hp: dict[str, Any]) -> nn.Module:
     """A freshly initialised network in the training precision ``hp["dtype"]``."""
     model = ConvectionMLP(int(hp["width"]), int(hp["depth"]), hp["activation"])
@@ -155,21 +199,23 @@ def collocation_points(hp: dict[str, Any], seed: int, device, dtype) -> Collocat
 
 
 def _mean_square(r: torch.Tensor) -> torch.Tensor:
-    return torch.mean(torch.square(r.to(torch.float64)))  # reduced in float64 whatever the net's precision
+    """Mean square over the last axis, reduced in float64 whatever the net's precision."""
+    return torch.mean(torch.square(r.to(torch.float64)), dim=-1)
 
 
 def loss_terms(forward: Callable, pts: CollocationSet) -> dict[str, torch.Tensor]:
     """Initial-condition, PDE-residual and periodic-boundary mean squares, and their sum ``loss``.
 
     ``forward(xt, tangent, tangent_rows) -> (u, du)`` is the network (or any function of (x, t) with its
-    derivative along ``tangent`` at the first ``tangent_rows`` rows: the residual points).
+    derivative along ``tangent`` at the first ``tangent_rows`` rows: the residual points). ``u`` and
+    ``du`` may carry leading batch dimensions (one network per batch entry); the terms then do too.
     """
     u, du = forward(pts.xt, pts.tangent, pts.n_res)
     a, b = pts.n_res, pts.n_res + pts.n_ic
     terms = {
-        "loss_ic": _mean_square(u[a:b] - pts.u_initial),
+        "loss_ic": _mean_square(u[..., a:b] - pts.u_initial),
         "loss_pde": _mean_square(du),
-        "loss_bc": _mean_square(u[b:b + pts.n_bc] - u[b + pts.n_bc:]),
+        "loss_bc": _mean_square(u[..., b:b + pts.n_bc] - u[..., b + pts.n_bc:]),
     }
     terms["loss"] = terms["loss_ic"] + terms["loss_pde"] + terms["loss_bc"]
     return terms
@@ -317,6 +363,12 @@ def objective(model: nn.Module, hp: dict[str, Any], seed: int, device="auto", dt
     def loss_fn(params: dict[str, torch.Tensor]) -> torch.Tensor:
         return loss_terms(forward_with(params), pts)["loss"]
 
+    def batched_loss_fn(params: dict[str, torch.Tensor]) -> torch.Tensor:
+        weights = [params[f"layers.{i}.weight"] for i in range(len(net.layers))]
+        biases = [params[f"layers.{i}.bias"] for i in range(len(net.layers))]
+        return loss_terms(lambda xt, tangent, rows: batched_tanh_forward(weights, biases, xt, tangent, rows),
+                          pts)["loss"]
+
     n_points = pts.xt.shape[0]
     width, depth = int(hp["width"]), int(hp["depth"])
     metadata = {
@@ -327,4 +379,5 @@ def objective(model: nn.Module, hp: dict[str, Any], seed: int, device="auto", dt
         # working memory of one evaluation (values, slopes and tangents per hidden unit): sizes sampling chunks
         "bytes_per_eval": int(n_points * width * depth * 6 * torch.finfo(dtype).bits // 8),
     }
-    return Objective(model=net, loss_fn=loss_fn, metadata=metadata)
+    return Objective(model=net, loss_fn=loss_fn, metadata=metadata,
+                     batched_loss_fn=batched_loss_fn if hp["activation"] == "tanh" else None)
