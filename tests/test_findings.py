@@ -71,7 +71,30 @@ def test_planted_monotone_correlation_is_near_one_with_an_interval_excluding_zer
     assert out["spearman_rho"] == pytest.approx(1.0)
     assert out["kendall_tau"] == pytest.approx(1.0)
     assert out["spearman_ci_low"] > 0.9 and out["kendall_ci_low"] > 0.8
-    assert out["spearman_p"] < 1e-6 and out["note"] == ""
+    # no sampled pairing reaches rho = 1: the add-one Monte Carlo p-value, doubled for two sides
+    assert out["spearman_p"] == pytest.approx(2 / 10001) and out["kendall_p"] == pytest.approx(2 / 10001)
+    assert not out["p_exact"] and out["n_permutations"] == 10000 and out["note"] == ""
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_small_n_p_values_are_exact_permutation_p_values(n):
+    """Against an independent enumeration of every pairing with scipy's own coefficients: never p = 0."""
+    import itertools
+
+    rng = np.random.default_rng(n)
+    x = np.arange(float(n))
+    y = x + rng.normal(0, 0.5, n)
+    y[0] = y[1]  # a tie
+    out = rank_association(x, y, 0, np.random.default_rng(0))
+    assert out["p_exact"] and out["n_permutations"] == np.prod(range(1, n + 1))
+    for name, coefficient in (("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
+        observed = coefficient(x, y).statistic
+        null = np.array([coefficient(x[list(p)], y).statistic for p in itertools.permutations(range(n))])
+        eps = 1e-12
+        expected = min(1.0, 2 * min((null >= observed - eps).mean(), (null <= observed + eps).mean()))
+        assert out[f"{name}_p"] == pytest.approx(expected)
+    perfect = rank_association(np.arange(3.0), np.arange(3.0) ** 2, 0, np.random.default_rng(0))
+    assert perfect["spearman_rho"] == 1 and perfect["spearman_p"] == pytest.approx(1 / 3)  # 2 of 6 pairings
 
 
 def test_independent_variables_give_an_interval_covering_zero():
@@ -174,14 +197,15 @@ def test_a_sweep_without_ok_runs_gives_notes_and_well_formed_tables(tmp_path):
     runs = make_runs(betas=(1, 2, 3), seeds=range(2)).assign(status="diverged")
     tables = findings.compute_all(runs, 50, 50, 0, PERF)
     assert tables["correlations"]["spearman_rho"].isna().all()
-    assert (tables["correlations"]["note"] == "fewer than 3 runs with status ok and finite values (n = 0)").all()
+    assert tables["correlations"]["note"].str.match(r"only 0 run\(s\) with status ok and finite .* \(0 seeds × 0 grid "
+                                                    r"points \(beta\)\); a rank correlation needs at least 3 runs").all()
     assert tables["transition"]["p_value"].isna().all()
     for name, table in tables.items():  # an empty table still round-trips with its header
         table.to_csv(tmp_path / f"{name}.csv", index=False)
         assert list(read_csv_table(tmp_path / f"{name}.csv").columns) == list(table.columns), name
     text = findings_report.render(runs, tables, [], tmp_path / "findings.md")
     assert "supported in this sweep" not in text and "**: inconclusive" not in text
-    assert "cannot be assessed: fewer than 3 runs with status ok and finite values (n = 0)." in text
+    assert "cannot be assessed: only 0 run(s) with status ok and finite n_minima and rel_l2_error" in text
 
 
 def test_planted_transition_is_located_and_its_variability_detected():
