@@ -17,6 +17,7 @@ from losstopo.config import ConfigError, expand_runs, validate_config
 from losstopo.figures import figure_files
 from losstopo.io import save_json
 from losstopo.findings import TABLES
+from losstopo.invariance import TABLES as INVARIANCE_TABLES
 from losstopo.findings_figures import findings_figure_files, reported
 from losstopo.sampling import shard_count
 
@@ -169,4 +170,5 @@ def report_figures():
 
 def findings_targets():
     """Every output of this stage: add to `rule all`."""
-    return [f"{R}/tables/{name}.csv" for name in TABLES] + findings_figure_targets() + [f"{R}/findings.md"]
+    return ([f"{R}/tables/{name}.csv" for name in TABLES + INVARIANCE_TABLES] + findings_figure_targets()
+            + [f"{R}/findings.md"])
