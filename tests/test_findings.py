@@ -267,6 +267,43 @@ def test_small_sweep_is_called_too_few_and_missing_metrics_not_measured(tmp_path
     assert "6 grid points: too few to conclude (the smallest p-value this test can give is 0.067)" in text
 
 
+def test_a_sweep_that_cannot_support_a_statistic_says_what_is_missing(tmp_path):
+    """Bad input: one seed and two grid points, and a constant metric; every check names the missing thing."""
+    runs = make_runs(betas=(1, 30), seeds=(0,), jump_after=1).assign(n_saddles=0)
+    lines = [line for line in _report(runs, tmp_path).splitlines() if line.startswith("- **pinn: ")]
+    assert lines
+    for line in lines:
+        assert ("1 seed × 2 grid points (beta)" in line and "needs at least 3 runs" in line) or \
+            ("1 seed(s) with status ok each" in line and "needs at least 2 seeds per grid point" in line) or \
+            "not measured in this sweep (runs.csv has no finite" in line, line
+    constant = make_runs(betas=(1, 2, 3, 4), seeds=range(3), hessian=False).assign(n_saddles=0)
+    text = _report(constant, tmp_path)
+    assert "fewer saddles**: cannot be assessed: n_saddles is constant (0) (n = 12 runs)." in text
+    assert "s.d. of saddles highest next to the beta transition**: cannot be assessed: std of n_saddles is 0 at " \
+           "every grid point: it does not vary across seeds." in text
+    two_values = make_runs(betas=(1, 2), seeds=range(3), jump_after=1, hessian=False)
+    assert "beta has only 2 values, so every grid point is next to the transition" in _report(two_values, tmp_path)
+
+
+def test_checks_on_metrics_that_move_are_not_judged_and_scale_free_variants_are_compared(tmp_path):
+    runs = make_runs(betas=range(1, 8), seeds=range(3))
+    runs["avg_persistence_log"] = np.log10(1 + runs["avg_persistence"])
+    tables = findings.compute_all(runs, 200, 2000, 0, PERF)
+    tables["invariance_summary"] = pd.DataFrame(
+        [{"family": "pinn", "metric": m, "n_landscapes": 21, "median_orientation": spread, "median_stencil": 0.0,
+          "median_resolution": 0.3, "max_orientation": 1, "max_stencil": 1, "max_resolution": 1,
+          "holds_still": spread <= 0.1} for m, spread in (("n_minima", 0.9), ("avg_persistence", 0.05),
+                                                           ("avg_persistence_log", 0.0))])
+    text = findings_report.render(runs, tables, [], tmp_path / "findings.md")
+    assert ("- **pinn: better relative L2 error with fewer minima**: not judged: n_minima moves under arbitrary "
+            "choices (median relative spread 0.9 under axis order and reflections") in text
+    assert "For reference, supported in this sweep" in text  # the numbers stay
+    assert "- **pinn: average persistence of log10 loss rising with beta**: supported in this sweep" in text
+    assert "hold still: avg_persistence, avg_persistence_log; move: n_minima." in text
+    assert ("- pinn: average persistence rising with beta: raw: supported; log10 loss: supported; relative: not "
+            "measured") in text
+
+
 def test_well_powered_sweep_wording(tmp_path):
     text = _report(make_runs(seeds=range(4)), tmp_path)  # 40 runs
     assert "**pinn: top Hessian eigenvalue rising with beta**: supported in this sweep: Spearman" in text
