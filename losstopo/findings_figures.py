@@ -34,6 +34,7 @@ REPORT_CAPTIONS = (
     (r"heatmap_.+_x_.+", "grid_heatmaps.rst", "Grid heatmaps"),
     (r"scatter_by_.+", "scatter_by_hyperparameter.rst", "Topology against performance"),
     (r"variability_vs_.+", "variability.rst", "Variability across seeds"),
+    (r"profiles", "profile_grid.rst", "Landscape profiles"),
 )
 
 UNITS = {"n_minima": "count", "n_saddles": "count", "total_persistence": "loss", "avg_persistence": "loss",

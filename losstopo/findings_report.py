@@ -93,9 +93,11 @@ class Stability:
 
     def spreads(self, family: str, metric: str) -> str:
         row = self.row(family, metric)
+        moving = row.get("share_moving", np.nan)
+        share = f", {100 * moving:.0f}% of which move beyond the tolerance" if np.isfinite(moving) else ""
         return (f"median relative spread {_f(row['median_orientation'], '.2g')} under axis order and reflections, "
                 f"{_f(row['median_stencil'], '.2g')} under the stencil, {_f(row['median_resolution'], '.2g')} "
-                f"at half resolution, over {row['n_landscapes']} landscapes")
+                f"at half resolution, over {row['n_landscapes']} landscapes{share}")
 
     def apply(self, check: "Check", metric: str) -> "Check":
         """A check on a metric that moves under arbitrary choices is not judged; its numbers stay."""

@@ -39,7 +39,7 @@ STABILITY_FACTORS = ("orientation", "stencil")  # the factors that decide it
 SPREAD_COLUMNS = ["family", "run_id", "metric", "factor", "n_variants", "reference", "min", "max", "rel_spread",
                   "note"]
 SUMMARY_COLUMNS = ["family", "metric", "n_landscapes", *[f"median_{f}" for f in FACTORS],
-                   *[f"max_{f}" for f in FACTORS], "holds_still"]
+                   *[f"max_{f}" for f in FACTORS], "share_moving", "holds_still"]
 
 
 def orientations(k: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -131,8 +131,9 @@ def landscape_spreads(run_dir: str | Path) -> pd.DataFrame:
 
 
 def summarize_spreads(table: pd.DataFrame, tolerance: float = TOLERANCE) -> pd.DataFrame:
-    """Per family and metric: median and max relative spread over landscapes per factor, and ``holds_still``
-    (median orientation and stencil spreads both <= ``tolerance``)."""
+    """Per family and metric: median and max relative spread over landscapes per factor, ``share_moving`` (the
+    share of landscapes whose orientation or stencil spread exceeds ``tolerance``) and ``holds_still`` (median
+    orientation and stencil spreads both <= ``tolerance``)."""
     rows = []
     usable = table[table["metric"].astype(str) != ""] if len(table) else table
     for (family, metric), group in usable.groupby(["family", "metric"], sort=True) if len(usable) else []:
@@ -141,6 +142,8 @@ def summarize_spreads(table: pd.DataFrame, tolerance: float = TOLERANCE) -> pd.D
             spread = group.loc[group["factor"] == factor, "rel_spread"].astype(float).dropna()
             row[f"median_{factor}"] = float(spread.median()) if len(spread) else np.nan
             row[f"max_{factor}"] = float(spread.max()) if len(spread) else np.nan
+        worst = group[group["factor"].isin(STABILITY_FACTORS)].groupby("run_id")["rel_spread"].max()
+        row["share_moving"] = float((worst > tolerance).mean()) if len(worst) else np.nan
         row["holds_still"] = bool(all(row[f"median_{f}"] <= tolerance for f in STABILITY_FACTORS))
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -342,7 +342,8 @@ def test_missing_family_and_unswept_beta_are_not_measured():
 def test_every_figure_has_an_existing_caption():
     names = findings_figures.findings_figure_files({"pinn": ["beta", "lr"]})
     assert "pinn/heatmap_beta_x_lr.png" in names and "pinn/variability_vs_lr.pdf" in names
-    names += [f"pinn/{stem}.png" for stem in ("topology_vs_beta", "topology_vs_performance", "loss_heatmaps")]
+    names += [f"pinn/{stem}.png" for stem in ("topology_vs_beta", "topology_vs_performance", "loss_heatmaps",
+                                               "hessian_density", "profiles")]
     for name in names:
         spec = findings_figures.report_spec(name)
         if name.endswith(".pdf"):

@@ -53,4 +53,4 @@ def test_a_bowl_holds_still_and_a_tie_broken_field_does_not():
     # medians over the two landscapes: n_minima moves by 0 and 0.5, median 0.25 > 0.1
     assert summary.loc["n_minima", "median_orientation"] == pytest.approx(0.25)
     assert not summary.loc["n_minima", "holds_still"]
-    assert summary.loc["n_minima", "n_landscapes"] == 2
+    assert summary.loc["n_minima", "n_landscapes"] == 2 and summary.loc["n_minima", "share_moving"] == 0.5

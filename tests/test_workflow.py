@@ -18,7 +18,7 @@ from workflow_helpers import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_conf
 pytestmark = pytest.mark.slow
 STAGE_RULES = {"run_info", "train", "directions", "hessian", "sample", "topology", "profile"}
 SUMMARY_RULES = {"aggregate", "figures", "findings_tables", "findings_figures", "findings_report", "profile_grid",
-                 "distances", "all"}
+                 "distances", "invariance", "all"}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,29 @@ def test_a_diverged_run_is_recorded_and_the_sweep_completes(swept):
     assert (isinstance(skipped, str) and runs.loc["resnet", "n_minima"] == 0) or runs.loc["resnet", "n_vertices"] == 25
     assert runs.loc["resnet", "hessian_status"] in ("ok", "nonfinite")
     assert (runs.loc[["pinn", "unet"], "status"] == "ok").all()
+
+
+def test_a_sweep_too_small_for_the_statistics_completes_and_says_what_is_missing(swept):
+    """Bad input (one seed, two grid points): findings.md names the missing seeds and grid points."""
+    text = (swept / "results" / "findings.md").read_text()
+    pinn = [line for line in text.splitlines() if line.startswith("- **pinn: ")]
+    assert pinn and not any("supported in this sweep" in line or "contradicted" in line for line in pinn)
+    assert "(1 seed × 2 grid points (beta)); a rank correlation needs at least 3 runs" in text
+    assert "the across-seed spread needs at least 2 seeds per grid point" in text
+    invariance = pd.read_csv(swept / "results" / "tables" / "invariance.csv")
+    assert set(invariance["run_id"]) >= {"pinn/beta~1/seed~0", "pinn/beta~30/seed~0"}
+    assert set(invariance["factor"].dropna()) == {"orientation", "stencil", "resolution"}
+    assert "## Which topology metrics hold still" in text
+
+
+def test_the_html_report_holds_every_profile(swept):
+    snakemake(swept, "--report", "report.zip")
+    import zipfile
+
+    names = zipfile.ZipFile(swept / "report.zip").namelist()
+    for unit in ("pinn/beta~1/seed~0", "pinn/beta~30/seed~0", "unet/seed~0", "unet/seed~0/epoch~1", "resnet/seed~0"):
+        assert any(name.endswith(f"runs/{unit}/profile.png") for name in names), unit
+    assert any(name.endswith("figures/pinn/profiles.png") for name in names)
 
 
 def test_checkpoints_get_their_own_landscape_and_table_row(swept):

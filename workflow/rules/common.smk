@@ -165,7 +165,8 @@ def findings_figure_targets():
 
 def report_figures():
     """The PNGs findings.md links to: add a new figure set's targets here (its rule flags them with reported())."""
-    return [f for f in figure_targets() + findings_figure_targets() if f.endswith(".png")]
+    profile_grids = [f"{R}/figures/{family}/profiles.png" for family in families()]
+    return [f for f in figure_targets() + findings_figure_targets() + profile_grids if f.endswith(".png")]
 
 
 def findings_targets():
