@@ -143,7 +143,7 @@ def _no_association(n: int, n_boot: int, note: str) -> dict:
 
 _ASSOCIATION_COLUMNS = list(_no_association(0, 0, ""))
 _ASSOCIATION_COLUMNS.insert(_ASSOCIATION_COLUMNS.index("spearman_p") + 1, "spearman_q")
-_BATCH_ELEMENTS = 2_000_000  # permutations per batch times n^2 (Kendall's sign matrices), about 16 MB
+_BATCH_ELEMENTS = 2_000_000  # permutations per batch times n^2 (Kendall's pair signs), at most about 8 MB
 
 
 def rank_permutation_test(x: np.ndarray, y: np.ndarray, n_perm: int, rng: np.random.Generator) -> dict:
@@ -157,16 +157,18 @@ def rank_permutation_test(x: np.ndarray, y: np.ndarray, n_perm: int, rng: np.ran
     """
     rx, ry = stats.rankdata(x), stats.rankdata(y)
     rx, ry = rx - rx.mean(), ry - ry.mean()
-    sy = np.sign(ry[:, None] - ry[None, :])
-    tied_x = np.abs(np.sign(rx[:, None] - rx[None, :])).sum()  # permutation invariant, like y's
+    upper_i, upper_j = np.triu_indices(len(x), 1)  # each pair once: sign matrices are antisymmetric
+    sy = np.sign(ry[upper_i] - ry[upper_j]).astype(np.float32)  # +-1 and 0 sum exactly in float32
+    untied_x = np.count_nonzero(rx[upper_i] != rx[upper_j])  # permutation invariant, like y's
     rho_norm = np.sqrt((rx * rx).sum() * (ry * ry).sum())
-    tau_norm = np.sqrt(tied_x * np.abs(sy).sum())
+    tau_norm = np.sqrt(float(untied_x) * np.count_nonzero(sy))
 
     def rho(a, axis=-1):
         return (a * ry).sum(axis=-1) / rho_norm
 
     def tau(a, axis=-1):
-        return np.einsum("...ij,ij->...", np.sign(a[..., :, None] - a[..., None, :]), sy) / tau_norm
+        a = a.astype(np.float32)  # ranks: halves and integers, exact
+        return (np.sign(a[..., upper_i] - a[..., upper_j]) @ sy) / tau_norm
 
     batch = max(1, _BATCH_ELEMENTS // len(x) ** 2)
     out = {}
