@@ -155,7 +155,8 @@ def main(args) -> int:
     save_csv(args.out, table)
     summary = summarize_spreads(table, args.tolerance)
     save_csv(args.summary_out, summary)
-    steady = ", ".join(sorted(set(summary.loc[summary["holds_still"], "metric"]))) or "none"
-    print(f"wrote {args.out} ({len(blocks)} landscapes) and {args.summary_out}; metrics that hold still: {steady}",
-          flush=True)
+    print(f"wrote {args.out} ({len(blocks)} landscapes) and {args.summary_out}", flush=True)
+    for family, rows in summary.groupby("family", sort=True):
+        print(f"{family}: metrics that hold still: {', '.join(rows.loc[rows['holds_still'], 'metric']) or 'none'}",
+              flush=True)
     return 0
