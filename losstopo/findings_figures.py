@@ -82,12 +82,18 @@ def label(column: str) -> str:
     base = next((m for m in sorted(UNITS, key=len, reverse=True) if column == m or column.startswith(m + "_")),
                 None)
     text = column.replace("_", " ")
+    if base and "persistence" in base and column.endswith(("_log", "_rel")):  # the scale-free variants
+        return f"{text} ({'decades of loss' if column.endswith('_log') else 'fraction of the loss range'})"
     return f"{text} ({UNITS[base]})" if base else text
 
 
+# beside the raw metrics: the simplified ones, which hold still under axis order and stencil (docs/invariance.md)
+STEADY_METRICS = ("n_minima_simplified", "n_saddles_simplified", "avg_persistence_simplified_log")
+
+
 def _figure_metrics(frame: pd.DataFrame) -> list[str]:
-    """The unsimplified topology metrics and the curvature metrics measured for this family."""
-    wanted = [m for m in TOPOLOGY_METRICS if m in frame.columns] + curvature_metrics(frame.columns)
+    """The unsimplified topology metrics, STEADY_METRICS and the curvature metrics measured for this family."""
+    wanted = [m for m in TOPOLOGY_METRICS + STEADY_METRICS if m in frame.columns] + curvature_metrics(frame.columns)
     return [m for m in wanted if pd.to_numeric(frame[m], errors="coerce").notna().any()]
 
 

@@ -358,6 +358,21 @@ def test_axis_labels_carry_units():
     assert findings_figures.label("avg_persistence") == "avg persistence (loss)"
     assert findings_figures.label("n_minima_simplified") == "n minima simplified (count)"
     assert findings_figures.label("beta") == "beta"
+    assert findings_figures.label("avg_persistence_simplified_log") == \
+        "avg persistence simplified log (decades of loss)"
+    assert findings_figures.label("max_persistence_rel") == "max persistence rel (fraction of the loss range)"
+
+
+def test_decade_quantities_go_on_log_axes_and_booleans_are_categories():
+    from losstopo.figures import axis_scale, is_categorical
+
+    assert axis_scale("rel_l2_error", [0.01, 0.02]) == ("log", {})  # an error, even within one decade
+    assert axis_scale("avg_persistence", [0.0, 0.1, 10.0]) == ("symlog", {"linthresh": 0.1})
+    assert axis_scale("avg_persistence_log", [0.1, 0.3]) == ("linear", {})  # already in decades
+    assert axis_scale("n_minima", [1, 2, 50]) == ("linear", {})
+    assert axis_scale("hessian_top_eigenvalue", [1.0, 1e3]) == ("log", {})  # spans 3 decades
+    assert is_categorical(pd.Series([True, False])) and is_categorical(pd.Series(["a", "b"]))
+    assert not is_categorical(pd.Series([1.0, 30.0]))
 
 
 @pytest.mark.slow
