@@ -40,13 +40,15 @@ def main() -> int:
     parser.add_argument("--graph", default="freudenthal")
     parser.add_argument("--threshold", type=float, default=0.01)
     parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--axes-only", action="store_true",
+                        help="the workflow's 9 orientations (permutations, single reflections) instead of all 48")
     args = parser.parse_args()
     names = pd.read_csv(ROOT / "ttk3d" / "index.csv")["cube"].unique()
     blocks, problems = [], []
     for name in names:
         cube = np.load(ROOT / "losslens" / "3d" / "pinn_hessian" / f"{name}.npy").reshape(40, 40, 40)
         problems += check_against_ttk(cube, name)
-        table = spreads(measure(cube, args.graph, args.threshold))
+        table = spreads(measure(cube, args.graph, args.threshold, full=not args.axes_only))
         blocks.append(table.assign(family="pinn_losslens", run_id=name))
         row = table[(table["metric"] == "n_minima")].set_index("factor")
         print(name, "n_minima:", ", ".join(f"{f} {row.at[f, 'min']:g}-{row.at[f, 'max']:g}" for f in row.index),

@@ -6,8 +6,8 @@ A sampled landscape is a k-dimensional grid; its topology is computed on a stenc
 - **orientation**: which grid axis is stored first and which way each axis runs. The Freudenthal
   stencil has one diagonal per cell, whose direction flips with the axes, and ties are broken by the
   flat index, so counts can change (TTK's own cube counts change the same way: docs/invariance.md).
-  Variants: every axis permutation combined with every set of reflected axes (2^k k!, 48 in 3-D) for
-  k <= 3; for k >= 4 the k! permutations and the k single-axis reflections.
+  Variants: the k! axis permutations and the k single-axis reflections (9 in 3-D; the workflow), or
+  with ``full`` all 2^k k! symmetries of the grid (48 in 3-D; the measurement on TTK's cubes).
 - **stencil**: the configured one against the other two of ``GRAPHS``, in the stored orientation.
 - **resolution**: every ``stride``-th sample along each axis (``STRIDES``; the centre stays for an odd
   resolution), in the stored orientation and on the configured stencil.
@@ -42,21 +42,23 @@ SUMMARY_COLUMNS = ["family", "metric", "n_landscapes", *[f"median_{f}" for f in 
                    *[f"max_{f}" for f in FACTORS], "share_moving", "holds_still"]
 
 
-def orientations(k: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """(axis permutation, reflected axes) pairs: the whole hyperoctahedral group for k <= 3, else the k!
-    permutations and the k single-axis reflections. The identity comes first."""
+def orientations(k: int, full: bool = False) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """(axis permutation, reflected axes) pairs, the identity first: the k! permutations and the k single-axis
+    reflections; with ``full``, every permutation combined with every set of
+    reflected axes (the 2^k k! symmetries of the grid, 48 in 3-D)."""
     perms = list(itertools.permutations(range(k)))
-    if k <= 3:
+    if full:
         flips = [tuple(a for a, f in enumerate(bits) if f) for bits in itertools.product((0, 1), repeat=k)]
         return [(p, f) for p in perms for f in flips]
     return [(p, ()) for p in perms] + [(tuple(range(k)), (a,)) for a in range(k)]
 
 
-def variants(field: np.ndarray, graph: str) -> Iterator[tuple[str, str, np.ndarray, str]]:
-    """(factor, variant label, field, stencil) of every variant of ``field`` (k-D grid) on ``graph``."""
+def variants(field: np.ndarray, graph: str, full: bool = False) -> Iterator[tuple[str, str, np.ndarray, str]]:
+    """(factor, variant label, field, stencil) of every variant of ``field`` (k-D grid) on ``graph``;
+    ``full`` as in ``orientations``."""
     from losstopo.topology import GRAPHS
 
-    for perm, flips in orientations(field.ndim):
+    for perm, flips in orientations(field.ndim, full):
         oriented = np.flip(field.transpose(perm), axis=flips) if flips else field.transpose(perm)
         yield "orientation", f"axes {perm} flipped {flips}", np.ascontiguousarray(oriented), graph
     for other in GRAPHS:
@@ -68,7 +70,7 @@ def variants(field: np.ndarray, graph: str) -> Iterator[tuple[str, str, np.ndarr
                                                                                field.ndim]), graph
 
 
-def measure(field: np.ndarray, graph: str, threshold: float) -> pd.DataFrame:
+def measure(field: np.ndarray, graph: str, threshold: float, full: bool = False) -> pd.DataFrame:
     """One row per variant: ``factor``, ``variant`` and every topology metric of its ``summarize``.
 
     ``field``: (n_1, ..., n_k) array of losses (non-finite samples allowed, as in ``compute_topology``).
@@ -77,7 +79,7 @@ def measure(field: np.ndarray, graph: str, threshold: float) -> pd.DataFrame:
     from losstopo.topology import compute_topology, summarize
 
     rows = []
-    for factor, label, values, stencil in variants(np.asarray(field, dtype=float), graph):
+    for factor, label, values, stencil in variants(np.asarray(field, dtype=float), graph, full):
         summary = summarize(compute_topology(values, stencil), threshold)
         metrics = {m: summary[m] for m in topology_metrics(summary)}
         rows.append({"factor": factor, "variant": label, **{m: np.nan if v is None else v for m, v in metrics.items()}})
