@@ -101,8 +101,11 @@ class Stability:
 
     def apply(self, check: "Check", metric: str) -> "Check":
         """A check on a metric that moves under arbitrary choices is not judged; its numbers stay."""
-        if check.verdict in ("not measured",) or self.holds_still(check.family, metric) is not False:
+        if self.holds_still(check.family, metric) is not False or check.verdict == "not measured":
             return check
+        if check.verdict == "cannot be assessed":  # undefined anyway: say so first, then that it moves
+            return Check(check.family, check.subject, check.verdict, f"{check.text} Besides, {metric} moves under "
+                         f"arbitrary choices ({self.spreads(check.family, metric)}).", metric)
         return Check(check.family, check.subject, "moves under arbitrary choices",
                      f"not judged: {metric} moves under arbitrary choices ({self.spreads(check.family, metric)}; "
                      f"tables/invariance_summary.csv). For reference, {check.text}", metric, check.verdict)
@@ -180,7 +183,12 @@ def _not_measured(family: str, subject: str, why: str) -> Check:
     return Check(family, subject, "not measured", f"not measured in this sweep ({why}).")
 
 
-def _absent(column: str) -> str:
+def _absent(frame: pd.DataFrame, column: str) -> str:
+    """Why a family has no value of ``column``: no run with status ok (their statuses), or none finite."""
+    ok = frame["status"].astype(str) == "ok"
+    if not ok.any():
+        statuses = ", ".join(f"{n} {s}" for s, n in frame["status"].astype(str).value_counts().items())
+        return f"no run of {frame['family'].iloc[0]} has status ok ({statuses}), so no {column}"
     return f"runs.csv has no finite {column}"
 
 
@@ -199,7 +207,7 @@ def simpler_topology_checks(runs, correlations, alpha=ALPHA, min_runs=MIN_RUNS,
                 subject = f"{family}: better {name(performance)} with {wanted} {name(metric)}"
                 row = _row(correlations, family=family, metric=metric, performance=performance)
                 if not _measured(frame, metric) or row is None:
-                    checks.append(_not_measured(family, subject, _absent(metric)))
+                    checks.append(_not_measured(family, subject, _absent(frame, metric)))
                 elif better is None:
                     checks.append(Check(family, subject, "cannot be assessed",
                                         f"cannot be assessed: whether a higher {performance} is better is unknown."))
@@ -225,7 +233,7 @@ def transition_checks(runs, transition, variability, alpha=ALPHA, stability: Sta
                 subject = f"{family}: across-seed s.d. of {name(metric)} highest next to the {key} transition"
                 row = _row(transition, family=family, key=key, metric=metric, statistic="std")
                 if row is None or not _measured(frame, metric):
-                    checks.append(_not_measured(family, subject, _absent(metric)))
+                    checks.append(_not_measured(family, subject, _absent(frame, metric)))
                     continue
                 verdict, text = judge_transition(row, alpha)
                 cv = _row(transition, family=family, key=key, metric=metric, statistic="cv")
@@ -265,7 +273,7 @@ def pinn_beta_checks(runs, trends, alpha=ALPHA, min_runs=MIN_RUNS, stability: St
         subject = f"pinn: {name(metric)} rising with beta"
         row = _row(trends, family="pinn", key="beta", metric=metric)
         if row is None or not _measured(frame, metric):
-            checks.append(_not_measured("pinn", subject, _absent(metric)))
+            checks.append(_not_measured("pinn", subject, _absent(frame, metric)))
         else:
             checks.append(stability.apply(Check("pinn", subject, *judge_association(row, +1, alpha, min_runs), metric),
                                           metric))
