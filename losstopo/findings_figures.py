@@ -224,9 +224,9 @@ def plot_variability(frame: pd.DataFrame, key: str, performance: str, metrics: l
             else:
                 ax.text(0.5, 0.5, "\n".join(textwrap.wrap(_why_no_spread(var, trans, metric), 38)), ha="center",
                         va="center", transform=ax.transAxes, fontsize=7)
-            ax.set_ylabel(f"s.d. across seeds of {label(metric)}")
-            title = _transition_title(trans, metric) if len(points) else label(metric)
-            ax.set_title("\n".join(textwrap.wrap(title, 48)), fontsize=7)
+            ax.set_ylabel("s.d. across seeds")
+            test = _transition_title(trans, metric) if len(points) else ""
+            ax.set_title("\n".join([label(metric), *textwrap.wrap(test, 48)]), fontsize=7)
         if numeric:
             set_scale(ax, "x", key, frame[key])
         if shaded:
