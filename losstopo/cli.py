@@ -149,8 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and permutation draws")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples per correlation")
     p.add_argument("--permutations", type=int, default=10000,
-                   help="random subsets per transition test (exact enumeration when there are fewer)")
+                   help="random permutations per test: rank correlations and the transition test (exact "
+                        "enumeration when there are fewer)")
     p.set_defaults(handler="losstopo.findings:main")
+
+    p = sub.add_parser("invariance", help="how each topology metric moves under orientation, stencil and resolution")
+    p.add_argument("--run-dirs", nargs="*", default=[], help="run folders (run.json, landscape.npz, topology/)")
+    p.add_argument("--out", required=True, help="invariance.csv: one row per landscape, metric and factor")
+    p.add_argument("--summary-out", required=True, help="invariance_summary.csv: one row per family and metric")
+    p.add_argument("--tolerance", type=float, default=0.1,
+                   help="largest median relative spread (orientation, stencil) of a metric that holds still")
+    p.set_defaults(handler="losstopo.invariance:main")
 
     p = sub.add_parser("findings-figures", help="grid heatmaps, scatter and variability figures of the findings")
     p.add_argument("--runs", required=True, help="runs.csv")

@@ -14,6 +14,38 @@ from losstopo.io import atomic_path, load_npz, read_csv_table
 
 TOPOLOGY_METRICS = ("n_minima", "n_saddles", "total_persistence", "avg_persistence")
 FORMATS = ("png", "pdf")
+DECADE_QUANTITIES = ("error", "loss", "persistence")  # drawn on log axes when positive
+
+
+def is_categorical(values) -> bool:
+    """Booleans and text are categories (drawn as such, never on a 0-1 line); numbers are not."""
+    values = pd.Series(values)
+    return not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+
+
+def axis_scale(column: str, values) -> tuple[str, dict]:
+    """Matplotlib scale (and keywords) for a column: quantities that span decades (error, loss,
+    persistence) on a log axis when every finite value is > 0, symlog (linear below the smallest positive
+    value) when some are 0; any other positive column spanning two decades on a log axis; else linear."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").replace([np.inf, -np.inf], np.nan).dropna()
+    if not len(v) or (v < 0).any() or is_categorical(values):
+        return "linear", {}
+    positive = v[v > 0]
+    decades = any(word in column for word in DECADE_QUANTITIES) and not column.endswith("_log")
+    if decades and len(positive) == len(v):
+        return "log", {}
+    if decades and len(positive) and positive.max() / positive.min() >= 10:
+        return "symlog", {"linthresh": float(positive.min())}
+    if len(positive) == len(v) and v.max() / v.min() >= 100:
+        return "log", {}
+    return "linear", {}
+
+
+def set_scale(ax, axis: str, column: str, values) -> None:
+    """Apply ``axis_scale`` to the x or y axis of ``ax``."""
+    scale, kwargs = axis_scale(column, values)
+    if scale != "linear":
+        getattr(ax, f"set_{axis}scale")(scale, **kwargs)
 
 
 def figure_files(swept: dict[str, Iterable[str]], with_checkpoints: Iterable[str] = (),
@@ -49,35 +81,51 @@ def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def plot_metric_vs_hyperparameter(frame: pd.DataFrame, key: str, performance: str, other_keys: list[str]):
-    """One panel per metric against ``key``: mean over seeds with a +-1 s.d. band, hue = other swept keys."""
+    """One panel per metric against ``key``: mean over seeds with the range of the seeds as band (so a band
+    never leaves the data's range, and never goes below 0 for a non-negative metric), hue = other swept keys;
+    a boolean or text ``key`` as categories; error, loss and persistence on log axes (``axis_scale``)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     metrics = [performance, *TOPOLOGY_METRICS]
-    data = frame.copy()
+    data = frame[frame["status"] == "ok"].copy()
     hue = None
     if other_keys:
         hue = "setting"
         data[hue] = data[other_keys].astype(str).agg(", ".join, axis=1)
+    categorical = is_categorical(frame[key])
+    if categorical:
+        data[key] = data[key].astype(str)
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.4 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         data[metric] = _numeric(data, metric)
-        sns.lineplot(data=data, x=key, y=metric, hue=hue, errorbar="sd", marker="o", ax=ax, legend=ax is axes[0][-1])
+        if categorical:
+            sns.pointplot(data=data, x=key, y=metric, hue=hue, errorbar=("pi", 100), dodge=0.3 if hue else False, linestyle="none", ax=ax,
+                          legend=ax is axes[0][-1])
+        else:
+            sns.lineplot(data=data, x=key, y=metric, hue=hue, errorbar=("pi", 100), marker="o", ax=ax,
+                         legend=ax is axes[0][-1])
+            set_scale(ax, "x", key, data[key])
+        set_scale(ax, "y", metric, data[metric])
         ax.set_title(metric.replace("_", " "))
     if hue is not None and axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title=", ".join(other_keys))
-    fig.suptitle(f"{frame['family'].iloc[0]}: metrics against {key} (mean over seeds, band = 1 s.d.)")
+    fig.suptitle(f"{frame['family'].iloc[0]}: metrics against {key} (runs with status ok; mean over seeds, "
+                 "band = range of the seeds)")
     fig.tight_layout()
     return fig
 
 
 def plot_topology_vs_performance(frame: pd.DataFrame, performance: str):
-    """Scatter of each topology metric against performance, with Spearman's rank correlation in the title.
+    """Scatter of each topology metric against performance, with Spearman's rank correlation and its
+    permutation p-value (exact for small n, ``losstopo.findings.rank_permutation_test``) in the title.
 
     Only runs that trained without diverging count, as in the findings tables."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     from scipy.stats import spearmanr
+
+    from losstopo.findings import rank_permutation_test
 
     fig, axes = plt.subplots(1, len(TOPOLOGY_METRICS), figsize=(3.4 * len(TOPOLOGY_METRICS), 3.2), squeeze=False)
     family = frame["family"].iloc[0]
@@ -88,10 +136,14 @@ def plot_topology_vs_performance(frame: pd.DataFrame, performance: str):
         sns.scatterplot(x=x, y=y, ax=ax)
         ok = x.notna() & y.notna()
         if ok.sum() >= 3 and x[ok].nunique() > 1 and y[ok].nunique() > 1:
-            rho, p = spearmanr(x[ok], y[ok])
-            ax.set_title(f"Spearman rho = {rho:.2f} (p = {p:.2g}, n = {ok.sum()})", fontsize=9)
+            rho = spearmanr(x[ok], y[ok]).statistic
+            p = rank_permutation_test(x[ok].to_numpy(), y[ok].to_numpy(), 2000, np.random.default_rng(0))
+            ax.set_title(f"Spearman rho = {rho:.2f} (permutation p = {p['spearman_p']:.2g}, n = {ok.sum()})",
+                         fontsize=9)
         else:
             ax.set_title(f"too few distinct values for a rank correlation (n = {ok.sum()})", fontsize=9)
+        set_scale(ax, "x", performance, x)
+        set_scale(ax, "y", metric, y)
         ax.set_xlabel(performance.replace("_", " "))
         ax.set_ylabel(metric.replace("_", " "))
     fig.suptitle(f"{family}: topology against performance (runs with status ok)")
@@ -112,6 +164,7 @@ def plot_metric_vs_epoch(checkpoints: pd.DataFrame, performance: str, keys: list
         data[metric] = _numeric(data, metric)
         sns.lineplot(data=data, x="epoch", y=metric, hue="setting", units="seed", estimator=None, marker="o",
                      ax=ax, legend=ax is axes[0][-1])
+        set_scale(ax, "y", metric, data[metric])
         ax.set_title(metric.replace("_", " "))
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title=", ".join(keys) or None)
@@ -121,35 +174,34 @@ def plot_metric_vs_epoch(checkpoints: pd.DataFrame, performance: str, keys: list
 
 
 def plot_density_overlay(frame: pd.DataFrame, keys: list[str]):
-    """Every run's Hessian eigenvalue spectral density (SLQ, Gaussian-broadened) on one symlog axis,
-    coloured by the first swept hyperparameter, one line style per seed."""
+    """Every run's Hessian eigenvalue spectral density (SLQ quadrature nodes and weights) over log10 |lambda|,
+    positive and negative eigenvalues in two panels (``losstopo.spectral_density``), coloured by the swept
+    setting, one line style per seed."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    curves = []
+    from losstopo.spectral_density import curves, draw, signed_log_density
+
+    rows, masses = [], []
     for _, row in frame.iterrows():
         path = Path(row["run_dir"]) / "hessian" / "density.npz"
         density = load_npz(path) if path.exists() else {}
-        if len(density.get("grid", ())) == 0:
+        if len(density.get("nodes", ())) == 0:
             continue
+        signed = signed_log_density(density["nodes"], density["weights"])
+        masses.append(signed)
         setting = ", ".join(f"{k}={row[k]}" for k in keys) or "all"
-        curves.append(pd.DataFrame({"eigenvalue": density["grid"], "density": density["density"],
-                                    "setting": setting, "seed": str(row["seed"])}))
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    if curves:
-        data = pd.concat(curves, ignore_index=True)
-        sns.lineplot(data=data, x="eigenvalue", y="density", hue="setting", style="seed", estimator=None,
-                     units="seed", ax=ax, linewidth=1)
-        ax.set_xscale("symlog", linthresh=max(1e-6, float(data["eigenvalue"].abs().max()) * 1e-4))
-        ax.set_yscale("log")
-        top = float(data["density"].max())
-        ax.set_ylim(top * 1e-8, top * 3)  # the Gaussian tails fall to 1e-300: show eight decades
-        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1))
+        rows += curves(signed, setting=setting, seed=str(row["seed"]))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    if masses:
+        draw(axes, pd.DataFrame(rows), masses, hue="setting", style="seed")
+        if axes[0].get_legend() is not None:  # one legend for both panels, right of them
+            handles, labels = axes[0].get_legend_handles_labels()
+            axes[0].get_legend().remove()
+            fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     else:
-        ax.text(0.5, 0.5, "no spectral density was computed", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("Hessian eigenvalue (symlog)")
-    ax.set_ylabel("spectral density")
-    ax.set_title(f"{frame['family'].iloc[0]}: Hessian eigenvalue spectral densities (SLQ)")
+        for ax in axes:
+            ax.text(0.5, 0.5, "no spectral density was computed", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(f"{frame['family'].iloc[0]}: Hessian eigenvalue spectral densities (SLQ), by sign, over |λ|")
     fig.tight_layout()
     return fig
 

@@ -137,20 +137,58 @@ def _bootstrap_rank_correlations(x: np.ndarray, y: np.ndarray, weights: np.ndarr
 def _no_association(n: int, n_boot: int, note: str) -> dict:
     return {"n": n, "spearman_rho": np.nan, "spearman_p": np.nan, "spearman_ci_low": np.nan,
             "spearman_ci_high": np.nan, "kendall_tau": np.nan, "kendall_p": np.nan, "kendall_ci_low": np.nan,
-            "kendall_ci_high": np.nan, "n_boot": n_boot, "n_boot_valid": 0, "note": note}
+            "kendall_ci_high": np.nan, "p_exact": False, "n_permutations": 0, "n_boot": n_boot, "n_boot_valid": 0,
+            "note": note}
 
 
 _ASSOCIATION_COLUMNS = list(_no_association(0, 0, ""))
 _ASSOCIATION_COLUMNS.insert(_ASSOCIATION_COLUMNS.index("spearman_p") + 1, "spearman_q")
+_BATCH_ELEMENTS = 2_000_000  # permutations per batch times n^2 (Kendall's pair signs), at most about 8 MB
+
+
+def rank_permutation_test(x: np.ndarray, y: np.ndarray, n_perm: int, rng: np.random.Generator) -> dict:
+    """Two-sided permutation p-values of Spearman's rho and Kendall's tau-b for paired samples of size n.
+
+    ``scipy.stats.permutation_test`` with ``permutation_type="pairings"`` (the pairing of x with y is
+    shuffled): exact, over all n! pairings, when n! <= ``n_perm``; otherwise ``n_perm`` random pairings
+    with scipy's add-one estimate ``(b + 1) / (B + 1)``. So a p-value is never 0, and at n = 3 it is at
+    least 1/3. Ties are handled by average ranks (rho) and tau-b. Returns ``spearman_p``, ``kendall_p``,
+    ``p_exact`` and ``n_permutations``.
+    """
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    upper_i, upper_j = np.triu_indices(len(x), 1)  # each pair once: sign matrices are antisymmetric
+    sy = np.sign(ry[upper_i] - ry[upper_j]).astype(np.float32)  # +-1 and 0 sum exactly in float32
+    untied_x = np.count_nonzero(rx[upper_i] != rx[upper_j])  # permutation invariant, like y's
+    rho_norm = np.sqrt((rx * rx).sum() * (ry * ry).sum())
+    tau_norm = np.sqrt(float(untied_x) * np.count_nonzero(sy))
+
+    def rho(a, axis=-1):
+        return (a * ry).sum(axis=-1) / rho_norm
+
+    def tau(a, axis=-1):
+        a = a.astype(np.float32)  # ranks: halves and integers, exact
+        return (np.sign(a[..., upper_i] - a[..., upper_j]) @ sy) / tau_norm
+
+    batch = max(1, _BATCH_ELEMENTS // len(x) ** 2)
+    out = {}
+    for name, statistic in (("spearman_p", rho), ("kendall_p", tau)):
+        seed = int(rng.integers(2 ** 63))  # both tests see the same pairings
+        result = stats.permutation_test((rx,), statistic, permutation_type="pairings", vectorized=True,
+                                        n_resamples=n_perm, batch=batch, rng=np.random.default_rng(seed))
+        out[name] = float(result.pvalue)
+    exact = math.factorial(len(x)) <= n_perm
+    out.update(p_exact=exact, n_permutations=math.factorial(len(x)) if exact else n_perm)
+    return out
 
 
 def rank_association(x: np.ndarray, y: np.ndarray, n_boot: int, rng: np.random.Generator,
-                     names: tuple[str, str] = ("x", "y")) -> dict:
+                     names: tuple[str, str] = ("x", "y"), n_perm: int = 10000) -> dict:
     """Spearman and Kendall (tau-b) coefficients of paired finite samples with percentile bootstrap 95% intervals.
 
-    Resamples the pairs (runs) with replacement ``n_boot`` times. p-values are scipy's (Spearman: t
-    approximation; Kendall: exact without ties for small n, else normal approximation). NaN with a
-    ``note`` when n < MIN_PAIRS or a variable is constant.
+    p-values are permutation p-values (``rank_permutation_test``: exact for n! <= ``n_perm``). Resamples
+    the pairs (runs) with replacement ``n_boot`` times for the intervals. NaN with a ``note`` naming what
+    is missing when n < MIN_PAIRS or a variable is constant.
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     n = len(x)
@@ -163,9 +201,8 @@ def rank_association(x: np.ndarray, y: np.ndarray, n_boot: int, rng: np.random.G
         out["note"] = " and ".join(f"{name} is constant ({v[0]:g})" for name, v in zip(names, (x, y))
                                    if name in constant)
         return out
-    spearman, kendall = stats.spearmanr(x, y), stats.kendalltau(x, y)
-    out.update(spearman_rho=float(spearman.statistic), spearman_p=float(spearman.pvalue),
-               kendall_tau=float(kendall.statistic), kendall_p=float(kendall.pvalue))
+    out.update(spearman_rho=float(stats.spearmanr(x, y).statistic), kendall_tau=float(stats.kendalltau(x, y).statistic),
+               **rank_permutation_test(x, y, n_perm, rng))
     if n_boot <= 0:
         out["note"] = "no bootstrap requested"
         return out
@@ -182,12 +219,30 @@ def rank_association(x: np.ndarray, y: np.ndarray, n_boot: int, rng: np.random.G
     return out
 
 
-def _pair(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
-    """Finite (x, y) pairs of the runs with status ok."""
+def _pair(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Finite (x, y) pairs of the runs with status ok, and those runs."""
     ok = _ok(frame)
     xv, yv = _numeric(ok, x), _numeric(ok, y)
     keep = np.isfinite(xv) & np.isfinite(yv)
-    return xv[keep], yv[keep]
+    return xv[keep], yv[keep], ok[keep]
+
+
+def design(runs: pd.DataFrame, keys: list[str]) -> str:
+    """What a set of runs spans, e.g. ``1 seed × 2 grid points (beta)``: the words of a too-few note."""
+    seeds = runs["seed"].nunique() if len(runs) else 0
+    points = len(runs.groupby(keys, dropna=False)) if keys and len(runs) else int(len(runs) > 0)
+    grid = f" ({', '.join(keys)})" if keys else " (nothing swept)"
+    return f"{seeds} seed{'s' * (seeds != 1)} × {points} grid point{'s' * (points != 1)}{grid}"
+
+
+def _associate(frame: pd.DataFrame, x: str, y: str, n_boot: int, n_perm: int, rng) -> dict:
+    """rank_association of two columns over the family's usable runs; a too-few note names the design."""
+    xv, yv, used = _pair(frame, x, y)
+    stat = rank_association(xv, yv, n_boot, rng, names=(x, y), n_perm=n_perm)
+    if len(xv) < MIN_PAIRS:
+        stat["note"] = (f"only {len(xv)} run(s) with status ok and finite {x} and {y} "
+                        f"({design(used, swept_keys(frame))}); a rank correlation needs at least {MIN_PAIRS} runs")
+    return {"n_excluded": len(frame) - len(xv), **stat}
 
 
 def _bh(p: pd.Series) -> pd.Series:
@@ -200,7 +255,7 @@ def _bh(p: pd.Series) -> pd.Series:
 
 
 def correlations(runs: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
-                 performance: Mapping[str, Iterable[str]] | None = None) -> pd.DataFrame:
+                 performance: Mapping[str, Iterable[str]] | None = None, n_perm: int = 10000) -> pd.DataFrame:
     """One row per family and (topology or curvature metric, performance metric) pair."""
     rows = []
     for family, frame in runs.groupby("family", sort=True):
@@ -208,10 +263,8 @@ def correlations(runs: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
         family_rows = []
         for kind in ("topology", "curvature"):
             for x, y in itertools.product(metrics[kind], metrics["performance"]):
-                xv, yv = _pair(frame, x, y)
-                stat = rank_association(xv, yv, n_boot, _rng(seed, family, x, y), names=(x, y))
                 family_rows.append({"family": family, "metric": x, "metric_kind": kind, "performance": y,
-                                    "n_excluded": len(frame) - len(xv), **stat})
+                                    **_associate(frame, x, y, n_boot, n_perm, _rng(seed, family, x, y))})
         block = pd.DataFrame(family_rows)
         if len(block):
             block.insert(block.columns.get_loc("spearman_p") + 1, "spearman_q", _bh(block["spearman_p"]))
@@ -220,7 +273,7 @@ def correlations(runs: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
 
 
 def trends(runs: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
-           performance: Mapping[str, Iterable[str]] | None = None) -> pd.DataFrame:
+           performance: Mapping[str, Iterable[str]] | None = None, n_perm: int = 10000) -> pd.DataFrame:
     """One row per family, numeric swept hyperparameter and metric: does the metric rise or fall with it?"""
     rows = []
     for family, frame in runs.groupby("family", sort=True):
@@ -234,9 +287,8 @@ def trends(runs: pd.DataFrame, n_boot: int = 2000, seed: int = 0,
                         rows.append({**row, "n_excluded": len(frame), **_no_association(
                             0, n_boot, f"{key} is not numeric: no order to correlate with")})
                         continue
-                    xv, yv = _pair(frame, key, metric)
-                    stat = rank_association(xv, yv, n_boot, _rng(seed, family, key, metric), names=(key, metric))
-                    rows.append({**row, "n_excluded": len(frame) - len(xv), **stat})
+                    rows.append({**row, **_associate(frame, key, metric, n_boot, n_perm,
+                                                     _rng(seed, family, key, metric))})
     columns = ["family", "key", "metric", "metric_kind", "n_excluded", *_ASSOCIATION_COLUMNS]
     return _concat([pd.DataFrame(rows)], [c for c in columns if c != "spearman_q"])
 
@@ -384,15 +436,27 @@ def _near_far(table, key, metric, statistic, where, n_perm, rng) -> dict:
     points = table[table["metric"] == metric]
     values = points[statistic].to_numpy(dtype=float)
     finite = np.isfinite(values)
+    if not finite.any():
+        seeds = points["n_seeds"].to_numpy(dtype=int)
+        spread = f"{seeds.max()}" if len(seeds) and seeds.min() == seeds.max() else \
+            f"{seeds.min() if len(seeds) else 0} to {seeds.max() if len(seeds) else 0}"
+        why = ("the across-seed spread needs at least 2 seeds per grid point" if not len(seeds) or seeds.max() < 2
+               else f"the mean of {metric} is 0 wherever it has 2 seeds, so {statistic} is undefined")
+        out["note"] = (f"no grid point has a finite {statistic} of {metric}: {len(points)} grid point(s) with "
+                       f"{spread} seed(s) with status ok each; {why}")
+        return out
     values = values[finite]
     near = np.isin(points[key].to_numpy(dtype=float)[finite], [where["low"], where["high"]])
     skipped = int((~finite).sum())
     out.update(n_grid_points=len(values), n_near=int(near.sum()))
     reason = f" ({skipped} grid point(s) without a finite {statistic} left out)" if skipped else ""
     if near.all():
-        only = f" ({key} has only {where['n_values']} values)" if where["n_values"] == 2 else ""
-        out["note"] = f"every grid point with a finite {statistic} is next to the transition{only}: nothing to " \
-                      f"compare with{reason}"
+        if where["n_values"] == 2:
+            out["note"] = (f"{key} has only 2 values, so every grid point is next to the transition and there is "
+                           f"nothing to compare with: the test needs at least 3 values of {key}{reason}")
+        else:
+            out["note"] = (f"every grid point with a finite {statistic} is next to the transition: nothing to "
+                           f"compare with{reason}")
         return out
     if not near.any():
         out["note"] = f"no grid point next to the transition has a finite {statistic}{reason}"
@@ -403,7 +467,7 @@ def _near_far(table, key, metric, statistic, where, n_perm, rng) -> dict:
     elif out["mean_near"] > 0:
         out["ratio"] = np.inf
     else:
-        out["note"] = f"{statistic} is 0 at every grid point{reason}"
+        out["note"] = f"{statistic} of {metric} is 0 at every grid point: it does not vary across seeds{reason}"
         return out
     out.update(permutation_test(values, near, n_perm, rng))
     out["note"] = reason.strip(" ()")
@@ -432,8 +496,8 @@ def compute_all(runs: pd.DataFrame, n_boot: int = 2000, n_perm: int = 10000, see
                 performance: Mapping[str, Iterable[str]] | None = None) -> dict[str, pd.DataFrame]:
     """Every table of TABLES, by name."""
     var = variability(runs, performance)
-    return {"correlations": correlations(runs, n_boot, seed, performance),
-            "trends": trends(runs, n_boot, seed, performance),
+    return {"correlations": correlations(runs, n_boot, seed, performance, n_perm),
+            "trends": trends(runs, n_boot, seed, performance, n_perm),
             "variability": var,
             "transition": transition(runs, var, n_perm, seed, performance)}
 

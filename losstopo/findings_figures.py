@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import textwrap
 from pathlib import Path
 from typing import Iterable
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from losstopo.aggregate import swept_keys
-from losstopo.figures import FORMATS, save_figure
+from losstopo.figures import FORMATS, axis_scale, is_categorical, save_figure, set_scale
 from losstopo.io import read_csv_table
 from losstopo.findings import (TOPOLOGY_METRICS, curvature_metrics, format_value, grid_label, performance_metrics,
                                read_runs)
@@ -33,6 +34,7 @@ REPORT_CAPTIONS = (
     (r"heatmap_.+_x_.+", "grid_heatmaps.rst", "Grid heatmaps"),
     (r"scatter_by_.+", "scatter_by_hyperparameter.rst", "Topology against performance"),
     (r"variability_vs_.+", "variability.rst", "Variability across seeds"),
+    (r"profiles", "profile_grid.rst", "Landscape profiles"),
 )
 
 UNITS = {"n_minima": "count", "n_saddles": "count", "total_persistence": "loss", "avg_persistence": "loss",
@@ -80,18 +82,18 @@ def label(column: str) -> str:
     base = next((m for m in sorted(UNITS, key=len, reverse=True) if column == m or column.startswith(m + "_")),
                 None)
     text = column.replace("_", " ")
+    if base and "persistence" in base and column.endswith(("_log", "_rel")):  # the scale-free variants
+        return f"{text} ({'decades of loss' if column.endswith('_log') else 'fraction of the loss range'})"
     return f"{text} ({UNITS[base]})" if base else text
 
 
-def _log_axis(values) -> bool:
-    """Log scale when positive values span at least two decades."""
-    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
-    return bool(len(v) and (v > 0).all() and v.max() / v.min() >= 100)
+# beside the raw metrics: the simplified ones, which hold still under axis order and stencil (docs/invariance.md)
+STEADY_METRICS = ("n_minima_simplified", "n_saddles_simplified", "avg_persistence_simplified_log")
 
 
 def _figure_metrics(frame: pd.DataFrame) -> list[str]:
-    """The unsimplified topology metrics and the curvature metrics measured for this family."""
-    wanted = [m for m in TOPOLOGY_METRICS if m in frame.columns] + curvature_metrics(frame.columns)
+    """The unsimplified topology metrics, STEADY_METRICS and the curvature metrics measured for this family."""
+    wanted = [m for m in TOPOLOGY_METRICS + STEADY_METRICS if m in frame.columns] + curvature_metrics(frame.columns)
     return [m for m in wanted if pd.to_numeric(frame[m], errors="coerce").notna().any()]
 
 
@@ -120,14 +122,17 @@ def _grid(n: int, width: float = 3.4, height: float = 3.0, cols: int = 4):
 def plot_grid_heatmaps(frame: pd.DataFrame, x_key: str, y_key: str, performance: str, metrics: list[str]):
     """Mean over seeds (and any other swept keys) of performance and each metric on the x_key by y_key grid."""
     import seaborn as sns
+    from matplotlib.colors import LogNorm
 
     data = _ok(frame)
     panels = [performance, *metrics]
     fig, axes = _grid(len(panels), width=4.0, height=3.4)
     for ax, metric in zip(axes, panels):
         table = data.groupby([y_key, x_key])[metric].mean().unstack(x_key).sort_index(ascending=False)
+        log = axis_scale(metric, table.to_numpy().ravel())[0] == "log"
         sns.heatmap(table, ax=ax, cmap="viridis", annot=table.size <= 64, fmt=".2g", annot_kws={"size": 7},
-                    cbar_kws={"label": label(metric)})
+                    norm=LogNorm() if log else None,
+                    cbar_kws={"label": label(metric) + (", log scale" if log else "")})
         ax.set_xticklabels([format_value(v) for v in table.columns])
         ax.set_yticklabels([format_value(v) for v in table.index])
         ax.set_title(label(metric), fontsize=9)
@@ -147,15 +152,17 @@ def plot_scatter_by(frame: pd.DataFrame, key: str, performance: str, metrics: li
     from matplotlib.colors import LogNorm
 
     data = _ok(frame)
-    numeric = pd.api.types.is_numeric_dtype(data[key])
-    hue_norm = LogNorm(data[key].min(), data[key].max()) if numeric and _log_axis(data[key]) else None
+    numeric = not is_categorical(frame[key])
+    if not numeric:
+        data[key] = data[key].astype(str)
+    log_hue = numeric and axis_scale(key, data[key])[0] == "log"
+    hue_norm = LogNorm(data[key].min(), data[key].max()) if log_hue else None
     fig, axes = _grid(len(metrics))
     for ax, metric in zip(axes, metrics):
         sns.scatterplot(data=data, x=performance, y=metric, hue=key, hue_norm=hue_norm,
                         palette="viridis" if numeric else "deep", ax=ax, legend=ax is axes[-1])
-        for axis, column in (("x", performance), ("y", metric)):
-            if _log_axis(data[column]):
-                getattr(ax, f"set_{axis}scale")("log")
+        set_scale(ax, "x", performance, data[performance])
+        set_scale(ax, "y", metric, data[metric])
         ax.set_xlabel(label(performance))
         ax.set_ylabel(label(metric))
         ax.set_title(_correlation_title(correlations, frame["family"].iloc[0], metric, performance), fontsize=8)
@@ -181,8 +188,9 @@ def _correlation_title(table: pd.DataFrame | None, family: str, metric: str, per
 
 def plot_variability(frame: pd.DataFrame, key: str, performance: str, metrics: list[str],
                      variability: pd.DataFrame, transition: pd.DataFrame):
-    """Performance (mean ± across-seed s.d.) and the across-seed s.d. of each metric against ``key``,
-    one line per setting of the other swept keys, the transition interval shaded."""
+    """Performance (mean over seeds, band = range of the seeds) and the across-seed s.d. of each metric against
+    ``key``, one line per setting of the other swept keys, the transition interval shaded. A panel whose s.d.
+    cannot be computed says why (transition.csv's note) instead of staying empty."""
     import seaborn as sns
 
     family = frame["family"].iloc[0]
@@ -190,27 +198,38 @@ def plot_variability(frame: pd.DataFrame, key: str, performance: str, metrics: l
     var = variability[variability["family"] == family].copy() if len(variability) else pd.DataFrame(
         columns=["metric", "mean", "std", key, *others])
     var["setting"] = [grid_label(others, row) for row in var[others].itertuples(index=False)]
+    runs = _ok(frame).copy()
+    runs["setting"] = [grid_label(others, row) for row in runs[others].itertuples(index=False)]
     hue = "setting" if others else None
     trans = transition[(transition["family"] == family) & (transition["key"] == key)] if len(transition) else None
-    numeric = pd.api.types.is_numeric_dtype(var[key])
+    numeric = not is_categorical(frame[key])
+    if not numeric:
+        var[key], runs[key] = var[key].astype(str), runs[key].astype(str)
+    shaded = numeric and trans is not None and len(trans) and np.isfinite(trans["low"].iloc[0])
     fig, axes = _grid(len(metrics) + 1)
     for i, (ax, metric) in enumerate(zip(axes, [performance, *metrics])):
-        points = var[var["metric"] == metric].sort_values(key)
-        x = points[key] if numeric else points[key].astype(str)
         if i == 0:
-            for _, group in points.groupby("setting", sort=True):
-                ax.errorbar(group[key] if numeric else group[key].astype(str), group["mean"], yerr=group["std"],
-                            marker="o", capsize=2, label=group["setting"].iloc[0])
-            ax.set_ylabel(f"{label(metric)}, mean ± s.d.")
-            ax.set_title(f"{performance}: largest jump shaded", fontsize=8)
+            runs[metric] = pd.to_numeric(runs[metric], errors="coerce")
+            _line_or_points(numeric, data=runs, x=key, y=metric, hue=hue, errorbar=("pi", 100), ax=ax, legend=False)
+            set_scale(ax, "y", metric, runs[metric])
+            ax.set_ylabel(label(metric))
+            ax.set_title(f"mean over seeds, band = seeds' range{'; largest jump shaded' if shaded else ''}",
+                         fontsize=7)
         else:
-            sns.lineplot(x=x, y=points["std"], hue=points[hue] if hue else None, marker="o", ax=ax,
-                         legend=ax is axes[-1] and hue is not None)
-            ax.set_ylabel(f"s.d. across seeds of {label(metric)}")
-            ax.set_title(_transition_title(trans, metric), fontsize=8)
-        if numeric and _log_axis(points[key]):
-            ax.set_xscale("log")
-        if trans is not None and len(trans) and np.isfinite(trans["low"].iloc[0]):
+            points = var[(var["metric"] == metric) & np.isfinite(pd.to_numeric(var["std"], errors="coerce"))]
+            if len(points):
+                _line_or_points(numeric, data=points.sort_values(key), x=key, y="std", hue=hue, errorbar=None, ax=ax,
+                                legend=ax is axes[-1] and hue is not None)
+                set_scale(ax, "y", metric, points["std"])
+            else:
+                ax.text(0.5, 0.5, "\n".join(textwrap.wrap(_why_no_spread(var, trans, metric), 38)), ha="center",
+                        va="center", transform=ax.transAxes, fontsize=7)
+            ax.set_ylabel("s.d. across seeds")
+            test = _transition_title(trans, metric) if len(points) else ""
+            ax.set_title("\n".join([label(metric), *textwrap.wrap(test, 48)]), fontsize=7)
+        if numeric:
+            set_scale(ax, "x", key, frame[key])
+        if shaded:
             ax.axvspan(trans["low"].iloc[0], trans["high"].iloc[0], color="tab:red", alpha=0.12, lw=0)
         ax.set_xlabel(label(key))
     if hue and axes[-1].get_legend() is not None:
@@ -218,6 +237,27 @@ def plot_variability(frame: pd.DataFrame, key: str, performance: str, metrics: l
     fig.suptitle(f"{family}: variability across seeds against {key} (red band: largest change of {performance})")
     fig.tight_layout()
     return fig
+
+
+def _line_or_points(numeric: bool, **kwargs) -> None:
+    """A line over a numeric x; separate points over categories (booleans, text), never joined."""
+    import seaborn as sns
+
+    if numeric:
+        sns.lineplot(marker="o", **kwargs)
+    else:
+        sns.pointplot(linestyle="none", dodge=0.3 if kwargs.get("hue") else False, **kwargs)
+
+
+def _why_no_spread(var: pd.DataFrame, trans: pd.DataFrame | None, metric: str) -> str:
+    """Why a metric has no finite across-seed s.d.: transition.csv's note, else the seeds per grid point."""
+    if trans is not None:
+        row = trans[(trans["metric"] == metric) & (trans["statistic"] == "std")]
+        if len(row) and str(row["note"].iloc[0]) not in ("", "nan"):
+            return str(row["note"].iloc[0])
+    seeds = var.loc[var["metric"] == metric, "n_seeds"]
+    most = int(seeds.max()) if len(seeds) else 0
+    return f"no across-seed s.d.: at most {most} seed(s) with status ok per grid point; it needs at least 2"
 
 
 def _transition_title(trans: pd.DataFrame | None, metric: str) -> str:
@@ -228,7 +268,7 @@ def _transition_title(trans: pd.DataFrame | None, metric: str) -> str:
         return ""
     row = row.iloc[0]
     if not np.isfinite(row["p_value"]):
-        return str(row["note"])[:60]
+        return f"no test: {row['note']}"
     return f"s.d. near / elsewhere = {row['ratio']:.2f}, p = {row['p_value']:.2g}"
 
 

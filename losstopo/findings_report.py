@@ -26,7 +26,12 @@ ALPHA = 0.05
 MIN_RUNS = 20  # fewer runs than this: "too few to conclude", whatever the p-value
 
 VERDICTS = ("supported", "contradicted", "inconclusive", "too few to conclude", "cannot be assessed",
-            "not measured")
+            "moves under arbitrary choices", "not measured")
+# Variants of a topology metric that the checks read beside the raw one (topology.json; docs/topology.md)
+VARIANT_SUFFIXES = {"": "", "_simplified": "after simplification", "_log": "of log10 loss",
+                    "_rel": "relative to the loss range", "_simplified_log": "of log10 loss, after simplification",
+                    "_simplified_rel": "relative to the loss range, after simplification"}
+SCALE_FREE = {"": "raw", "_log": "log10 loss", "_rel": "relative"}
 
 # Claim 1: (topology metric, +1 if the claim says worse models have more of it, -1 if less)
 SIMPLER_TOPOLOGY = (("n_minima", +1), ("n_saddles", +1), ("avg_persistence", -1))
@@ -42,6 +47,8 @@ class Check:
     subject: str
     verdict: str
     text: str
+    metric: str = ""  # the column checked, when there is one
+    set_aside: str = ""  # the verdict the numbers give, for a check not judged because its metric moves
 
     def line(self) -> str:
         return f"- **{self.subject}**: {self.text}"
@@ -54,7 +61,54 @@ NAMES = {"n_minima": "minima", "n_saddles": "saddles", "avg_persistence": "avera
 
 
 def name(column: str) -> str:
+    """Readable name of a column: ``avg_persistence_log`` -> ``average persistence of log10 loss``."""
+    for suffix in sorted(VARIANT_SUFFIXES, key=len, reverse=True):
+        base = column[: len(column) - len(suffix)] if suffix else column
+        if suffix and column.endswith(suffix) and base in NAMES:
+            return f"{NAMES[base]} {VARIANT_SUFFIXES[suffix]}"
     return NAMES.get(column, column.replace("_", " "))
+
+
+def metric_variants(base: str, columns) -> list[str]:
+    """``base`` and those of its variants (VARIANT_SUFFIXES) that are columns, raw first."""
+    columns = set(columns)
+    return [base + suffix for suffix in VARIANT_SUFFIXES if base + suffix in columns or not suffix]
+
+
+class Stability:
+    """Which topology metrics hold still under axis order, reflections and stencil (invariance_summary.csv)."""
+
+    def __init__(self, summary: pd.DataFrame | None):
+        self.table = summary if summary is not None and len(summary) else None
+
+    def row(self, family: str, metric: str):
+        if self.table is None or metric not in set(topology_metrics([metric])):
+            return None
+        return _row(self.table, family=family, metric=metric)
+
+    def holds_still(self, family: str, metric: str) -> bool | None:
+        """True / False from the table; None when not measured (not a topology metric, no grid, no table)."""
+        row = self.row(family, metric)
+        return None if row is None else bool(str(row["holds_still"]).lower() == "true")
+
+    def spreads(self, family: str, metric: str) -> str:
+        row = self.row(family, metric)
+        moving = row.get("share_moving", np.nan)
+        share = f", {100 * moving:.0f}% of which move beyond the tolerance" if np.isfinite(moving) else ""
+        return (f"median relative spread {_f(row['median_orientation'], '.2g')} under axis order and reflections, "
+                f"{_f(row['median_stencil'], '.2g')} under the stencil, {_f(row['median_resolution'], '.2g')} "
+                f"at half resolution, over {row['n_landscapes']} landscapes{share}")
+
+    def apply(self, check: "Check", metric: str) -> "Check":
+        """A check on a metric that moves under arbitrary choices is not judged; its numbers stay."""
+        if self.holds_still(check.family, metric) is not False or check.verdict == "not measured":
+            return check
+        if check.verdict == "cannot be assessed":  # undefined anyway: say so first, then that it moves
+            return Check(check.family, check.subject, check.verdict, f"{check.text} Besides, {metric} moves under "
+                         f"arbitrary choices ({self.spreads(check.family, metric)}).", metric)
+        return Check(check.family, check.subject, "moves under arbitrary choices",
+                     f"not judged: {metric} moves under arbitrary choices ({self.spreads(check.family, metric)}; "
+                     f"tables/invariance_summary.csv). For reference, {check.text}", metric, check.verdict)
 
 
 def _f(value, spec: str = ".2f") -> str:
@@ -75,7 +129,7 @@ def judge_association(row, expected_sign: int, alpha: float = ALPHA, min_runs: i
     """
     n = int(row["n"])
     if not np.isfinite(row["spearman_rho"]):
-        count = "" if "(n = " in str(row["note"]) else f" (n = {n} runs)"
+        count = "" if "run" in str(row["note"]) else f" (n = {n} runs)"
         return "cannot be assessed", f"cannot be assessed: {row['note']}{count}."
     agrees = np.sign(row["spearman_rho"]) == expected_sign
     direction = "agrees with" if agrees else "goes against"
@@ -129,33 +183,44 @@ def _not_measured(family: str, subject: str, why: str) -> Check:
     return Check(family, subject, "not measured", f"not measured in this sweep ({why}).")
 
 
-def _absent(column: str) -> str:
+def _absent(frame: pd.DataFrame, column: str) -> str:
+    """Why a family has no value of ``column``: no run with status ok (their statuses), or none finite."""
+    ok = frame["status"].astype(str) == "ok"
+    if not ok.any():
+        statuses = ", ".join(f"{n} {s}" for s, n in frame["status"].astype(str).value_counts().items())
+        return f"no run of {frame['family'].iloc[0]} has status ok ({statuses}), so no {column}"
     return f"runs.csv has no finite {column}"
 
 
-def simpler_topology_checks(runs, correlations, alpha=ALPHA, min_runs=MIN_RUNS) -> list[Check]:
-    """Claim 1 per family: better headline performance goes with fewer minima and saddles, higher avg persistence."""
+def simpler_topology_checks(runs, correlations, alpha=ALPHA, min_runs=MIN_RUNS,
+                            stability: Stability | None = None) -> list[Check]:
+    """Claim 1 per family: better headline performance goes with fewer minima and saddles, higher avg persistence;
+    each metric raw and in its variants (simplified, scale-free), judged only where it holds still."""
+    stability = stability or Stability(None)
     checks = []
     for family, frame in runs.groupby("family", sort=True):
         performance = performance_metrics(family)[0]
         better = higher_is_better(performance)
-        for metric, worse_sign in SIMPLER_TOPOLOGY:
-            wanted = "fewer" if worse_sign > 0 else "higher"
-            subject = f"{family}: better {name(performance)} with {wanted} {name(metric)}"
-            row = _row(correlations, family=family, metric=metric, performance=performance)
-            if not _measured(frame, metric) or row is None:
-                checks.append(_not_measured(family, subject, _absent(metric)))
-            elif better is None:
-                checks.append(Check(family, subject, "cannot be assessed",
-                                    f"cannot be assessed: whether a higher {performance} is better is unknown."))
-            else:
-                expected = -worse_sign if better else worse_sign
-                checks.append(Check(family, subject, *judge_association(row, expected, alpha, min_runs)))
+        for base, worse_sign in SIMPLER_TOPOLOGY:
+            for metric in metric_variants(base, frame.columns):
+                wanted = "fewer" if worse_sign > 0 else "higher"
+                subject = f"{family}: better {name(performance)} with {wanted} {name(metric)}"
+                row = _row(correlations, family=family, metric=metric, performance=performance)
+                if not _measured(frame, metric) or row is None:
+                    checks.append(_not_measured(family, subject, _absent(frame, metric)))
+                elif better is None:
+                    checks.append(Check(family, subject, "cannot be assessed",
+                                        f"cannot be assessed: whether a higher {performance} is better is unknown."))
+                else:
+                    expected = -worse_sign if better else worse_sign
+                    check = Check(family, subject, *judge_association(row, expected, alpha, min_runs), metric)
+                    checks.append(stability.apply(check, metric))
     return checks
 
 
-def transition_checks(runs, transition, variability, alpha=ALPHA) -> list[Check]:
+def transition_checks(runs, transition, variability, alpha=ALPHA, stability: Stability | None = None) -> list[Check]:
     """Claim 2 per family and numeric swept key: topology varies most across seeds next to the transition."""
+    stability = stability or Stability(None)
     checks = []
     for family, frame in runs.groupby("family", sort=True):
         keys = [k for k in swept_keys(frame) if pd.api.types.is_numeric_dtype(frame[k])]
@@ -163,24 +228,19 @@ def transition_checks(runs, transition, variability, alpha=ALPHA) -> list[Check]
             checks.append(_not_measured(family, f"{family}: variability near the transition",
                                         "no numeric hyperparameter is swept"))
             continue
-        var = variability[variability["family"] == family] if len(variability) else variability
-        seeds = int(var["n_seeds"].max()) if len(var) else 0
         for key in keys:
-            for metric in TRANSITION_METRICS:
+            for metric in [m for base in TRANSITION_METRICS for m in metric_variants(base, frame.columns)]:
                 subject = f"{family}: across-seed s.d. of {name(metric)} highest next to the {key} transition"
                 row = _row(transition, family=family, key=key, metric=metric, statistic="std")
                 if row is None or not _measured(frame, metric):
-                    checks.append(_not_measured(family, subject, _absent(metric)))
-                elif seeds < 2:
-                    checks.append(_not_measured(family, subject, "variability across seeds needs at least 2 seeds "
-                                                "with status ok per grid point"))
-                else:
-                    verdict, text = judge_transition(row, alpha)
-                    cv = _row(transition, family=family, key=key, metric=metric, statistic="cv")
-                    if cv is not None and np.isfinite(cv["p_value"]):
-                        text += (f" With the coefficient of variation instead of the s.d.: ratio {_f(cv['ratio'])}, "
-                                 f"p = {_f(cv['p_value'], '.2g')}.")
-                    checks.append(Check(family, subject, verdict, text))
+                    checks.append(_not_measured(family, subject, _absent(frame, metric)))
+                    continue
+                verdict, text = judge_transition(row, alpha)
+                cv = _row(transition, family=family, key=key, metric=metric, statistic="cv")
+                if cv is not None and np.isfinite(cv["p_value"]):
+                    text += (f" With the coefficient of variation instead of the s.d.: ratio {_f(cv['ratio'])}, "
+                             f"p = {_f(cv['p_value'], '.2g')}.")
+                checks.append(stability.apply(Check(family, subject, verdict, text, metric), metric))
     return checks
 
 
@@ -200,22 +260,72 @@ def transition_locations(runs, transition) -> list[str]:
     return lines
 
 
-def pinn_beta_checks(runs, trends, alpha=ALPHA, min_runs=MIN_RUNS) -> list[Check]:
+def pinn_beta_checks(runs, trends, alpha=ALPHA, min_runs=MIN_RUNS, stability: Stability | None = None) -> list[Check]:
     """Claim 3: for PINNs, saddles, avg persistence, error, top eigenvalue and trace all rise with beta."""
+    stability = stability or Stability(None)
     frame = runs[runs["family"] == "pinn"]
     if not len(frame):
         return [_not_measured("pinn", "PINN metrics rising with beta", "no PINN runs")]
     if "beta" not in swept_keys(frame):
         return [_not_measured("pinn", "PINN metrics rising with beta", "beta is not swept")]
     checks = []
-    for metric in PINN_RISE_WITH_BETA:
+    for metric in [m for base in PINN_RISE_WITH_BETA for m in metric_variants(base, frame.columns)]:
         subject = f"pinn: {name(metric)} rising with beta"
         row = _row(trends, family="pinn", key="beta", metric=metric)
         if row is None or not _measured(frame, metric):
-            checks.append(_not_measured("pinn", subject, _absent(metric)))
+            checks.append(_not_measured("pinn", subject, _absent(frame, metric)))
         else:
-            checks.append(Check("pinn", subject, *judge_association(row, +1, alpha, min_runs)))
+            checks.append(stability.apply(Check("pinn", subject, *judge_association(row, +1, alpha, min_runs), metric),
+                                          metric))
     return checks
+
+
+def split_variant(metric: str) -> tuple[str, str, str]:
+    """(base metric, ``"_simplified"`` or ``""``, scale suffix ``""``/``"_log"``/``"_rel"``) of a column."""
+    for suffix in sorted(VARIANT_SUFFIXES, key=len, reverse=True):
+        if suffix and metric.endswith(suffix) and metric[: -len(suffix)] in NAMES:
+            scale = next((s for s in ("_log", "_rel") if suffix.endswith(s)), "")
+            return metric[: -len(suffix)], suffix[: len(suffix) - len(scale)], scale
+    return metric, "", ""
+
+
+def scale_free_lines(checks: list[Check]) -> list[str]:
+    """One line per persistence check: its verdict on raw persistence, of log10 loss and relative to the range."""
+    table: dict[str, dict[str, str]] = {}
+    for check in checks:
+        base, simplified, scale = split_variant(check.metric)
+        if "persistence" not in base:
+            continue
+        subject = check.subject.replace(name(check.metric), name(base + simplified))
+        verdict = f"{check.set_aside}, but the metric moves" if check.set_aside else check.verdict
+        table.setdefault(subject, {})[SCALE_FREE[scale]] = verdict
+    return [f"- {subject}: " + "; ".join(f"{label}: {verdicts.get(label, 'not measured')}"
+                                         for label in SCALE_FREE.values()) for subject, verdicts in table.items()]
+
+
+def stability_lines(runs: pd.DataFrame, stability: Stability) -> list[str]:
+    """The section saying which topology metrics hold still, per family, with their spreads."""
+    lines = ["## Which topology metrics hold still", ""]
+    if stability.table is None:
+        return lines + ["Not measured (no tables/invariance_summary.csv): every topology metric is judged as "
+                        "measured, whether or not it depends on the grid's axis order or the stencil.", ""]
+    lines += ["Each landscape's topology was recomputed with its grid axes permuted and reflected, on the other "
+              "stencils, and at half resolution (tables/invariance.csv). A metric holds still when the median "
+              "relative spread over a family's landscapes under axis order and reflections and under the stencil "
+              "are both within the tolerance; only those carry verdicts below.", ""]
+    for family, frame in runs.groupby("family", sort=True):
+        rows = stability.table[stability.table["family"] == family]
+        if not len(rows):
+            lines.append(f"- **{family}**: not measured (its landscapes are not grids, or none was sampled).")
+            continue
+        still = rows.loc[rows["holds_still"].astype(str).str.lower() == "true", "metric"].tolist()
+        moving = rows.loc[rows["holds_still"].astype(str).str.lower() != "true", "metric"].tolist()
+        lines.append(f"- **{family}** ({rows['n_landscapes'].max()} landscapes): hold still: "
+                     f"{', '.join(still) or 'none'}; move: {', '.join(moving) or 'none'}.")
+        for metric in ("n_minima", "n_minima_simplified", "avg_persistence", "avg_persistence_simplified"):
+            if stability.row(family, metric) is not None:
+                lines.append(f"  - {metric}: {stability.spreads(family, metric)}.")
+    return lines + [""]
 
 
 def sweep_summary(runs: pd.DataFrame) -> list[str]:
@@ -231,7 +341,7 @@ def sweep_summary(runs: pd.DataFrame) -> list[str]:
         low, high = per_point.min(), per_point.max()
         spread = f"{low}" if low == high else f"{low}–{high}"
         lines.append(f"- **{family}**: {len(frame)} runs ({status}); swept {grid or 'nothing (seeds only)'}; "
-                     f"{spread} runs with status ok per grid point; headline metric "
+                     f"{spread} run(s) with status ok per grid point; headline metric "
                      f"{performance_metrics(family)[0]}; measured: {', '.join(metrics) or 'no topology metric'}.")
     return lines
 
@@ -261,16 +371,18 @@ def figure_lines(figures: list[str], out: Path) -> list[str]:
 
 def render(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], figures: list[str], out: Path,
            alpha: float = ALPHA, min_runs: int = MIN_RUNS) -> str:
-    """The text of findings.md."""
-    claim1 = simpler_topology_checks(runs, tables["correlations"], alpha, min_runs)
-    claim2 = transition_checks(runs, tables["transition"], tables["variability"], alpha)
-    claim3 = pinn_beta_checks(runs, tables["trends"], alpha, min_runs)
+    """The text of findings.md. ``tables`` holds TABLES and, optionally, ``invariance_summary``."""
+    stability = Stability(tables.get("invariance_summary"))
+    claim1 = simpler_topology_checks(runs, tables["correlations"], alpha, min_runs, stability)
+    claim2 = transition_checks(runs, tables["transition"], tables["variability"], alpha, stability)
+    claim3 = pinn_beta_checks(runs, tables["trends"], alpha, min_runs, stability)
     lines = [
         "# Findings of this sweep", "",
         "Generated by `losstopo findings-report` from `results/tables/` (correlations, trends, variability, "
         "transition). Only runs with status ok and finite values enter any statistic. How each verdict is "
         "decided is at the end; every column is defined in docs/findings.md.", "",
         "## The sweep", "", *sweep_summary(runs), "",
+        *stability_lines(runs, stability),
         *_section("Claim 1: better-performing models have simpler topology (papers 1 and 2)",
                   "Papers 1 and 2: better models have fewer minima and saddles and a higher average persistence "
                   "(fewer, wider basins). Tested as the rank correlation, over runs, between each topology metric "
@@ -283,6 +395,11 @@ def render(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], figures: list[st
         *_section("Claim 3: for PINNs, saddles, average persistence, error, top eigenvalue and trace rise with beta "
                   "(paper 2)", "Paper 2: along the convection coefficient beta all five quantities increase. Tested "
                   "as the rank correlation, over runs, of each quantity with beta.", claim3),
+        "## Raw against scale-free persistence", "",
+        "Raw persistence is in loss units and grows with the loss scale; the same check on the persistence of "
+        "log10 loss and on persistence relative to the landscape's loss range (max - min) shows whether a "
+        "verdict is about shape or only about scale.", "",
+        *(scale_free_lines(claim1 + claim2 + claim3) or ["- no persistence check in this sweep."]), "",
         "## How to read this", "",
         f"- **supported** / **contradicted**: at least {min_runs} runs, Spearman and Kendall p-values both below "
         f"{alpha:g} and a 95% bootstrap interval that excludes 0, in (or against) the claimed direction. For "
@@ -291,6 +408,9 @@ def render(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], figures: list[st
         f"permutation test cannot reach p < {alpha:g}); the observed direction is reported but proves nothing.",
         "- **inconclusive**: enough data, but not significant. This is not evidence against the claim.",
         "- **cannot be assessed**: the statistic is undefined here (the reason is given, e.g. a constant metric).",
+        "- **moves under arbitrary choices**: the metric changes with the grid's axis order or reflections or "
+        "with the stencil by more than the tolerance (tables/invariance_summary.csv); its numbers are quoted but "
+        "not judged. Only the metrics that hold still carry verdicts.",
         "- **not measured**: the metric, family or hyperparameter is not part of this sweep.",
         "- Runs at one grid point share their hyperparameters, so runs are not independent draws and p-values "
         "are optimistic; no correction for the number of checks is applied here (correlations.csv has "
@@ -304,6 +424,8 @@ def render(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], figures: list[st
 def main(args) -> int:
     runs = read_runs(args.runs)
     tables = {name: read_csv_table(Path(args.tables_dir) / f"{name}.csv") for name in TABLES}
+    summary = Path(args.tables_dir) / "invariance_summary.csv"
+    tables["invariance_summary"] = read_csv_table(summary) if summary.exists() else None
     out = Path(args.out)
     text = render(runs, tables, list(args.figures or []), out, args.alpha, args.min_runs)
     with atomic_path(out) as tmp:

@@ -548,23 +548,26 @@ def _timed(report: dict[str, Any], key: str, fn):
 
 def plot_density(dens: DensityResult | None, path: str | Path, *, title: str = "",
                  eigenvalues: list[float] | None = None) -> None:
-    """Eigenvalue spectral density on a log axis (PNG), with the top eigenvalues marked if given."""
+    """Eigenvalue spectral density (PNG) over log10 |lambda|, positive and negative eigenvalues apart, each
+    quadrature node broadened by its local spacing (``losstopo.spectral_density``), top eigenvalues marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import pandas as pd
 
-    fig, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
+    from losstopo.spectral_density import curves, draw, signed_log_density
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.5), constrained_layout=True)
     if dens is None:
-        ax.text(0.5, 0.5, "no spectral density computed", ha="center", va="center", transform=ax.transAxes)
+        for ax in axes:
+            ax.text(0.5, 0.5, "no spectral density computed", ha="center", va="center", transform=ax.transAxes)
     else:
-        floor = 1e-12 * dens.density.max()
-        ax.semilogy(dens.grid, np.maximum(dens.density, floor), color="C0")
+        signed = signed_log_density(dens.nodes, dens.weights)
+        draw(axes, pd.DataFrame(curves(signed)), [signed])
         for value in eigenvalues or []:
-            ax.axvline(value, color="C3", lw=0.8, ls="--")
-        ax.set_xlabel("eigenvalue")
-        ax.set_ylabel(f"density (sigma = {dens.sigma:.2g})")
-    ax.set_title(title, fontsize=9)
+            axes[0 if value > 0 else 1].axvline(abs(value), color="C3", lw=0.8, ls="--")
+    fig.suptitle(title, fontsize=9)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)

@@ -71,7 +71,30 @@ def test_planted_monotone_correlation_is_near_one_with_an_interval_excluding_zer
     assert out["spearman_rho"] == pytest.approx(1.0)
     assert out["kendall_tau"] == pytest.approx(1.0)
     assert out["spearman_ci_low"] > 0.9 and out["kendall_ci_low"] > 0.8
-    assert out["spearman_p"] < 1e-6 and out["note"] == ""
+    # no sampled pairing reaches rho = 1: the add-one Monte Carlo p-value, doubled for two sides
+    assert out["spearman_p"] == pytest.approx(2 / 10001) and out["kendall_p"] == pytest.approx(2 / 10001)
+    assert not out["p_exact"] and out["n_permutations"] == 10000 and out["note"] == ""
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_small_n_p_values_are_exact_permutation_p_values(n):
+    """Against an independent enumeration of every pairing with scipy's own coefficients: never p = 0."""
+    import itertools
+
+    rng = np.random.default_rng(n)
+    x = np.arange(float(n))
+    y = x + rng.normal(0, 0.5, n)
+    y[0] = y[1]  # a tie
+    out = rank_association(x, y, 0, np.random.default_rng(0))
+    assert out["p_exact"] and out["n_permutations"] == np.prod(range(1, n + 1))
+    for name, coefficient in (("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
+        observed = coefficient(x, y).statistic
+        null = np.array([coefficient(x[list(p)], y).statistic for p in itertools.permutations(range(n))])
+        eps = 1e-12
+        expected = min(1.0, 2 * min((null >= observed - eps).mean(), (null <= observed + eps).mean()))
+        assert out[f"{name}_p"] == pytest.approx(expected)
+    perfect = rank_association(np.arange(3.0), np.arange(3.0) ** 2, 0, np.random.default_rng(0))
+    assert perfect["spearman_rho"] == 1 and perfect["spearman_p"] == pytest.approx(1 / 3)  # 2 of 6 pairings
 
 
 def test_independent_variables_give_an_interval_covering_zero():
@@ -174,14 +197,15 @@ def test_a_sweep_without_ok_runs_gives_notes_and_well_formed_tables(tmp_path):
     runs = make_runs(betas=(1, 2, 3), seeds=range(2)).assign(status="diverged")
     tables = findings.compute_all(runs, 50, 50, 0, PERF)
     assert tables["correlations"]["spearman_rho"].isna().all()
-    assert (tables["correlations"]["note"] == "fewer than 3 runs with status ok and finite values (n = 0)").all()
+    assert tables["correlations"]["note"].str.match(r"only 0 run\(s\) with status ok and finite .* \(0 seeds × 0 grid "
+                                                    r"points \(beta\)\); a rank correlation needs at least 3 runs").all()
     assert tables["transition"]["p_value"].isna().all()
     for name, table in tables.items():  # an empty table still round-trips with its header
         table.to_csv(tmp_path / f"{name}.csv", index=False)
         assert list(read_csv_table(tmp_path / f"{name}.csv").columns) == list(table.columns), name
     text = findings_report.render(runs, tables, [], tmp_path / "findings.md")
     assert "supported in this sweep" not in text and "**: inconclusive" not in text
-    assert "cannot be assessed: fewer than 3 runs with status ok and finite values (n = 0)." in text
+    assert "cannot be assessed: only 0 run(s) with status ok and finite n_minima and rel_l2_error" in text
 
 
 def test_planted_transition_is_located_and_its_variability_detected():
@@ -243,6 +267,43 @@ def test_small_sweep_is_called_too_few_and_missing_metrics_not_measured(tmp_path
     assert "6 grid points: too few to conclude (the smallest p-value this test can give is 0.067)" in text
 
 
+def test_a_sweep_that_cannot_support_a_statistic_says_what_is_missing(tmp_path):
+    """Bad input: one seed and two grid points, and a constant metric; every check names the missing thing."""
+    runs = make_runs(betas=(1, 30), seeds=(0,), jump_after=1).assign(n_saddles=0)
+    lines = [line for line in _report(runs, tmp_path).splitlines() if line.startswith("- **pinn: ")]
+    assert lines
+    for line in lines:
+        assert ("1 seed × 2 grid points (beta)" in line and "needs at least 3 runs" in line) or \
+            ("1 seed(s) with status ok each" in line and "needs at least 2 seeds per grid point" in line) or \
+            "not measured in this sweep (runs.csv has no finite" in line, line
+    constant = make_runs(betas=(1, 2, 3, 4), seeds=range(3), hessian=False).assign(n_saddles=0)
+    text = _report(constant, tmp_path)
+    assert "fewer saddles**: cannot be assessed: n_saddles is constant (0) (n = 12 runs)." in text
+    assert "s.d. of saddles highest next to the beta transition**: cannot be assessed: std of n_saddles is 0 at " \
+           "every grid point: it does not vary across seeds." in text
+    two_values = make_runs(betas=(1, 2), seeds=range(3), jump_after=1, hessian=False)
+    assert "beta has only 2 values, so every grid point is next to the transition" in _report(two_values, tmp_path)
+
+
+def test_checks_on_metrics_that_move_are_not_judged_and_scale_free_variants_are_compared(tmp_path):
+    runs = make_runs(betas=range(1, 8), seeds=range(3))
+    runs["avg_persistence_log"] = np.log10(1 + runs["avg_persistence"])
+    tables = findings.compute_all(runs, 200, 2000, 0, PERF)
+    tables["invariance_summary"] = pd.DataFrame(
+        [{"family": "pinn", "metric": m, "n_landscapes": 21, "median_orientation": spread, "median_stencil": 0.0,
+          "median_resolution": 0.3, "max_orientation": 1, "max_stencil": 1, "max_resolution": 1,
+          "holds_still": spread <= 0.1} for m, spread in (("n_minima", 0.9), ("avg_persistence", 0.05),
+                                                           ("avg_persistence_log", 0.0))])
+    text = findings_report.render(runs, tables, [], tmp_path / "findings.md")
+    assert ("- **pinn: better relative L2 error with fewer minima**: not judged: n_minima moves under arbitrary "
+            "choices (median relative spread 0.9 under axis order and reflections") in text
+    assert "For reference, supported in this sweep" in text  # the numbers stay
+    assert "- **pinn: average persistence of log10 loss rising with beta**: supported in this sweep" in text
+    assert "hold still: avg_persistence, avg_persistence_log; move: n_minima." in text
+    assert ("- pinn: average persistence rising with beta: raw: supported; log10 loss: supported; relative: not "
+            "measured") in text
+
+
 def test_well_powered_sweep_wording(tmp_path):
     text = _report(make_runs(seeds=range(4)), tmp_path)  # 40 runs
     assert "**pinn: top Hessian eigenvalue rising with beta**: supported in this sweep: Spearman" in text
@@ -281,7 +342,8 @@ def test_missing_family_and_unswept_beta_are_not_measured():
 def test_every_figure_has_an_existing_caption():
     names = findings_figures.findings_figure_files({"pinn": ["beta", "lr"]})
     assert "pinn/heatmap_beta_x_lr.png" in names and "pinn/variability_vs_lr.pdf" in names
-    names += [f"pinn/{stem}.png" for stem in ("topology_vs_beta", "topology_vs_performance", "loss_heatmaps")]
+    names += [f"pinn/{stem}.png" for stem in ("topology_vs_beta", "topology_vs_performance", "loss_heatmaps",
+                                               "hessian_density", "profiles")]
     for name in names:
         spec = findings_figures.report_spec(name)
         if name.endswith(".pdf"):
@@ -296,6 +358,21 @@ def test_axis_labels_carry_units():
     assert findings_figures.label("avg_persistence") == "avg persistence (loss)"
     assert findings_figures.label("n_minima_simplified") == "n minima simplified (count)"
     assert findings_figures.label("beta") == "beta"
+    assert findings_figures.label("avg_persistence_simplified_log") == \
+        "avg persistence simplified log (decades of loss)"
+    assert findings_figures.label("max_persistence_rel") == "max persistence rel (fraction of the loss range)"
+
+
+def test_decade_quantities_go_on_log_axes_and_booleans_are_categories():
+    from losstopo.figures import axis_scale, is_categorical
+
+    assert axis_scale("rel_l2_error", [0.01, 0.02]) == ("log", {})  # an error, even within one decade
+    assert axis_scale("avg_persistence", [0.0, 0.1, 10.0]) == ("symlog", {"linthresh": 0.1})
+    assert axis_scale("avg_persistence_log", [0.1, 0.3]) == ("linear", {})  # already in decades
+    assert axis_scale("n_minima", [1, 2, 50]) == ("linear", {})
+    assert axis_scale("hessian_top_eigenvalue", [1.0, 1e3]) == ("log", {})  # spans 3 decades
+    assert is_categorical(pd.Series([True, False])) and is_categorical(pd.Series(["a", "b"]))
+    assert not is_categorical(pd.Series([1.0, 30.0]))
 
 
 @pytest.mark.slow

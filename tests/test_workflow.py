@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 STAGE_RULES = {"run_info", "train", "directions", "hessian", "sample", "topology", "profile"}
 UNIT_RULES = {"directions", "hessian", "sample", "topology", "profile"}  # per analysed model, checkpoints too
 SUMMARY_RULES = {"aggregate", "figures", "findings_tables", "findings_figures", "findings_report", "profile_grid",
-                 "distances", "all"}
+                 "distances", "invariance", "all"}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,30 @@ def test_a_diverged_run_is_recorded_and_the_sweep_completes(swept):
     assert (isinstance(skipped, str) and runs.loc["resnet", "n_minima"] == 0) or runs.loc["resnet", "n_vertices"] == 25
     assert runs.loc["resnet", "hessian_status"] in ("ok", "nonfinite")
     assert (runs.loc[["pinn", "unet"], "status"] == "ok").all()
+
+
+def test_a_sweep_too_small_for_the_statistics_completes_and_says_what_is_missing(swept):
+    """Bad input (one seed, two grid points): findings.md names the missing seeds and grid points."""
+    text = (swept / "results" / "findings.md").read_text()
+    pinn = [line for line in text.splitlines() if line.startswith("- **pinn: ")]
+    assert pinn and not any("supported in this sweep" in line or "contradicted" in line for line in pinn)
+    assert "(1 seed × 2 grid points (beta)); a rank correlation needs at least 3 runs" in text
+    assert "the across-seed spread needs at least 2 seeds per grid point" in text
+    invariance = pd.read_csv(swept / "results" / "tables" / "invariance.csv")
+    assert set(invariance["run_id"]) >= {"pinn/beta~1/seed~0", "pinn/beta~30/seed~0"}
+    assert set(invariance["factor"].dropna()) == {"orientation", "stencil", "resolution"}
+    assert "## Which topology metrics hold still" in text
+
+
+def test_the_html_report_holds_every_profile(swept):
+    """Every analysed model's profile (4 runs and 1 checkpoint) and every family's profile grid."""
+    import zipfile
+
+    snakemake(swept, "--report", "report.zip")
+    names = zipfile.ZipFile(swept / "report.zip").namelist()  # report/data/raw/<id>/<file name>
+    assert sum(name.endswith("/profile.png") for name in names) == 5
+    assert sum(name.endswith("/profiles.png") for name in names) == 3
+    assert any(name.endswith("/invariance_summary.csv") for name in names)
 
 
 def test_checkpoints_get_their_own_landscape_and_table_row(swept):

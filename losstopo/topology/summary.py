@@ -4,6 +4,12 @@ Persistence statistics run over the finite (minimum, saddle) pairs only. The ess
 each component (global minimum, death = inf) is left out of them and reported on its own as
 ``essential_persistence`` = max - min of the finite values, which is what TTK's diagram shows for
 its (global minimum, global maximum) pair.
+
+Raw persistence is in loss units, so it follows the loss scale: a landscape whose loss is 10 times
+larger has 10 times the persistence. Two scale-free variants sit beside each persistence statistic:
+``*_rel`` divides by the landscape's loss range (max - min), ``*_log`` is the persistence of log10 loss
+(log10 death - log10 birth, in decades; the merge tree of log loss is the same tree, as log is
+increasing), defined only when every finite loss is > 0.
 """
 
 from __future__ import annotations
@@ -19,13 +25,23 @@ def _none_if_nan(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def _persistence_stats(pers: np.ndarray, suffix: str = "") -> dict:
-    return {
-        f"n_pairs{suffix}": int(pers.size),
-        f"total_persistence{suffix}": float(pers.sum()),
-        f"avg_persistence{suffix}": float(pers.mean()) if pers.size else 0.0,
-        f"max_persistence{suffix}": float(pers.max()) if pers.size else 0.0,
-    }
+def _stats(pers: np.ndarray | None, suffix: str) -> dict:
+    """Total, mean and max of ``pers`` (0 when empty); every value None when ``pers`` is None (undefined)."""
+    names = [f"{stat}_persistence{suffix}" for stat in ("total", "avg", "max")]
+    if pers is None:
+        return dict.fromkeys(names)
+    top = float(pers.max()) if pers.size else 0.0
+    return dict(zip(names, (float(pers.sum()), float(pers.mean()) if pers.size else 0.0, top)))
+
+
+def _persistence_stats(birth: np.ndarray, death: np.ndarray, loss_range: float, positive: bool,
+                       suffix: str = "") -> dict:
+    """Count, total, mean and max of the finite pairs' persistence; the same relative to ``loss_range``
+    (``_rel``, None when the range is not > 0) and of log10 loss (``_log``, None unless ``positive``)."""
+    pers = death - birth
+    return {f"n_pairs{suffix}": int(pers.size), **_stats(pers, suffix),
+            **_stats(pers / loss_range if loss_range > 0 else None, f"{suffix}_rel"),
+            **_stats(np.log10(death) - np.log10(birth) if positive else None, f"{suffix}_log")}
 
 
 def check_threshold(threshold: float) -> float:
@@ -53,6 +69,9 @@ def summarize(topo: Topology, threshold: float = 0.0) -> dict:
     saddle = (tree.node_type == SADDLE) | (tree.node_type == DEGENERATE)
     finite = ~pairs.essential
     pers = pairs.persistence[finite]
+    birth, death = pairs.birth[finite], pairs.death[finite]
+    loss_range = float(hi - lo) if finite_values.size else 0.0
+    positive = bool(finite_values.size) and lo > 0
     absolute = threshold * (hi - lo) if finite_values.size else 0.0
     keep = pers >= absolute
     # Saddles that survive: those where at least one kept pair dies (a death at a root is no saddle).
@@ -70,7 +89,7 @@ def summarize(topo: Topology, threshold: float = 0.0) -> dict:
         "n_minima": int((tree.node_type == MINIMUM).sum()),
         "n_saddles": int(saddle.sum()),
         "n_degenerate_saddles": int((tree.node_type == DEGENERATE).sum()),
-        **_persistence_stats(pers),
+        **_persistence_stats(birth, death, loss_range, positive),
         "essential_persistence": _none_if_nan(hi - lo),
         "loss_min": _none_if_nan(lo),
         "loss_max": _none_if_nan(hi),
@@ -80,7 +99,7 @@ def summarize(topo: Topology, threshold: float = 0.0) -> dict:
         "n_minima_simplified": int((tree.node_type == MINIMUM).sum() - (~keep).sum()),
         "n_saddles_simplified": int(surviving.sum()),
         "n_degenerate_saddles_simplified": int((surviving & (n_dying >= 2)).sum()),
-        **_persistence_stats(pers[keep], "_simplified"),
+        **_persistence_stats(birth[keep], death[keep], loss_range, positive, "_simplified"),
         "persistence_top": np.sort(pers)[::-1][:N_TOP].tolist(),
     }
     lowest = np.lexsort((pairs.birth_vertex, pairs.birth))[:N_TOP]

@@ -17,6 +17,7 @@ from losstopo.config import ConfigError, expand_runs, validate_config
 from losstopo.figures import figure_files
 from losstopo.io import load_json, save_json
 from losstopo.findings import TABLES
+from losstopo.invariance import TABLES as INVARIANCE_TABLES
 from losstopo.findings_figures import findings_figure_files, reported
 from losstopo.sampling import shard_count
 
@@ -164,12 +165,14 @@ def findings_figure_targets():
 
 def report_figures():
     """The PNGs findings.md links to: add a new figure set's targets here (its rule flags them with reported())."""
-    return [f for f in figure_targets() + findings_figure_targets() if f.endswith(".png")]
+    profile_grids = [f"{R}/figures/{family}/profiles.png" for family in families()]
+    return [f for f in figure_targets() + findings_figure_targets() + profile_grids if f.endswith(".png")]
 
 
 def findings_targets():
     """Every output of this stage: add to `rule all`."""
-    return [f"{R}/tables/{name}.csv" for name in TABLES] + findings_figure_targets() + [f"{R}/findings.md"]
+    return ([f"{R}/tables/{name}.csv" for name in TABLES + INVARIANCE_TABLES] + findings_figure_targets()
+            + [f"{R}/findings.md"])
 
 
 # The HTML report (`snakemake --report report.html`) is built from the config Snakemake reads at that moment, so it

@@ -3,7 +3,7 @@
 
 FINDINGS = CONFIG["findings"]  # defaults filled in by the schema
 TABLE_CAPTIONS = {"correlations": "correlations", "trends": "trends", "variability": "variability_table",
-                  "transition": "transition"}
+                  "transition": "transition", "invariance": "invariance", "invariance_summary": "invariance"}
 
 
 rule findings_tables:
@@ -34,6 +34,33 @@ rule findings_tables:
         " --bootstrap {params.bootstrap} --permutations {params.permutations} > {log:q} 2>&1"
 
 
+rule invariance:
+    input:
+        [f"{d}/{name}" for d in run_dirs() for name in ("run.json", "landscape.npz", "topology/topology.json")],
+    output:
+        **{
+            name: report(
+                f"{R}/tables/{name}.csv",
+                caption=f"../report/{TABLE_CAPTIONS[name]}.rst",
+                category="Tables",
+                labels={"table": name},
+            )
+            for name in INVARIANCE_TABLES
+        },
+    params:
+        run_dirs=" ".join(shlex.quote(d) for d in run_dirs()),
+        tolerance=FINDINGS["invariance_tolerance"],
+    log:
+        f"{R}/logs/invariance.log",
+    resources:
+        runtime=per_attempt(60),
+    conda:
+        "../../envs/losstopo.yaml"
+    shell:
+        "{LOSSTOPO} invariance --run-dirs {params.run_dirs} --out {output.invariance:q}"
+        " --summary-out {output.invariance_summary:q} --tolerance {params.tolerance} > {log:q} 2>&1"
+
+
 rule findings_figures:
     input:
         runs=f"{R}/tables/runs.csv",
@@ -56,7 +83,7 @@ rule findings_figures:
 rule findings_report:
     input:
         runs=f"{R}/tables/runs.csv",
-        tables=[f"{R}/tables/{name}.csv" for name in TABLES],
+        tables=[f"{R}/tables/{name}.csv" for name in TABLES + INVARIANCE_TABLES],
         figures=report_figures(),
     output:
         report(f"{R}/findings.md", caption="../report/findings.rst", category="Findings"),

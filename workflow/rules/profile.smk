@@ -21,7 +21,8 @@ rule profile:
         topology=f"{UNIT_DIR}/topology/topology.json",
     output:
         svg=f"{UNIT_DIR}/profile.svg",
-        png=f"{UNIT_DIR}/profile.png",
+        png=report(f"{UNIT_DIR}/profile.png", caption="../report/profile.rst", category="Landscape profiles",
+                   subcategory="One per analysed model", labels={"model": "{unit}"}),
     params:
         options=PROFILE_OPTIONS,
         topology_dir=lambda w, input: str(Path(input.topology).parent),
@@ -45,7 +46,8 @@ rule profile_grid:
                    for name in ("run.json", "landscape.npz", "topology/topology.json")],
     output:
         svg=f"{R}/figures/{{family}}/profiles.svg",
-        png=f"{R}/figures/{{family}}/profiles.png",
+        png=report(f"{R}/figures/{{family}}/profiles.png", caption="../report/profile_grid.rst",
+                   category="Landscape profiles", subcategory="The sweep's grid", labels={"family": "{family}"}),
     params:
         options=PROFILE_OPTIONS,
         run_dirs=lambda w: " ".join(shlex.quote(d) for d in FAMILY_RUN_DIRS[w.family]),
