@@ -20,6 +20,8 @@ include: "workflow/rules/profile.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/distances.smk"
 include: "workflow/rules/findings.smk"
+include: "workflow/rules/connectivity.smk"
+include: "workflow/rules/explorer.smk"
 
 
 rule all:
@@ -28,4 +30,6 @@ rule all:
         findings_targets(),
         PROFILE_TARGETS,
         DISTANCES_TARGETS,
+        CONNECTIVITY_TARGETS,
+        EXPLORER_TARGETS,
     default_target: True
