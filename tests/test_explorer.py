@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+from base64 import b64decode
 import re
 import shutil
 import time
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from losstopo import cli
-from losstopo.explorer.data import SLICE_CAP, collect, slices
+from losstopo.explorer.data import QMAX, SLICE_CAP, collect, packed, slices
 from losstopo.explorer.synthetic import make_results
 from losstopo.io import load_json
 
@@ -60,18 +61,38 @@ def test_a_results_folder_without_runs_is_refused_and_an_empty_one_gives_a_page(
     assert "no runs" in (tmp_path / "page.html").read_text()
 
 
+def unpacked(p: dict) -> np.ndarray:
+    """What the page's unpack() computes, written again from the format's description."""
+    if "b64" in p:
+        return np.frombuffer(b64decode(p["b64"]), "<f4").astype(float).reshape(p["shape"])
+    codes = np.frombuffer(b64decode(p["q"]), "<u2").astype(float)
+    special = {65535: np.nan, 65534: np.inf, 65533: -np.inf}
+    values = np.array([special.get(int(c), p["lo"] + c / QMAX * (p["hi"] - p["lo"])) for c in codes])
+    return (np.where(np.isfinite(values), 10.0 ** values, values) if p["log"] else values).reshape(p["shape"])
+
+
+def test_packed_arrays_round_trip():
+    a = np.array([[0.5, np.nan, 3.0], [np.inf, -np.inf, 1e-3]])
+    np.testing.assert_array_equal(unpacked(packed(a)), a.astype("<f4"))
+    for log in (False, True):
+        q = unpacked(packed(a, quantize=True, log=log))
+        finite = np.isfinite(a)
+        assert np.isnan(q[0, 1]) and q[1, 0] == np.inf and q[1, 1] == -np.inf
+        tol = (np.log10(3.0) - np.log10(1e-3)) / QMAX if log else 3.0 / QMAX
+        err = np.abs(np.log10(q[finite]) - np.log10(a[finite])) if log else np.abs(q[finite] - a[finite])
+        assert err.max() <= tol
+
+
 def test_slices_of_a_3d_landscape_are_the_cube_planes():
     rng = np.random.default_rng(0)
     loss = rng.random((5, 5, 5))
     s = slices({"loss": loss, "axes": np.tile(np.linspace(-1, 1, 5), (3, 1))})
-    from base64 import b64decode
-
-    planes = np.frombuffer(b64decode(s["planes"]["b64"]), "<f4").reshape(s["planes"]["shape"])
+    planes = unpacked(s["planes"])
     assert planes.shape == (6, 5, 5) and s["slider"][0] == [-1, -1]
-    np.testing.assert_allclose(planes[0], loss[:, :, 2], rtol=1e-6)
+    np.testing.assert_allclose(planes[0], loss[:, :, 2], atol=1 / QMAX)
     for plane, (axis, index) in zip(planes[1:], s["slider"][1:]):
         assert axis == 2
-        np.testing.assert_allclose(plane, loss[:, :, index], rtol=1e-6)
+        np.testing.assert_allclose(plane, loss[:, :, index], atol=1 / QMAX)
     big = slices({"loss": rng.random((41,) * 4), "axes": np.tile(np.linspace(-1, 1, 41), (4, 1))})
     assert np.prod(big["planes"]["shape"]) <= SLICE_CAP and big["slider"][-1] == [3, 40]
 

@@ -36,7 +36,7 @@ def render(data: dict) -> str:
 def write(results: str | Path, out: str | Path | None = None) -> Path:
     """Collect ``results`` and write the page (default ``results/explorer.html``); returns its path."""
     out = Path(out) if out else Path(results) / "explorer.html"
-    page = render(collect(results))
+    page = render(collect(results, link_base=out.parent))
     with atomic_path(out) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return out

@@ -7,13 +7,15 @@ profile SVG). Files are read directly from ``runs/`` so a folder with missing or
 gives a page: a unit whose files are absent gets ``status = "failed"`` and the stage that did not
 finish, with the last line of its log; a diverged run keeps train.json's reason.
 
-Arrays travel as base64 of little-endian float32 (``{"b64": ..., "shape": [...]}``), decoded in the page.
+Arrays travel as base64 of little-endian float32, or of 16-bit codes for arrays that are only drawn
+(:func:`packed`), decoded in the page.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +24,38 @@ import pandas as pd
 
 from losstopo.aggregate import hessian_columns
 from losstopo.io import InputFileError, load_json, load_npz, read_csv_table
+from losstopo.topology import PersistencePairs, Topology, load_topology
 from losstopo.topology.knn import branch_decomposition
+from losstopo.topology.profile import profile_geometry
 
 # The stages of one unit, in order, and the file each one leaves (the first one absent is the failing stage).
 STAGES = (("train", "train.json"), ("directions", "directions.npz"), ("sample", "landscape.npz"),
           ("topology", "topology/topology.json"))
 SLICE_CAP = 2**17  # loss values kept per unit for the slice view (slider positions are thinned above it)
-MAX_PAIRS = 1000  # persistence pairs kept per diagram (the most persistent)
+MAX_PAIRS = 500  # persistence pairs kept per diagram (the most persistent)
 MAX_BRANCHES = 200  # merge tree branches drawn (the most persistent; closed under their parents)
-MAX_CURVE = 400  # points kept of a spectral density or a training-history column
+QMAX = 65532  # the largest code of a finite value in a quantised array
+MAX_CURVE = 200  # points kept of a spectral density or a training-history column
 PROFILE = {"threshold": 0.01, "max_basins": 30, "levels": 32}  # the page's profiles: coarser than profile.svg
 
 
-def packed(array: np.ndarray) -> dict[str, Any]:
-    """An array as ``{"b64": base64 of float32 little-endian, "shape": [...]}`` (NaN and inf kept)."""
-    a = np.ascontiguousarray(array, dtype="<f4")
-    return {"b64": base64.b64encode(a.tobytes()).decode("ascii"), "shape": list(a.shape)}
+def packed(array: np.ndarray, quantize: bool = False, log: bool = False) -> dict[str, Any]:
+    """An array for the page: ``{"b64": base64 of little-endian float32, "shape": [...]}`` (NaN and inf
+    kept), or with ``quantize`` 16-bit codes of the finite values between ``lo`` and ``hi`` (in log10
+    when ``log``; code 65535 = NaN, 65534 = +inf, 65533 = -inf): half the size, 1/65532 of the range
+    resolution, for arrays that are only drawn."""
+    a = np.asarray(array, dtype=np.float64)
+    if not quantize:
+        return {"b64": base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii"),
+                "shape": list(a.shape)}
+    finite = np.isfinite(a) & ((a > 0) if log else True)
+    values = np.log10(np.where(finite, a, 1.0)) if log else a
+    lo = float(values[finite].min()) if finite.any() else 0.0
+    hi = float(values[finite].max()) if finite.any() else 1.0
+    codes = np.round((values - lo) / ((hi - lo) or 1.0) * QMAX)
+    codes = np.where(finite, codes, np.where(np.isnan(a), 65535, np.where(a > 0, 65534, 65533)))
+    return {"q": base64.b64encode(np.ascontiguousarray(codes, dtype="<u2").tobytes()).decode("ascii"),
+            "shape": list(a.shape), "lo": lo, "hi": hi, "log": log}
 
 
 def _finite(value: Any) -> float | None:
@@ -90,35 +108,30 @@ def slices(landscape: dict[str, np.ndarray]) -> dict[str, Any]:
             index[0], index[1], index[j] = slice(None), slice(None), int(i)
             planes.append(loss[tuple(index)])
             slider.append([j, int(i)])
-    return {"kind": "grid", "planes": packed(np.stack(planes)), "slider": slider, "axes": packed(axes),
+    return {"kind": "grid", "planes": packed(np.stack(planes), quantize=True), "slider": slider, "axes": packed(axes),
             "dim": int(loss.ndim)}
 
 
-def diagram(pairs: pd.DataFrame) -> dict[str, Any]:
+def diagram(pairs: PersistencePairs) -> dict[str, Any]:
     """Persistence diagram: the MAX_PAIRS most persistent (birth, death) pairs; essential deaths are inf."""
-    birth, death = pairs["birth"].to_numpy(float), pairs["death"].to_numpy(float)
-    order = np.argsort(-(death - birth), kind="stable")[:MAX_PAIRS]
-    return {"pairs": packed(np.c_[birth[order], death[order]]), "n_pairs": int(len(pairs))}
+    order = np.argsort(-pairs.persistence, kind="stable")[:MAX_PAIRS]
+    return {"pairs": packed(np.c_[pairs.birth[order], pairs.death[order]]), "n_pairs": int(pairs.birth.size)}
 
 
-def merge_tree(topology_dir: Path) -> dict[str, Any]:
+def merge_tree(topo: Topology) -> dict[str, Any]:
     """The merge tree as its elder-rule branches (one per persistence pair): birth, death (inf for an
-    essential class), parent branch and a drawing position ``x`` (depth-first order from the roots,
-    children by decreasing death). Only the MAX_BRANCHES most persistent branches and their ancestors."""
-    nodes = pd.read_csv(topology_dir / "merge_tree_nodes.csv")
-    arcs = pd.read_csv(topology_dir / "merge_tree_arcs.csv")
-    pairs = pd.read_csv(topology_dir / "persistence.csv")
-    if not len(pairs):
+    essential class), parent branch, in drawing order (depth first from the roots, children by
+    decreasing death). Only the MAX_BRANCHES most persistent branches and their ancestors."""
+    tree, pairs = topo.tree, topo.pairs
+    if not pairs.birth.size:
         return {"branches": 0}
-    node_of = pd.Series(nodes["node"].to_numpy(), index=nodes["vertex"].to_numpy())
-    birth_node = node_of.reindex(pairs["birth_vertex"]).to_numpy()
-    death_vertex = pairs["death_vertex"].to_numpy()
-    death_node = np.where(death_vertex >= 0, node_of.reindex(np.where(death_vertex >= 0, death_vertex,
-                                                                        nodes["vertex"].iloc[0])).to_numpy(), -1)
-    parent = branch_decomposition(len(nodes), arcs["down_node"].to_numpy(), arcs["up_node"].to_numpy(),
-                                  birth_node.astype(np.int64), death_node.astype(np.int64)).parent
-    birth, death = pairs["birth"].to_numpy(float), pairs["death"].to_numpy(float)
-    keep = set(np.argsort(-(death - birth), kind="stable")[:MAX_BRANCHES].tolist())
+    node_of = np.full(topo.field.size, -1, np.int64)
+    node_of[tree.node_vertex] = np.arange(tree.n_nodes)
+    death_node = np.where(pairs.essential, -1, node_of[np.maximum(pairs.death_vertex, 0)])
+    parent = branch_decomposition(tree.n_nodes, tree.arc_down, tree.arc_up, node_of[pairs.birth_vertex],
+                                  death_node).parent
+    birth, death = pairs.birth, pairs.death
+    keep = set(np.argsort(-pairs.persistence, kind="stable")[:MAX_BRANCHES].tolist())
     for b in list(keep):  # ancestors too (a parent is at least as persistent, but ties may cut it)
         while parent[b] >= 0 and parent[b] not in keep:
             b = int(parent[b])
@@ -134,20 +147,17 @@ def merge_tree(topology_dir: Path) -> dict[str, Any]:
         stack += sorted(children.get(b, []), key=lambda c: death[c])
     index = {b: i for i, b in enumerate(order)}
     par = [index.get(int(parent[b]), -1) for b in order]
-    return {"branches": len(order), "n_pairs": int(len(pairs)),
+    return {"branches": len(order), "n_pairs": int(birth.size),
             "birth": packed(birth[order]), "death": packed(death[order]), "parent": par}
 
 
-def profile(topology_dir: Path, landscape_path: Path) -> dict[str, Any]:
+def profile(topo: Topology) -> dict[str, Any]:
     """The topological landscape profile's valleys (:func:`losstopo.topology.profile.profile_geometry`,
     the geometry of profile.svg at PROFILE's coarser settings; log loss axis when every loss is positive):
     per valley its parent, mean loss and outline; outlines concatenated as (levels, left, right) rows."""
-    from losstopo.topology.profile import profile_of_run
-
-    loss = np.asarray(load_npz(landscape_path, required=("loss",))["loss"])
-    finite = loss[np.isfinite(loss)]
+    finite = topo.field[np.isfinite(topo.field)]
     scale = "log" if finite.size and finite.min() > 0 else "linear"
-    prof = profile_of_run(topology_dir, landscape_path, scale=scale, **PROFILE)
+    prof = profile_geometry(topo, scale=scale, **PROFILE)
     if not prof.valleys:
         return {"valleys": 0}
     outline = np.concatenate([np.stack([v.levels, v.left, v.right]) for v in prof.valleys], axis=1)
@@ -155,7 +165,8 @@ def profile(topology_dir: Path, landscape_path: Path) -> dict[str, Any]:
             "loss_min": prof.loss_min, "loss_max": prof.loss_max,
             "offsets": np.cumsum([0] + [v.levels.size for v in prof.valleys]).tolist(),
             "parent": [v.parent for v in prof.valleys], "mean": [_finite(v.mean_loss) for v in prof.valleys],
-            "outline": packed(outline)}
+            "outline": {"levels": packed(outline[0], quantize=True, log=scale == "log"),
+                        "sides": packed(outline[1:], quantize=True)}}
 
 
 def density(path: Path, report: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +174,8 @@ def density(path: Path, report: dict[str, Any]) -> dict[str, Any]:
     arrays = load_npz(path, required=("grid", "density"))
     keep = _thin(len(arrays["grid"]), MAX_CURVE)
     top = (report.get("top") or {}).get("eigenvalues") or []
-    return {"grid": packed(arrays["grid"][keep]), "density": packed(arrays["density"][keep]),
+    return {"grid": packed(arrays["grid"][keep], quantize=True),
+            "density": packed(arrays["density"][keep], quantize=True),
             "eigenvalues": [_finite(v) for v in top]}
 
 
@@ -172,7 +184,7 @@ def history(path: Path) -> dict[str, Any]:
     frame = read_csv_table(path)
     numeric = frame.select_dtypes("number")
     keep = _thin(len(numeric), MAX_CURVE)
-    return {"columns": list(numeric.columns), "values": packed(numeric.to_numpy(float)[keep].T)}
+    return {"columns": list(numeric.columns), "values": packed(numeric.to_numpy(float)[keep].T, quantize=True)}
 
 
 def numeric_metrics(*mappings: dict[str, Any]) -> dict[str, float | None]:
@@ -184,10 +196,11 @@ def numeric_metrics(*mappings: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def unit_data(results: Path, unit_dir: Path, info: dict[str, Any], epoch: int | None
+def unit_data(results: Path, unit_dir: Path, info: dict[str, Any], epoch: int | None, link_base: Path
               ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(light record, details) of one unit folder. Never raises for missing or unreadable files: the
-    record's ``status`` becomes ``failed`` with the stage and the reason instead."""
+    record's ``status`` becomes ``failed`` with the stage and the reason instead. Links to files
+    (profile.svg) are relative to ``link_base``, the page's folder."""
     unit_id = str(unit_dir.relative_to(results / "runs"))
     record: dict[str, Any] = {"id": unit_id, "run": info["run_id"], "family": info["family"], "seed": info["seed"],
                               "epoch": epoch, "swept": info.get("swept", {}), "status": "ok", "reason": None,
@@ -218,17 +231,16 @@ def unit_data(results: Path, unit_dir: Path, info: dict[str, Any], epoch: int | 
         topo_dir = unit_dir / "topology"
         if (topo_dir / "topology.json").exists():
             record["metrics"] |= numeric_metrics(load_json(topo_dir / "topology.json"))
-            details["diagram"] = diagram(pd.read_csv(topo_dir / "persistence.csv"))
-            details["tree"] = merge_tree(topo_dir)
+            if "slices" in details:
+                topo = load_topology(topo_dir, landscape["loss"])
+                details |= {"diagram": diagram(topo.pairs), "tree": merge_tree(topo), "profile": profile(topo)}
         if (unit_dir / "hessian" / "hessian.json").exists():
             report = load_json(unit_dir / "hessian" / "hessian.json")
             record["metrics"] |= numeric_metrics(hessian_columns(report))
             if (unit_dir / "hessian" / "density.npz").exists():
                 details["density"] = density(unit_dir / "hessian" / "density.npz", report)
-            if (unit_dir / "landscape.npz").exists():
-                details["profile"] = profile(topo_dir, unit_dir / "landscape.npz")
         if (unit_dir / "profile.svg").exists():
-            details["profile_svg"] = str((unit_dir / "profile.svg").relative_to(results))
+            details["profile_svg"] = Path(os.path.relpath(unit_dir / "profile.svg", link_base)).as_posix()
     except (InputFileError, OSError, ValueError, KeyError, pd.errors.ParserError) as exc:
         record.update(status="failed", reason=f"unreadable output: {exc}", stage=record["stage"] or "read")
     return record, details
@@ -272,12 +284,14 @@ def _sort_key(value: Any) -> tuple:
     return (0, value, "") if isinstance(value, (int, float)) and not isinstance(value, bool) else (1, 0, str(value))
 
 
-def collect(results: str | Path) -> dict[str, Any]:
+def collect(results: str | Path, link_base: str | Path | None = None) -> dict[str, Any]:
     """The explorer's data for one results folder: ``families`` (swept keys and their values, seeds,
     metric names), ``units`` (light records), ``details`` (per unit id), ``connectivity`` (pairs).
+    File links are relative to ``link_base`` (the page's folder; default ``results``).
 
     Raises InputFileError when ``results/runs`` does not exist."""
     results = Path(results)
+    link_base = Path(link_base) if link_base is not None else results
     if not (results / "runs").is_dir():
         raise InputFileError(f"{results}: no runs/ folder: not a losstopo results folder")
     units, details = [], {}
@@ -295,7 +309,7 @@ def collect(results: str | Path) -> dict[str, Any]:
             ((d, int(d.name.split("~", 1)[1])) for d in run_json.parent.glob("epoch~*") if d.is_dir()),
             key=lambda item: item[1])
         for unit_dir, epoch in unit_dirs:
-            record, detail = unit_data(results, unit_dir, info, epoch)
+            record, detail = unit_data(results, unit_dir, info, epoch, link_base)
             units.append(record)
             details[record["id"]] = detail
     pairs = connectivity(results)

@@ -16,10 +16,22 @@ function el(tag, attrs, parent, text) {
   if (parent) parent.appendChild(e);
   return e;
 }
-function unpack(p) {  // {b64, shape} -> Float32Array (row-major) with .shape
-  const bin = atob(p.b64), bytes = new Uint8Array(bin.length);
+const QMAX = 65532;
+function unpack(p) {  // {b64, shape} (float32) or {q, lo, hi, log, shape} (16-bit codes) -> Float32Array with .shape
+  const bin = atob(p.b64 ?? p.q), bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  const a = new Float32Array(bytes.buffer); a.shape = p.shape; return a;
+  let a;
+  if (p.b64 !== undefined) a = new Float32Array(bytes.buffer);
+  else {
+    const codes = new Uint16Array(bytes.buffer), span = p.hi - p.lo;
+    a = new Float32Array(codes.length);
+    for (let i = 0; i < codes.length; i++) {
+      const c = codes[i];
+      const v = c === 65535 ? NaN : c === 65534 ? Infinity : c === 65533 ? -Infinity : p.lo + c / QMAX * span;
+      a[i] = p.log && Number.isFinite(v) ? 10 ** v : v;
+    }
+  }
+  a.shape = p.shape; return a;
 }
 function fmt(v) {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
@@ -336,7 +348,8 @@ function drawSlices(v, s) {
 function drawProfile(v, p, svgPath) {
   if (!p || !p.valleys) { note(v, "no profile (no finite landscape)"); }
   else {
-    const o = unpack(p.outline), m = o.shape[1], log = p.scale === "log";
+    const lv = unpack(p.outline.levels), sd = unpack(p.outline.sides), m = lv.length, log = p.scale === "log";
+    const o = new Float32Array(3 * m); o.set(lv, 0); o.set(sd, m);
     const f = frame(v, 320, 240, [0, Math.max(p.width, 1)], [p.loss_min, p.loss_max], "samples", "loss", log);
     const sc = scaleOf(p.mean, log);
     for (let k = 0; k < p.valleys; k++) {
