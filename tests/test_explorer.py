@@ -54,6 +54,19 @@ def test_failed_and_missing_runs_keep_their_reason(results):
     assert data["families"]["pinn"]["metrics"][:2] == ["rel_l2_error", "final_loss"]  # performance first
 
 
+def test_an_unreadable_run_json_is_listed_with_its_reason(browser, results, tmp_path):
+    out, _ = results
+    shutil.copytree(out / "runs", tmp_path / "runs")
+    broken = tmp_path / "runs" / "pinn" / "broken" / "seed~0"
+    broken.mkdir(parents=True)
+    (broken / "run.json").write_text("{not json")
+    assert cli.main(["explorer", str(tmp_path)]) == 0
+    page, errors, _ = open_page(browser, tmp_path / "explorer.html")
+    assert "pinn/broken/seed~0: failed" in page.locator("#status-summary").inner_text()
+    assert "not valid JSON" in page.locator("#status-summary").inner_text() and errors == []
+    page.close()
+
+
 def test_a_results_folder_without_runs_is_refused_and_an_empty_one_gives_a_page(tmp_path):
     assert cli.main(["explorer", str(tmp_path)]) == 2
     (tmp_path / "runs").mkdir()

@@ -175,7 +175,7 @@ def density(path: Path, report: dict[str, Any]) -> dict[str, Any]:
     keep = _thin(len(arrays["grid"]), MAX_CURVE)
     top = (report.get("top") or {}).get("eigenvalues") or []
     return {"grid": packed(arrays["grid"][keep], quantize=True),
-            "density": packed(arrays["density"][keep], quantize=True),
+            "density": packed(arrays["density"][keep], quantize=True, log=True),
             "eigenvalues": [_finite(v) for v in top]}
 
 

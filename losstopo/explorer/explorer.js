@@ -230,7 +230,9 @@ function drawMap() {
   sum.setAttribute("data-coloured", counts.coloured);
   el("div", {}, sum, `${counts.shown} runs shown, ${counts.coloured} coloured squares, ` +
      `${counts.failed} failed or diverged, ${counts.missing} missing`);
-  for (const u of bad.slice(0, 20)) el("div", { class: "bad" }, sum, `${u.id}: ${u.status} — ${u.reason ?? ""}`);
+  const unreadable = D.units.filter(u => !u.family);  // run folders whose run.json could not be read
+  for (const u of [...unreadable, ...bad].slice(0, 20)) el("div", { class: "bad" }, sum, `${u.id}: ${u.status} — ${u.reason ?? ""}`);
+  if (bad.length + unreadable.length > 20) el("div", { class: "bad" }, sum, `… and ${bad.length + unreadable.length - 20} more`);
 }
 
 // ---------------------------------------------------------------- scatter with brushing

@@ -15,7 +15,7 @@ rule explorer:
     output:
         f"{R}/explorer.html",
     params:
-        results=R,
+        results=lambda w, output: str(Path(output[0]).parent),
     log:
         f"{R}/logs/explorer.log",
     localrule: True
