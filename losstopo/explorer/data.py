@@ -5,7 +5,8 @@ sweep map and the scatter (identity, swept values, status, scalar metrics) and t
 views (loss slices, persistence diagram, merge tree, Hessian spectral density, training history,
 profile SVG). Files are read directly from ``runs/`` so a folder with missing or failed stages still
 gives a page: a unit whose files are absent gets ``status = "failed"`` and the stage that did not
-finish, with the last line of its log; a diverged run keeps train.json's reason.
+finish, with the last line of its log (``incomplete`` where the stage left no log: not run yet); a
+diverged run keeps train.json's reason.
 
 Arrays travel as base64 of little-endian float32, or of 16-bit codes for arrays that are only drawn
 (:func:`packed`), decoded in the page.
@@ -208,8 +209,8 @@ def unit_data(results: Path, unit_dir: Path, info: dict[str, Any], epoch: int | 
     details: dict[str, Any] = {}
     for stage, name in STAGES:
         if not (unit_dir / name).exists():
-            tail = log_tail(results, unit_id, stage)
-            record.update(status="failed", stage=stage,
+            tail = log_tail(results, unit_id, stage)  # a stage that ran and failed leaves a log
+            record.update(status="failed" if tail else "incomplete", stage=stage,
                           reason=f"stage '{stage}' did not finish ({name} missing)" + (f": {tail}" if tail else ""))
             break
     try:
