@@ -10,14 +10,14 @@ and the lottery ticket hypothesis"; Garipov et al. 2018; LossLens' global scale,
 BatchNorm: the objective evaluates the network with fixed running statistics (buffers). When the two
 models' floating-point buffers differ, each point of the path uses buffers interpolated like the
 weights, (1 - t) b_A + t b_B, so both end points are exactly the models A and B; the path is then
-sampled one point per sampler call (each point has its own buffers). Integer buffers
+sampled one point per sampler call, with the point's buffers written into the objective's own copy of
+the network. Integer buffers
 (``num_batches_tracked``) are A's. Recomputing the statistics on training data at each t (REPAIR,
 Jordan et al. 2023) would lower barriers of BatchNorm networks and is not done.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import sys
@@ -56,15 +56,6 @@ def _float_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: b for name, b in model.named_buffers() if b.is_floating_point()}
 
 
-def _with_buffers(model: nn.Module, buffers: dict[str, torch.Tensor]) -> nn.Module:
-    out = copy.deepcopy(model)
-    with torch.no_grad():
-        for name, b in out.named_buffers():
-            if name in buffers:
-                b.copy_(buffers[name])
-    return out
-
-
 def linear_path(family, model_a: nn.Module, model_b: nn.Module, hp: dict[str, Any], seed: int, t: np.ndarray,
                 device: torch.device | str = "cpu", dtype: torch.dtype | str = torch.float64,
                 progress: bool = False) -> np.ndarray:
@@ -86,10 +77,16 @@ def linear_path(family, model_a: nn.Module, model_b: nn.Module, hp: dict[str, An
     if all(torch.equal(buf_a[k], buf_b[k]) for k in buf_a):
         objective = family.objective(model_a, hp, seed, device, dtype)
         return sample(objective, direction, t[None, :], batch_size="auto", progress=progress).loss
+    # Each point has its own BatchNorm statistics. A family's objective evaluates the buffers of its own
+    # private copy of the network (``objective.model``), so they are written there, in place, per point
+    # (building one objective per point would rebuild its evaluation set every time).
+    objective = family.objective(model_a, hp, seed, device, dtype)
+    live = {name: b for name, b in objective.model.named_buffers() if name in buf_a}
     out = np.empty(t.size)
-    for i, ti in enumerate(t):  # each point has its own BatchNorm statistics
-        buffers = {k: torch.lerp(buf_a[k].double(), buf_b[k].double(), float(ti)) for k in buf_a}
-        objective = family.objective(_with_buffers(model_a, buffers), hp, seed, device, dtype)
+    for i, ti in enumerate(t):
+        with torch.no_grad():
+            for name, b in live.items():
+                b.copy_(torch.lerp(buf_a[name].to(b), buf_b[name].to(b), float(ti)))
         out[i] = sample(objective, direction, np.array([[ti]]), batch_size=1, progress=False).loss[0]
     return out
 

@@ -14,11 +14,12 @@ import torch
 
 from losstopo import cli
 from losstopo import connectivity as mc
-from losstopo.families import resnet
+from losstopo.families import resnet, unet
 from losstopo.io import load_json, save_json
 
 TINY = {"width": 6, "depth": 2, "n_collocation": 50, "n_initial": 12, "n_boundary": 6, "lbfgs_steps": 15}
 TINY_RESNET = {"train_size": 32, "test_size": 16, "eval_size": 12, "eval_batch_size": 12, "width": 0.25}
+TINY_UNET = {"n_images": 24, "image_size": 16, "eval_size": 4, "depth": 1, "base_width": 4}
 
 
 def _write_run_json(run, seed):
@@ -66,14 +67,16 @@ def test_path_equals_a_plain_loop_at_interpolated_weights(two_seeds):
     assert path.max() > min(path[0], path[-1])  # two different models: the path is not flat
 
 
-def test_batchnorm_statistics_are_interpolated_too():
-    """Two ResNets (BatchNorm) with different weights and running statistics: the path equals the loop
-    with interpolated buffers, and its end points are exactly the two models' own losses."""
-    hp = resnet.full_hp(TINY_RESNET)
+@pytest.mark.parametrize("family, hp", [(resnet, TINY_RESNET), (unet, TINY_UNET)], ids=["resnet", "unet"])
+def test_batchnorm_statistics_are_interpolated_too(family, hp):
+    """Two BatchNorm networks with different weights and running statistics: the path equals the loop
+    with interpolated buffers (a fresh objective per point), and its end points are exactly the two
+    models' own losses."""
+    hp = family.full_hp(hp)
     models = []
     for seed in (0, 1):
         torch.manual_seed(seed)
-        model = resnet.build_model(hp).double()
+        model = family.build_model(hp).double()
         with torch.no_grad():
             for name, b in model.named_buffers():
                 if b.is_floating_point():
@@ -82,10 +85,10 @@ def test_batchnorm_statistics_are_interpolated_too():
     assert any(not torch.equal(a, b) for (n, a), (_, b) in zip(models[0].named_buffers(), models[1].named_buffers())
                if a.is_floating_point())
     t = mc.path_coordinates(5)
-    path = mc.linear_path(resnet, models[0], models[1], hp, 0, t, "cpu", torch.float64)
-    np.testing.assert_allclose(path, reference_path(resnet, models[0], models[1], hp, 0, t), rtol=1e-10)
+    path = mc.linear_path(family, models[0], models[1], hp, 0, t, "cpu", torch.float64)
+    np.testing.assert_allclose(path, reference_path(family, models[0], models[1], hp, 0, t), rtol=1e-10)
     with torch.no_grad():
-        own = [float(resnet.objective(m, hp, 0, "cpu", torch.float64).loss_of_model()) for m in models]
+        own = [float(family.objective(m, hp, 0, "cpu", torch.float64).loss_of_model()) for m in models]
     np.testing.assert_allclose(path[[0, -1]], own, rtol=1e-12)
 
 
