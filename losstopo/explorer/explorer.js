@@ -47,10 +47,10 @@ function viridis(s) {
   return `rgb(${a.map((x, j) => Math.round(x + f * (b[j] - x))).join(",")})`;
 }
 function scaleOf(values, log) {  // value -> [0, 1]; log when asked and every value is positive
-  const v = values.filter(x => x !== null && Number.isFinite(x) && (!log || x > 0));
   const tf = log ? Math.log10 : (x => x);
-  let lo = Math.min(...v.map(tf)), hi = Math.max(...v.map(tf));
-  if (!v.length) { lo = 0; hi = 1; }
+  let lo = Infinity, hi = -Infinity;  // a loop: arrays of 10^5 values are too long for Math.min(...v)
+  for (const x of values) if (x !== null && Number.isFinite(x) && (!log || x > 0)) { lo = Math.min(lo, tf(x)); hi = Math.max(hi, tf(x)); }
+  if (lo > hi) { lo = 0; hi = 1; }
   if (hi === lo) { hi = lo + 1; }
   const f = x => (x === null || !Number.isFinite(x) || (log && x <= 0)) ? null : (tf(x) - lo) / (hi - lo);
   f.lo = log ? 10 ** lo : lo; f.hi = log ? 10 ** hi : hi; return f;
@@ -384,8 +384,7 @@ function drawDiagram(v, d) {
 function drawTree(v, t) {
   if (!t || !t.branches) { note(v, "no merge tree"); return; }
   const birth = unpack(t.birth), death = unpack(t.death), n = birth.length;
-  const fin = Array.from(death).filter(Number.isFinite), lo = Math.min(...birth);
-  const top = Math.max(lo + 1e-12, ...fin, ...birth) * 1 + 0.05 * (Math.max(...fin, ...birth) - lo);
+  const [lo, hiv] = extent([birth, death]), top = hiv + 0.05 * ((hiv - lo) || 1);  // essential branches end at top
   const f = frame(v, 300, 240, [-0.5, n - 0.5], [lo, top], "branch (elder rule)", "loss", false);
   for (let i = 0; i < n; i++) {
     const d = Number.isFinite(death[i]) ? death[i] : top;
