@@ -240,7 +240,7 @@ function drawScatter() {
   const box = document.getElementById("scatter"); box.innerHTML = "";
   const pts = finals().map(u => ({ u, x: u.metrics[S.sx] ?? null, y: u.metrics[S.sy] ?? null }))
     .filter(p => p.x !== null && p.y !== null);
-  const f = frame(box, 380, 300, extent([pts.map(p => p.x)]), extent([pts.map(p => p.y)]), S.sx, S.sy, false);
+  const f = frame(box, 360, 280, extent([pts.map(p => p.x)]), extent([pts.map(p => p.y)]), S.sx, S.sy, false);
   f.svg.setAttribute("id", "scatter-svg");
   const scale = colourScale();
   for (const p of pts) {
@@ -287,7 +287,7 @@ function drawConnectivity() {
   if (!pairs.length) { el("div", { class: "note" }, box, "no pairs (one seed, or connectivity not computed)"); return; }
   const ok = pairs.filter(p => p.status === "ok");
   if (ok.length) {
-    const f = frame(box, 380, 220, [0, 1], extent(ok.map(p => p.loss)), "t (0 = seed A, 1 = seed B)", "loss", false);
+    const f = frame(box, 330, 220, [0, 1], extent(ok.map(p => p.loss)), "t (0 = seed A, 1 = seed B)", "loss", false);
     ok.forEach((p, i) => {
       const line = polyline(f, p.t, p.loss, { stroke: viridis(ok.length > 1 ? i / (ok.length - 1) : 0.3) });
       el("svg:title", {}, line, `seeds ${p.seed_a}–${p.seed_b}: barrier ${fmt(p.barrier)}`);
