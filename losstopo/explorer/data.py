@@ -221,8 +221,9 @@ def unit_data(results: Path, unit_dir: Path, info: dict[str, Any], epoch: int | 
                 record["status"] = train.get("status") or "failed"
             if train.get("status") != "ok":
                 record["reason"] = train.get("reason") or record["reason"]
-        if (unit_dir / "history.csv").exists():
-            details["history"] = history(unit_dir / "history.csv")
+        run_dir = unit_dir if epoch is None else unit_dir.parent  # a checkpoint shows its run's history
+        if (run_dir / "history.csv").exists():
+            details["history"] = history(run_dir / "history.csv")
         if (unit_dir / "landscape.npz").exists():
             landscape = load_npz(unit_dir / "landscape.npz", required=("loss",))
             details["slices"] = slices(landscape)
