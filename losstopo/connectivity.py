@@ -74,13 +74,12 @@ def linear_path(family, model_a: nn.Module, model_b: nn.Module, hp: dict[str, An
     buf_a, buf_b = _float_buffers(model_a), _float_buffers(model_b)
     if buf_a.keys() != buf_b.keys() or any(buf_a[k].shape != buf_b[k].shape for k in buf_a):
         raise ValueError("the two models have different buffers (BatchNorm statistics): not one architecture")
-    if all(torch.equal(buf_a[k], buf_b[k]) for k in buf_a):
-        objective = family.objective(model_a, hp, seed, device, dtype)
+    objective = family.objective(model_a, hp, seed, device, dtype)
+    if all(torch.equal(buf_a[k], buf_b[k]) for k in buf_a):  # no BatchNorm statistics to interpolate
         return sample(objective, direction, t[None, :], batch_size="auto", progress=progress).loss
     # Each point has its own BatchNorm statistics. A family's objective evaluates the buffers of its own
     # private copy of the network (``objective.model``), so they are written there, in place, per point
     # (building one objective per point would rebuild its evaluation set every time).
-    objective = family.objective(model_a, hp, seed, device, dtype)
     live = {name: b for name, b in objective.model.named_buffers() if name in buf_a}
     out = np.empty(t.size)
     for i, ti in enumerate(t):
