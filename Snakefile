@@ -20,9 +20,12 @@ include: "workflow/rules/profile.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/distances.smk"
 include: "workflow/rules/findings.smk"
+include: "workflow/rules/connectivity.smk"
+include: "workflow/rules/explorer.smk"
 
 
-SWEEP_TARGETS = all_targets() + findings_targets() + PROFILE_TARGETS + DISTANCES_TARGETS
+SWEEP_TARGETS = (all_targets() + findings_targets() + PROFILE_TARGETS + DISTANCES_TARGETS + CONNECTIVITY_TARGETS
+                 + EXPLORER_TARGETS)
 if report_requested():
     check_report_inputs(SWEEP_TARGETS)
 

@@ -127,6 +127,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="infinite deaths: leave the essential classes out, or close them at the landscape's max loss")
     p.set_defaults(handler="losstopo.topology.distances:main")
 
+    p = sub.add_parser("connectivity", help="the loss on the straight line between two seeds' models")
+    p.add_argument("--run-a", required=True, help="run folder of model A (the path's centre and objective)")
+    p.add_argument("--run-b", required=True, help="run folder of model B")
+    p.add_argument("--points", type=int, default=21, help="points on the path, t = 0 to 1")
+    p.add_argument("--precision", default="float64", help="float32 or float64")
+    p.add_argument("--out", required=True, help="pair .json to write")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(handler="losstopo.connectivity:main")
+
+    p = sub.add_parser("connectivity-table", help="every pair's path -> connectivity.csv")
+    p.add_argument("--pairs", nargs="*", default=[], help="pair .json files written by 'losstopo connectivity'")
+    p.add_argument("--out", required=True, help="connectivity.csv to write")
+    p.set_defaults(handler="losstopo.connectivity:table_main")
+
+    p = sub.add_parser("explorer", help="results/explorer.html: one self-contained page to browse the sweep")
+    p.add_argument("results_dir", help="the results folder (holding runs/ and tables/)")
+    p.add_argument("--out", default=None, help="HTML file to write (default RESULTS_DIR/explorer.html)")
+    p.set_defaults(handler="losstopo.explorer.build:main")
+
     p = sub.add_parser("aggregate", help="collect every run into results/tables/runs.csv")
     p.add_argument("--run-dirs", nargs="+", required=True,
                    help="run folders, each holding run.json, train.json, landscape.npz and topology/")

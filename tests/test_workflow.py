@@ -4,6 +4,7 @@ interruption and resumption, determinism."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 STAGE_RULES = {"run_info", "train", "directions", "hessian", "sample", "topology", "profile"}
 UNIT_RULES = {"directions", "hessian", "sample", "topology", "profile"}  # per analysed model, checkpoints too
 SUMMARY_RULES = {"aggregate", "figures", "findings_tables", "findings_figures", "findings_report", "profile_grid",
-                 "distances", "invariance", "all"}
+                 "distances", "invariance", "connectivity_table", "explorer", "all"}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +42,10 @@ def test_every_output_and_log_exists(swept):
             assert (run_dir / name).is_file(), name
         for rule in STAGE_RULES:
             assert (swept / "results" / "logs" / run / f"{rule}.log").is_file(), rule
-    for name in ("aggregate", "figures"):
+    for name in ("aggregate", "figures", "connectivity_table", "explorer"):
         assert (swept / "results" / "logs" / f"{name}.log").is_file()
+    assert (swept / "results" / "explorer.html").stat().st_size > 10_000
+    assert "barrier" in (swept / "results" / "tables" / "connectivity.csv").read_text()  # one seed: no pairs
     figures = swept / "results" / "figures"
     for path in ("pinn/topology_vs_beta", "pinn/topology_vs_performance", "pinn/loss_heatmaps",
                  "pinn/hessian_density", "pinn/topology_vs_epoch", "unet/topology_vs_epoch"):
@@ -155,6 +158,19 @@ def test_changing_one_sweep_value_reruns_only_that_run_and_the_aggregate(swept, 
     expected |= {(rule, "pinn/beta~20/seed~0/epoch~1") for rule in UNIT_RULES}
     expected |= {(rule, "") for rule in SUMMARY_RULES}
     assert jobs == expected
+
+
+def test_a_new_seed_adds_only_its_own_connectivity_pairs(swept):
+    original = (swept / "sweep.yaml").read_text()
+    try:
+        write_config(swept, tiny_config(seeds=(0, 1)))
+        out = snakemake(swept, "-n")
+        jobs = planned_jobs(swept)
+    finally:
+        (swept / "sweep.yaml").write_text(original)
+    pairs = set(re.findall(r"output: (\S*/connectivity/\S+\.json)", out.stdout + out.stderr))
+    assert pairs == {f"results/connectivity/pinn/beta~{b}/seed~0_seed~1.json" for b in (1, 30)}
+    assert {run for _, run in jobs if run} == {"pinn/beta~1/seed~1", "pinn/beta~30/seed~1"}
 
 
 def test_changing_a_fixed_training_value_retrains_every_run(swept):
