@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate-config", help="check a config file and print the runs it declares")
     p.add_argument("config")
     p.set_defaults(handler="losstopo.config:main")
+
+    p = sub.add_parser("warm-cache", help="compile the topology engine's numba kernels into numba's cache "
+                                          "(make setup runs it; afterwards topology jobs start in about a second)")
+    p.set_defaults(handler="losstopo.warm_cache:main")
     return parser
 
 

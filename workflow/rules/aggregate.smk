@@ -16,7 +16,7 @@ rule aggregate:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} aggregate --run-dirs {params.run_dirs} --out {output.runs:q}"
+        "python -m losstopo aggregate --run-dirs {params.run_dirs} --out {output.runs:q}"
         " --checkpoint-dirs {params.checkpoint_dirs} --checkpoints-out {output.checkpoints:q} > {log:q} 2>&1"
 
 
@@ -30,12 +30,12 @@ rule figures:
         reported(figure_targets()),
     params:
         heatmaps=CONFIG["figures"]["heatmaps"],
-        out_dir=f"{R}/figures",
+        out_dir=subpath(output[0], ancestor=2),  # figures sit in family folders: <results>/figures/<family>/
     log:
         f"{R}/logs/figures.log",
     localrule: True
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} figures --runs {input.runs:q} --checkpoints {input.checkpoints:q} --out-dir {params.out_dir:q}"
+        "python -m losstopo figures --runs {input.runs:q} --checkpoints {input.checkpoints:q} --out-dir {params.out_dir:q}"
         " --heatmaps {params.heatmaps} > {log:q} 2>&1"
