@@ -17,6 +17,7 @@ BENCHMARKS = {  # script: extra arguments of its quick mode
     "bench_sampling.py": ["--resolution", "21"],
     "bench_hessian.py": ["--repeat", "1"],
     "bench_sampling_resnet.py": ["--quick"],
+    "bench_dag.py": [],  # 100 and 1,000 runs in both modes: the 10x ratio is the point
 }
 
 

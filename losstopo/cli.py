@@ -42,7 +42,9 @@ def _profile_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="losstopo", description=__doc__.splitlines()[0])
+    # @FILE stands for the arguments in FILE, one per line: the workflow passes folder lists this way,
+    # as one command-line argument may hold at most 128 KiB.
+    parser = argparse.ArgumentParser(prog="losstopo", description=__doc__.splitlines()[0], fromfile_prefix_chars="@")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one model of the sweep")

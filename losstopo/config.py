@@ -24,6 +24,7 @@ SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.+-]+$")
 # A number as YAML 1.2 and JSON write it (YAML 1.1, which PyYAML and Snakemake read, wants a dot in
 # 1.0e-3 and takes 1e-3 for text).
 NUMBER_TEXT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_KEY = re.compile(r"config key '([^']*)'")  # the dotted key a problem message names
 MAX_GRID_DIM = 62  # losstopo.topology.graph.step_masks: one bit per axis in an int64
 
 
@@ -240,9 +241,17 @@ def validate_config(config: dict) -> dict:
     problem, each naming its dotted key and value (type, range, and the checks across keys)."""
     config = copy.deepcopy(config)
     schema = load_schema()
-    problems = _typed_config(config, schema) if isinstance(config, dict) else []
-    problems += _errors(config, schema, "")
-    if problems:
+    typing = _typed_config(config, schema) if isinstance(config, dict) else []
+    typed_keys = {_KEY.match(problem).group(1) for problem in typing}
+
+    def reported(problem: str) -> bool:
+        """Whether a schema problem restates a typing problem (also through a family's merged block)."""
+        key = _KEY.match(problem).group(1)
+        return key in typed_keys or (key.startswith("families.") and key.split(".", 2)[-1] in typed_keys)
+
+    structure = [p for p in _errors(config, schema, "") if not reported(p)]
+    problems = typing + structure
+    if structure:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
     if "{" in config["results"] or "}" in config["results"]:
         problems.append(f"config key 'results': {config['results']!r} - a path may not contain {{ or }} "
@@ -253,7 +262,8 @@ def validate_config(config: dict) -> dict:
         family = get_hparams(name)
         prefix = f"families.{name}"
         params_schema = {"type": "object", "additionalProperties": False, "properties": family.PARAMS}
-        family_problems = _errors(fam_cfg["params"], params_schema, f"{prefix}.params", fill_defaults=False)
+        family_problems = [p for p in _errors(fam_cfg["params"], params_schema, f"{prefix}.params", fill_defaults=False)
+                           if not reported(p)]
         for key, values in fam_cfg["sweep"].items():
             if key not in family.PARAMS:
                 family_problems.append(f"config key '{prefix}.sweep.{key}': unknown hyperparameter of family "
@@ -263,24 +273,26 @@ def validate_config(config: dict) -> dict:
                 family_problems.append(f"config key '{prefix}.sweep.{key}': also fixed in {prefix}.params; "
                                        "give it in one place")
             for i, value in enumerate(values):
-                family_problems += _errors(value, family.PARAMS[key], f"{prefix}.sweep.{key}[{i}]",
-                                           fill_defaults=False)
+                family_problems += [p for p in _errors(value, family.PARAMS[key], f"{prefix}.sweep.{key}[{i}]",
+                                                       fill_defaults=False) if not reported(p)]
             try:
                 spellings = [canonical(v, f"{prefix}.sweep.{key}") for v in values]
             except ConfigError as exc:
-                family_problems.append(str(exc))
+                if not any(k.startswith(f"{prefix}.sweep.{key}[") for k in typed_keys):
+                    family_problems.append(str(exc))
                 continue
             if len(set(spellings)) != len(spellings):
                 family_problems.append(f"config key '{prefix}.sweep.{key}': repeated value in {values!r} "
                                        "(the same number in two spellings is one value)")
         merged = {**config["landscape"], **fam_cfg["landscape"]}
-        family_problems += _errors(merged, landscape_schema, f"{prefix}.landscape")
-        family_problems += _errors({**config["hessian"], **fam_cfg["hessian"]}, hessian_schema, f"{prefix}.hessian")
+        family_problems += [p for p in _errors(merged, landscape_schema, f"{prefix}.landscape") if not reported(p)]
+        family_problems += [p for p in _errors({**config["hessian"], **fam_cfg["hessian"]}, hessian_schema,
+                                               f"{prefix}.hessian") if not reported(p)]
         trace = {**config["hessian"], **fam_cfg["hessian"]}["trace"]
         if trace["min_probes"] > trace["max_probes"]:
             family_problems.append(f"config key '{prefix}.hessian.trace': min_probes {trace['min_probes']} is "
                                    f"more than max_probes {trace['max_probes']}")
-        problems += family_problems or _family_problems(name, fam_cfg, merged, config)
+        problems += family_problems or ([] if typing else _family_problems(name, fam_cfg, merged, config))
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
     return config

@@ -32,20 +32,21 @@ FAMILY_MODULES = {
 }
 
 
+def _known(name: str) -> str:
+    if name not in FAMILY_MODULES:
+        raise ValueError(f"unknown model family {name!r}; known: {', '.join(sorted(FAMILY_MODULES))}")
+    return name
+
+
 def get_family(name: str) -> ModuleType:
     """The module implementing family ``name``; a ValueError lists the known families."""
-    try:
-        return importlib.import_module(FAMILY_MODULES[name])
-    except KeyError:
-        raise ValueError(f"unknown model family {name!r}; known: {', '.join(sorted(FAMILY_MODULES))}") from None
+    return importlib.import_module(FAMILY_MODULES[_known(name)])
 
 
 def get_hparams(name: str) -> ModuleType:
     """The torch-free hyperparameter module of family ``name`` (PARAMS, check, epoch_count); a
     ValueError lists the known families."""
-    if name not in FAMILY_MODULES:
-        get_family(name)  # raises the ValueError naming the known families
-    return importlib.import_module(f"losstopo.families.hparams.{name}")
+    return importlib.import_module(f"losstopo.families.hparams.{_known(name)}")
 
 
 def defaults(family: ModuleType) -> dict[str, Any]:

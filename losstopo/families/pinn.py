@@ -31,7 +31,7 @@ from torch import nn
 
 from losstopo.device import resolve_device, resolve_dtype
 from losstopo.families.base import Objective, TrainResult
-from losstopo.families.hparams.pinn import ACTIVATIONS, LOG_EVERY, PARAMS
+from losstopo.families.hparams.pinn import ACTIVATIONS, LOG_EVERY, PARAMS  # PARAMS: part of the family surface
 
 log = logging.getLogger(__name__)
 

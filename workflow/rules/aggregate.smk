@@ -4,20 +4,18 @@
 rule aggregate:
     input:
         aggregate_inputs,
+        args=f"{R}/logs/args/aggregate.args",  # --run-dirs ... --checkpoint-dirs ... (arguments.smk)
     output:
         runs=f"{R}/tables/runs.csv",
         checkpoints=f"{R}/tables/checkpoints.csv",
-    params:
-        run_dirs=" ".join(shlex.quote(d) for d in run_dirs()),
-        checkpoint_dirs=" ".join(shlex.quote(d) for d in checkpoint_dirs()),
     log:
         f"{R}/logs/aggregate.log",
     localrule: True
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "python -m losstopo aggregate --run-dirs {params.run_dirs} --out {output.runs:q}"
-        " --checkpoint-dirs {params.checkpoint_dirs} --checkpoints-out {output.checkpoints:q} > {log:q} 2>&1"
+        "python -m losstopo aggregate @{input.args:q} --out {output.runs:q}"
+        " --checkpoints-out {output.checkpoints:q} > {log:q} 2>&1"
 
 
 rule figures:

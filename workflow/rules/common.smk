@@ -177,6 +177,12 @@ def run_info(wildcards):
                     "checkpoints": list(run.checkpoints)})
 
 
+def write_argument_file(path, lines, log):
+    """An argument file for `losstopo @path`: one argument per line (arguments.smk)."""
+    Path(path).write_text("".join(f"{line}\n" for line in lines))
+    Path(log).write_text(f"wrote {len(lines)} arguments to {path}\n")
+
+
 def families():
     return sorted({run.family for run in RUNS.values()})
 

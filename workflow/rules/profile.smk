@@ -45,12 +45,12 @@ rule profile_grid:
     input:
         lambda w: [f"{d}/{name}" for d in FAMILY_RUN_DIRS[w.family]
                    for name in ("run.json", "landscape.npz", "topology/topology.json")],
+        args=f"{R}/logs/args/profile_grid_{{family}}.args",  # --run-dirs ... (arguments.smk)
     output:
         svg=f"{R}/figures/{{family}}/profiles.svg",
         png=f"{R}/figures/{{family}}/profiles.png",
     params:
         options=PROFILE_OPTIONS,
-        run_dirs=lambda w: " ".join(shlex.quote(d) for d in FAMILY_RUN_DIRS[w.family]),
     wildcard_constraints:
         family="|".join(re.escape(f) for f in FAMILY_RUN_DIRS) or "(?!)",
     log:
@@ -59,5 +59,5 @@ rule profile_grid:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "python -m losstopo profile-grid --run-dirs {params.run_dirs} --out-svg {output.svg:q} --out-png {output.png:q}"
+        "python -m losstopo profile-grid @{input.args:q} --out-svg {output.svg:q} --out-png {output.png:q}"
         " {params.options} --title {wildcards.family:q} > {log:q} 2>&1"
