@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test,slurm]'
+	$(VENV)/bin/losstopo warm-cache  # compile the topology kernels into numba's cache (docs/cluster.md)
 	touch $@
 
 setup: $(STAMP)
@@ -26,7 +27,7 @@ bench: setup  ## speed against the peers, measured in the same run (QUICK=1 for 
 	$(PY) -m pip install --quiet --no-deps landscaper==1.3.1 topopy==1.0.4 nglpy==1.1.7
 	$(PY) benchmarks/run_all.py $(if $(QUICK),--quick)
 
-lint: setup
+lint: setup  ## snakemake's linter over every rule (exits 1 on any note)
 	$(VENV)/bin/snakemake --lint
 
 clean:

@@ -18,6 +18,7 @@ BENCHMARKS = {  # script: extra arguments of its quick mode
     "bench_hessian.py": ["--repeat", "1"],
     "bench_sampling_resnet.py": ["--quick"],
     "bench_explorer.py": ["--runs", "100"],
+    "bench_dag.py": [],  # 100 and 1,000 runs in both modes: the 10x ratio is the point
 }
 
 

@@ -42,7 +42,9 @@ def _profile_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="losstopo", description=__doc__.splitlines()[0])
+    # @FILE stands for the arguments in FILE, one per line: the workflow passes folder lists this way,
+    # as one command-line argument may hold at most 128 KiB.
+    parser = argparse.ArgumentParser(prog="losstopo", description=__doc__.splitlines()[0], fromfile_prefix_chars="@")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train one model of the sweep")
@@ -198,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate-config", help="check a config file and print the runs it declares")
     p.add_argument("config")
     p.set_defaults(handler="losstopo.config:main")
+
+    p = sub.add_parser("warm-cache", help="compile the topology engine's numba kernels into numba's cache "
+                                          "(make setup runs it; afterwards topology jobs start in about a second)")
+    p.set_defaults(handler="losstopo.warm_cache:main")
     return parser
 
 

@@ -30,6 +30,7 @@ from losstopo.families.base import Objective
 from losstopo.io import InputFileError, load_npz, save_npz
 from losstopo.progress import Progress
 from losstopo.scatter import SAMPLINGS, scatter_points
+from losstopo.shards import shard_count
 
 log = logging.getLogger(__name__)
 
@@ -228,14 +229,6 @@ def resolve_settings(landscape: dict[str, Any], k: int) -> dict[str, Any]:
         raise ValueError(f"landscape.sampling must be one of {', '.join(SAMPLINGS)}, got {settings['sampling']!r}")
     resolve_dtype(settings["precision"])
     return settings
-
-
-def shard_count(landscape: dict[str, Any]) -> int:
-    """Shard jobs a grid landscape is split into: ceil(points / shard_points), 1 when unsharded."""
-    settings = DEFAULTS | dict(landscape)
-    if settings["sampling"] != "grid" or not settings.get("shard_points"):
-        return 1
-    return -(-int(settings["resolution"]) ** int(settings["dim"]) // int(settings["shard_points"]))
 
 
 def _aligned_batch(batch: int, shard_points: int | None) -> int:

@@ -5,6 +5,8 @@ with more memory and time. Also what the two profiles render to, which needs no 
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import os
 import re
 import subprocess
@@ -29,6 +31,10 @@ CLUSTER_RULES = Counter({"train": 1, "directions": 1, "hessian": 1, "sample": 1,
 GPU_RULES = {"train", "directions", "hessian", "sample", "sample_shard"}
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 RUN = "pinn/beta~30/seed~0"
+LIGHT_GROUP = "unit_light"  # topology and profile of one unit: one cluster job
+# The plugin's options the profile may set: its ExecutorSettings fields, as --slurm-<field> / slurm-<field>.
+PLUGIN_KEYS = {"slurm-" + f.name.replace("_", "-") for f in dataclasses.fields(
+    importlib.import_module("snakemake_executor_plugin_slurm").ExecutorSettings)} - {"slurm-no-account"}
 TARGET = "results/tables/runs.csv"  # every cluster job and the aggregate; the figures are local rules only
 
 pytestmark = pytest.mark.slow
@@ -49,6 +55,8 @@ def render(profile: str, monkeypatch, argv=("snakemake",), **env) -> dict:
 def test_slurm_profile_takes_site_settings_from_the_environment(monkeypatch):
     bare = render("slurm", monkeypatch)
     assert bare["executor"] == "slurm" and bare["slurm-status-command"] == "squeue"
+    assert bare["group-components"] == [f"{LIGHT_GROUP}=1"]
+    assert not [key for key in bare if key.startswith("slurm-") and key not in PLUGIN_KEYS], bare
     assert bare["default-resources"] == ["mem_mb=2000 * attempt", "runtime=60 * attempt"]
     assert sorted(bare["set-resources"]) == [f"{rule}:gpu=1" for rule in sorted(GPU_RULES)]
     site = render("slurm", monkeypatch, LOSSTOPO_PARTITION="all", LOSSTOPO_ACCOUNT="proj7", LOSSTOPO_MEM_MB="3000",
@@ -57,6 +65,11 @@ def test_slurm_profile_takes_site_settings_from_the_environment(monkeypatch):
     assert site["default-resources"] == ["mem_mb=3000 * attempt", "runtime=30 * attempt", "cpus_per_task=4",
                                          "slurm_partition='all'", "slurm_account='proj7'"]
     assert "sample:gpu_model='a100'" in site["set-resources"]
+    # A GPU type with '-', which the plugin rejects as gpu_model, goes in as a node constraint (sbatch -C).
+    featured = render("slurm", monkeypatch, LOSSTOPO_GPU_CONSTRAINT="a100-80gb")
+    assert "train:constraint='a100-80gb'" in featured["set-resources"]
+    with pytest.raises(Exception, match="LOSSTOPO_GPU_MODEL='a100-80gb'.*letters, digits"):
+        render("slurm", monkeypatch, LOSSTOPO_GPU_MODEL="a100-80gb")
     cpu_only = render("slurm", monkeypatch, LOSSTOPO_GPUS="0", LOSSTOPO_GPU_MODEL="a100")
     assert sorted(cpu_only["set-resources"]) == [f"{rule}:gpu=0" for rule in sorted(GPU_RULES)]
 
@@ -97,8 +110,10 @@ def submit(cluster: LocalSlurm, workdir: Path, snakefile: Path, *args: str) -> s
 
 
 def rule_of(job: dict[str, str]) -> str:
-    """The rule named in the comment the Slurm executor gives each job: rule_<name>[_wildcards_<values>]."""
-    return re.fullmatch(r"rule_(.+?)(?:_wildcards_.*)?", job["Comment"]).group(1)
+    """The rule named in the comment the Slurm executor gives each job: rule_<name>[_wildcards_<values>], for a
+    group job rule_<group>_<its rules>."""
+    name = re.fullmatch(r"rule_(.+?)(?:_wildcards_.*)?", job["Comment"]).group(1)
+    return name.removeprefix(f"{LIGHT_GROUP}_")
 
 
 def one_run_config() -> dict:
@@ -135,8 +150,9 @@ def test_every_cluster_job_went_through_sbatch_into_the_profiles_partition(sweep
     for job_id, job in jobs.items():
         assert job["JobState"] == "COMPLETED", job
         assert job["Partition"] == cluster.partition, job  # LOSSTOPO_PARTITION, not the cluster's default
-    for path in sweeps["slurm_logs"]:
-        assert Path(path).is_file() and ".snakemake/slurm_logs/rule_" in path
+    for path in sweeps["slurm_logs"]:  # rule_<rule>/<wildcards, / as _>/<jobid>.log or group_<group>_<rules>/<jobid>.log
+        assert Path(path).is_file() and re.search(r"\.snakemake/slurm_logs/(rule_\w+/pinn_beta~30_seed~0|"
+                                                  rf"group_{LIGHT_GROUP}_topology)/\d+\.log$", path), path
     # run_info and aggregate are local rules: they ran here, not through sbatch.
     assert (sweeps["workdir"] / TARGET).is_file()
 

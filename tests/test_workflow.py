@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from losstopo.families import get_family
 from losstopo.io import load_npz
@@ -147,6 +148,40 @@ def test_nothing_to_do_after_a_complete_run(swept):
     assert planned_jobs(swept) == set()
 
 
+def _respelled(config: dict) -> dict:
+    """The same sweep with every number in another spelling: ints as floats, floats as ints or text in
+    exponent form (which YAML 1.1 reads as a string)."""
+    pinn, unet = config["families"]["pinn"], config["families"]["unet"]
+    pinn["sweep"]["beta"] = [float(b) for b in pinn["sweep"]["beta"]]  # 1 -> 1.0 for a number key
+    pinn["params"] = {k: float(v) for k, v in pinn["params"].items()}  # width 8 -> 8.0 for integer keys
+    pinn["params"]["lr"] = 1  # the default 1.0, given as an int
+    pinn["seeds"] = [float(s) for s in pinn["seeds"]]
+    unet["checkpoints"] = [float(e) for e in unet["checkpoints"]]
+    config["landscape"]["span"] = "5e-1"
+    config["hessian"]["top_k"] = 2.0
+    config["hessian"]["trace"]["max_probes"] = 10.0
+    config["topology"]["threshold"] = "1e-2"
+    return config
+
+
+def test_respelled_values_schedule_nothing(swept):
+    original = (swept / "sweep.yaml").read_text()
+    try:
+        write_config(swept, _respelled(tiny_config()))
+        assert yaml.safe_load((swept / "sweep.yaml").read_text())["landscape"]["span"] == "5e-1"  # text to YAML 1.1
+        jobs = planned_jobs(swept)
+    finally:
+        (swept / "sweep.yaml").write_text(original)
+    assert jobs == set()
+
+
+def test_a_target_outside_the_config_is_refused_before_any_job(swept):
+    out = snakemake(swept, "-n", "results/runs/pinn/beta~7/seed~0/landscape.npz",
+                    "results/runs/pinn/beta~1/seed~0/epoch~3/model.pt", check=False)
+    assert out.returncode != 0
+    assert "'pinn/beta~7/seed~0' is not a run or checkpoint of the config" in out.stdout + out.stderr
+
+
 def test_changing_one_sweep_value_reruns_only_that_run_and_the_aggregate(swept, tmp_path):
     original = (swept / "sweep.yaml").read_text()
     try:
@@ -156,7 +191,7 @@ def test_changing_one_sweep_value_reruns_only_that_run_and_the_aggregate(swept, 
         (swept / "sweep.yaml").write_text(original)
     expected = {(rule, "pinn/beta~20/seed~0") for rule in STAGE_RULES | {"extract_checkpoint"}}
     expected |= {(rule, "pinn/beta~20/seed~0/epoch~1") for rule in UNIT_RULES}
-    expected |= {(rule, "") for rule in SUMMARY_RULES}
+    expected |= {(rule, "") for rule in SUMMARY_RULES | {"argument_file"}}  # new folder lists
     assert jobs == expected
 
 
@@ -201,6 +236,8 @@ def test_changing_the_topology_threshold_reruns_topology_only(swept):
     ({"landscape": {"dim": 2, "resolution": 2, "span": 0.5}}, "landscape.resolution"),
     ({"landscape": {"dim": 2, "resolution": 7, "span": 0}}, "landscape.span"),
     ({"bogus_key": 1}, "bogus_key"),
+    ({"hessian": {"top_k": 2.5}}, "config key 'hessian.top_k': 2.5 is not a whole number"),
+    ({"results": "res{x}"}, "config key 'results': 'res{x}'"),
 ])
 def test_bad_config_stops_before_any_job_with_the_key_named(tmp_path, bad, key):
     write_config(tmp_path, tiny_config(**bad))

@@ -61,7 +61,7 @@ def planned_jobs(workdir: Path) -> set[tuple[str, str]]:
     out = snakemake(workdir, "-n")
     text = out.stdout + out.stderr
     jobs = set()
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
+    for block in re.split(r"\n(?=[ \t]*(?:local)?rule \w+:)", text):  # jobs of a group job are indented
         m = re.match(r"(?:local)?rule (\w+):", block.strip())
         if not m:
             continue

@@ -4,8 +4,9 @@ A family module defines:
 
 ``PARAMS``
     ``{name: JSON-schema dict}`` for every hyperparameter, each with a ``default`` and a
-    ``description``. The config validator and ``config/README.md`` are built from it, and any key in it
-    can be swept.
+    ``description``, imported from the family's torch-free ``losstopo.families.hparams.<name>`` (with
+    its checks across keys and its epoch count). The config validator and ``config/README.md`` are
+    built from it, and any key in it can be swept.
 ``PERFORMANCE_METRICS``
     The keys of ``TrainResult.metrics`` that ``runs.csv`` reports for this family.
 ``build_model(hp) -> nn.Module``
@@ -32,12 +33,21 @@ FAMILY_MODULES = {
 }
 
 
+def _known(name: str) -> str:
+    if name not in FAMILY_MODULES:
+        raise ValueError(f"unknown model family {name!r}; known: {', '.join(sorted(FAMILY_MODULES))}")
+    return name
+
+
 def get_family(name: str) -> ModuleType:
     """The module implementing family ``name``; a ValueError lists the known families."""
-    try:
-        return importlib.import_module(FAMILY_MODULES[name])
-    except KeyError:
-        raise ValueError(f"unknown model family {name!r}; known: {', '.join(sorted(FAMILY_MODULES))}") from None
+    return importlib.import_module(FAMILY_MODULES[_known(name)])
+
+
+def get_hparams(name: str) -> ModuleType:
+    """The torch-free hyperparameter module of family ``name`` (PARAMS, check, epoch_count); a
+    ValueError lists the known families."""
+    return importlib.import_module(f"losstopo.families.hparams.{_known(name)}")
 
 
 def defaults(family: ModuleType) -> dict[str, Any]:

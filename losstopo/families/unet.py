@@ -23,54 +23,8 @@ from torch import nn
 
 from losstopo.device import resolve_device, resolve_dtype
 from losstopo.families.base import Objective, TrainResult, completed_result, diverged_result
+from losstopo.families.hparams.unet import PARAMS, check, eval_count, split_problems
 from losstopo.progress import Progress
-
-PARAMS: dict[str, dict[str, Any]] = {
-    "dataset": {"type": "string", "enum": ["shapes", "pets"], "default": "shapes",
-                "description": "shapes: generated shapes on textured backgrounds (offline); pets: Oxford-IIIT "
-                               "Pet images and trimaps, downloaded once into data_dir"},
-    "data_dir": {"type": "string", "default": "data/oxford-iiit-pet",
-                 "description": "pets only: folder holding images.tar.gz and annotations.tar.gz or their "
-                                "unpacked images/ and annotations/trimaps/"},
-    "download": {"type": "boolean", "default": True,
-                 "description": "pets only: fetch missing archives (false: fail at once, saying where to put them)"},
-    "data_seed": {"type": "integer", "minimum": 0, "default": 0,
-                  "description": "seed of the generated shapes and of the train / evaluation split (fixed across "
-                                 "training seeds, so a seed sweep varies initialisation and data order only)"},
-    "n_images": {"type": "integer", "minimum": 0, "default": 320,
-                 "description": "images used: shapes generates this many (>= 2); pets takes a seeded subset of "
-                                "this size, 0 = all 7390 pairs"},
-    "image_size": {"type": "integer", "minimum": 8, "default": 32,
-                   "description": "side of the square images and masks (pets are resized, not cropped); a "
-                                  "multiple of 2**depth"},
-    "eval_fraction": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.2,
-                      "description": "fraction of n_images held out as the evaluation split (per-epoch metrics)"},
-    "eval_size": {"type": "integer", "minimum": 1, "default": 32,
-                  "description": "images of the evaluation split (its first ones, seeded) in the landscape / "
-                                 "Hessian objective"},
-    "eval_batch_size": {"type": "integer", "minimum": 1, "default": 64,
-                        "description": "images per forward pass when evaluating (metrics, objective); changes "
-                                       "memory use only, not the value"},
-    "depth": {"type": "integer", "minimum": 1, "maximum": 7, "default": 2,
-              "description": "number of down-sampling (and up-sampling) levels"},
-    "base_width": {"type": "integer", "minimum": 1, "default": 8,
-                   "description": "channels at the first level, doubled at every level down"},
-    "batch_norm": {"type": "boolean", "default": True,
-                   "description": "BatchNorm after every 3x3 convolution (false: the convolutions get a bias)"},
-    "n_classes": {"type": "integer", "enum": [2, 3], "default": 3,
-                  "description": "3: foreground / background / boundary (trimap); 2: boundary counted as foreground"},
-    "loss": {"type": "string", "enum": ["ce", "ce+dice"], "default": "ce",
-             "description": "training loss: pixel cross-entropy, optionally plus soft Dice loss (the landscape "
-                            "objective is always cross-entropy)"},
-    "lr": {"type": "number", "exclusiveMinimum": 0, "default": 0.01, "description": "AdamW learning rate"},
-    "weight_decay": {"type": "number", "minimum": 0, "default": 1e-4, "description": "AdamW (decoupled) weight decay"},
-    "lr_schedule": {"type": "string", "enum": ["cosine", "none"], "default": "cosine",
-                    "description": "per-step cosine decay to zero over all epochs, or a constant rate"},
-    "batch_size": {"type": "integer", "minimum": 1, "default": 16, "description": "minibatch size"},
-    "epochs": {"type": "integer", "minimum": 1, "default": 15, "description": "passes over the training split"},
-    "dtype": {"type": "string", "enum": ["float32", "float64"], "default": "float32",
-              "description": "precision of training (the landscape's precision is set by the sampling stage)"},
-}
 
 PERFORMANCE_METRICS = ("mean_iou", "pixel_accuracy", "dice", "eval_loss", "train_loss")
 
@@ -90,10 +44,9 @@ def full_hp(hp: dict[str, Any]) -> dict[str, Any]:
             jsonschema.validate(value, PARAMS[key])
         except jsonschema.ValidationError as exc:
             raise ValueError(f"unet hyperparameter {key}={value!r}: {exc.message}") from None
-    levels = 2 ** out["depth"]
-    if out["image_size"] % levels or out["image_size"] < 2 * levels:
-        raise ValueError(f"unet hyperparameters image_size={out['image_size']}, depth={out['depth']}: image_size "
-                         f"must be a multiple of 2**depth = {levels} and at least {2 * levels}")
+    problems = check(out)
+    if problems:
+        raise ValueError("; ".join(problems))
     return out
 
 
@@ -146,8 +99,6 @@ def build_model(hp: dict[str, Any]) -> UNet:
 def _source(hp: dict[str, Any]) -> tuple[list[str], Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]]:
     """Names of every available image, and a reader of the images at given positions (uint8 arrays)."""
     if hp["dataset"] == "shapes":
-        if hp["n_images"] < 2:
-            raise ValueError(f"unet hyperparameter n_images={hp['n_images']}: the shapes dataset needs at least 2")
         from losstopo.data.shapes import make_shapes
         images, masks = make_shapes(hp["n_images"], hp["image_size"], hp["data_seed"], hp["n_classes"])
         return [f"shapes_{i}" for i in range(len(images))], lambda idx: (images[idx], masks[idx])
@@ -159,17 +110,12 @@ def _source(hp: dict[str, Any]) -> tuple[list[str], Callable[[np.ndarray], tuple
 
 def _split(n_total: int, hp: dict[str, Any]) -> dict[str, np.ndarray]:
     """Seeded positions of the train split, the evaluation split and the objective's subset of it."""
+    problems = split_problems(n_total, hp)
+    if problems:
+        raise ValueError("; ".join(problems))
     n = hp["n_images"] or n_total
-    if n > n_total:
-        raise ValueError(f"unet hyperparameter n_images={n}: only {n_total} images available")
     order = np.random.default_rng(hp["data_seed"]).permutation(n_total)[:n]
-    n_eval = max(1, round(hp["eval_fraction"] * n))
-    if n_eval >= n:
-        raise ValueError(f"unet hyperparameters n_images={n}, eval_fraction={hp['eval_fraction']}: "
-                         "no training images left")
-    if hp["eval_size"] > n_eval:
-        raise ValueError(f"unet hyperparameter eval_size={hp['eval_size']} exceeds the evaluation split "
-                         f"({n_eval} images = eval_fraction x n_images)")
+    n_eval = eval_count(n, hp["eval_fraction"])
     return {"train": order[n_eval:], "eval": order[:n_eval], "objective": order[:hp["eval_size"]]}
 
 

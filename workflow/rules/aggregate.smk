@@ -4,20 +4,18 @@
 rule aggregate:
     input:
         aggregate_inputs,
+        args=f"{R}/logs/args/aggregate.args",  # --run-dirs ... --checkpoint-dirs ... (arguments.smk)
     output:
         runs=f"{R}/tables/runs.csv",
         checkpoints=f"{R}/tables/checkpoints.csv",
-    params:
-        run_dirs=" ".join(shlex.quote(d) for d in run_dirs()),
-        checkpoint_dirs=" ".join(shlex.quote(d) for d in checkpoint_dirs()),
     log:
         f"{R}/logs/aggregate.log",
     localrule: True
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} aggregate --run-dirs {params.run_dirs} --out {output.runs:q}"
-        " --checkpoint-dirs {params.checkpoint_dirs} --checkpoints-out {output.checkpoints:q} > {log:q} 2>&1"
+        "python -m losstopo aggregate @{input.args:q} --out {output.runs:q}"
+        " --checkpoints-out {output.checkpoints:q} > {log:q} 2>&1"
 
 
 rule figures:
@@ -30,12 +28,12 @@ rule figures:
         reported(figure_targets()),
     params:
         heatmaps=CONFIG["figures"]["heatmaps"],
-        out_dir=f"{R}/figures",
+        out_dir=subpath(output[0], ancestor=2),  # figures sit in family folders: <results>/figures/<family>/
     log:
         f"{R}/logs/figures.log",
     localrule: True
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} figures --runs {input.runs:q} --checkpoints {input.checkpoints:q} --out-dir {params.out_dir:q}"
+        "python -m losstopo figures --runs {input.runs:q} --checkpoints {input.checkpoints:q} --out-dir {params.out_dir:q}"
         " --heatmaps {params.heatmaps} > {log:q} 2>&1"

@@ -4,22 +4,25 @@
 # model that gets analysed (wildcard {unit}): every run's final model, and each of its checkpoints
 # ("unet/lr~0.01/seed~0/epoch~5"). Directions, Hessian, sampling and topology work on units.
 import json
+import os
 import re
 import shlex
 import sys
 from pathlib import Path
 
+from snakemake.common import get_function_params, overwrite_function_params
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in a bare checkout
 from losstopo.config import ConfigError, expand_runs, validate_config
 from losstopo.figures import figure_files
+from losstopo.gpus import gpu_device_files
 from losstopo.io import load_json, save_json
 from losstopo.findings import TABLES
 from losstopo.invariance import TABLES as INVARIANCE_TABLES
 from losstopo.findings_figures import findings_figure_files, reported
-from losstopo.sampling import shard_count
+from losstopo.shards import shard_count
 
 try:
     CONFIG = validate_config(config)
@@ -28,17 +31,21 @@ except ConfigError as exc:
 
 RUNS = expand_runs(CONFIG)
 UNITS = {run_id: run for run in RUNS.values() for run_id in [run.run_id, *run.checkpoint_ids()]}
-SHARDS = {unit: shard_count(run.landscape) for unit, run in UNITS.items()}  # 1: sampled by one job
+# Shards of each unit's landscape (1: sampled by one job). Landscape settings are per family, not swept.
+FAMILY_SHARDS = {run.family: shard_count(run.landscape) for run in RUNS.values()}
 R = CONFIG["results"]
 
 
 def _gpu_per_job():
     """1 when the torch stages will run on a GPU: each such job then holds one unit of the `gpu`
-    resource, which profiles/default caps at the number of GPUs (so jobs never share one)."""
+    resource, which profiles/default caps at the number of GPUs (so jobs never share one).
+    Torch (seconds to import, in every Snakemake process) is only asked where a GPU device file exists."""
+    device = CONFIG["device"]
+    if device != "auto" or not gpu_device_files():
+        return int(device == "cuda")
     import torch
 
-    device = CONFIG["device"]
-    return int(device == "cuda" or (device == "auto" and torch.cuda.is_available()))
+    return int(torch.cuda.is_available())
 
 
 GPU_PER_JOB = _gpu_per_job()
@@ -48,30 +55,63 @@ LOG_DIR = f"{R}/logs/{{run}}"
 UNIT_LOG_DIR = f"{R}/logs/{{unit}}"
 
 
-def _alternatives(ids):
-    return "|".join(re.escape(i) for i in ids) or "(?!)"
+def _alternatives(names):
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def id_pattern(families, checkpoints=True, seed=True):
+    """The shape of a run id of these families (family, then key~value folders, then seed~N), and with
+    ``checkpoints`` of a unit id (a run id, or a run id and /epoch~N); without ``seed`` of a setting (a
+    run id less its seed part: the grid point that several seeds share).
+
+    Structural on purpose: a regex listing every id costs time in proportion to the sweep for every
+    file Snakemake matches, so the DAG grew with the square of the sweep. Ids of the right shape that
+    the config does not declare are rejected by run_of(), which every rule of a run or unit calls.
+    """
+    setting = rf"(?:{_alternatives(sorted(families))})(?:/[^/~]+~[^/]+)*"
+    if not seed:
+        return setting
+    run = rf"{setting}/seed~\d+"
+    return rf"{run}(?:/epoch~\d+)?" if checkpoints else run
 
 
 wildcard_constraints:
-    run=_alternatives(RUNS),
-    unit=_alternatives(UNITS),
+    run=id_pattern(FAMILY_SHARDS, checkpoints=False),
+    unit=id_pattern(FAMILY_SHARDS),
     epoch=r"\d+",
 
 
-def _python():
-    """The interpreter rules call: the conda env's under --use-conda, else the one running Snakemake."""
-    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
-        return "python"
-    return shlex.quote(sys.executable)
+def _in_conda_envs():
+    """Whether jobs run in their rule's conda env (--sdm conda), which brings its own python."""
+    return DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 
 
-# Every rule calls the repo's own package, whatever environment the job runs in.
-LOSSTOPO = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}} {_python()} -m losstopo"
+# Every rule calls the repo's own package (`python -m losstopo ...`), whatever environment the job runs
+# in: the checkout first on PYTHONPATH, and outside conda envs the interpreter running Snakemake first on
+# PATH. A shell prefix rather than a variable in each command keeps the interpreter's path out of the
+# commands, so moving the venv reruns nothing. (Snakemake formats the prefix too: braces doubled.)
+def _braces(text):
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+shell.prefix(
+    "set -euo pipefail; "
+    + _braces(f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}}; ")
+    + ("" if _in_conda_envs() else _braces(f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "))
+)
+
+
+def job_function(fn):
+    """``fn`` with its signature worked out once. Snakemake inspects the signature of a rule's input,
+    params and resource functions each time it calls one, for every job; with a handful per job that
+    was a fifth of the dry run of a 1,000-run sweep. Snakemake's own ioutils cache it the same way."""
+    overwrite_function_params(fn, get_function_params(fn))
+    return fn
 
 
 def per_attempt(base):
     """A resource that grows with Snakemake's retries (profiles/slurm: retries 2): base, 2*base, 3*base."""
-    return lambda wildcards, attempt: base * attempt
+    return job_function(lambda wildcards, attempt: base * attempt)
 
 
 def sample_resources(mem_mb, runtime):
@@ -84,24 +124,68 @@ def as_json(value):
 
 
 def run_of(wildcards):
-    """The run a job belongs to (for a checkpoint unit: the run it was taken from)."""
-    return RUNS[wildcards.run] if "run" in wildcards.keys() else UNITS[wildcards.unit]
+    """The run a job belongs to (for a checkpoint unit: the run it was taken from); a WorkflowError
+    for a run, checkpoint or unit the config does not declare (e.g. a target typed by hand)."""
+    keys = wildcards.keys()
+    if "run" in keys:
+        unit, table = (f"{wildcards.run}/epoch~{wildcards.epoch}", UNITS) if "epoch" in keys else (wildcards.run, RUNS)
+    else:
+        unit, table = wildcards.unit, UNITS
+    try:
+        return table[unit]
+    except KeyError:
+        raise WorkflowError(f"{unit!r} is not a run or checkpoint of the config ({len(RUNS)} runs, "
+                            f"{len(UNITS) - len(RUNS)} checkpoints; `losstopo validate-config` lists the runs)") from None
+
+
+@job_function
+def checkpoint_epoch(wildcards):
+    """The epoch of a checkpoint job, once run_of() has checked the config asks for it."""
+    run_of(wildcards)
+    return int(wildcards.epoch)
+
+
+@job_function
+def shard_files(wildcards):
+    """The shard files of this unit's landscape, for the gather job."""
+    return [f"{R}/runs/{wildcards.unit}/shards/shard~{i}.npz" for i in range(FAMILY_SHARDS[run_of(wildcards).family])]
 
 
 DIRECTION_KEYS = ("directions", "dim", "seed", "normalize_1d")
 
 
+@job_function
+def train_args(wildcards):
+    """`losstopo train`'s options that say which model to train (family, seed, hyperparameters, epochs to keep)."""
+    run = run_of(wildcards)
+    epochs = ",".join(map(str, run.checkpoints)) or '""'
+    return f"--family {run.family} --seed {run.seed} --params {shlex.quote(as_json(run.hp))} --checkpoints {epochs}"
+
+
+@job_function
+def landscape_settings(wildcards):
+    return as_json(run_of(wildcards).landscape)
+
+
+@job_function
 def direction_settings(wildcards):
     """Only the landscape keys that change the directions, so a new resolution reuses them."""
     landscape = run_of(wildcards).landscape
     return as_json({key: landscape[key] for key in DIRECTION_KEYS})
 
 
+@job_function
 def run_info(wildcards):
     run = run_of(wildcards)
     return as_json({"run_id": run.run_id, "family": run.family, "seed": run.seed, "swept": run.swept,
                     "hp": run.hp, "landscape": run.landscape, "topology": run.topology,
                     "checkpoints": list(run.checkpoints)})
+
+
+def write_argument_file(path, lines, log):
+    """An argument file for `losstopo @path`: one argument per line (arguments.smk)."""
+    Path(path).write_text("".join(f"{line}\n" for line in lines))
+    Path(log).write_text(f"wrote {len(lines)} arguments to {path}\n")
 
 
 def families():
@@ -116,6 +200,13 @@ def checkpoint_dirs():
     return [f"{R}/runs/{unit}" for unit in UNITS if unit not in RUNS]
 
 
+@job_function
+def direction_gpus(wildcards):
+    """GPUs of a directions job: Hessian directions run on the GPU, random ones need none."""
+    return GPU_PER_JOB if run_of(wildcards).landscape["directions"] == "hessian" else 0
+
+
+@job_function
 def hessian_settings(wildcards):
     """The Hessian stage's options for this run's family, as losstopo.hessian.analyze takes them."""
     return as_json({key: value for key, value in run_of(wildcards).hessian.items() if key != "enabled"})
@@ -128,6 +219,31 @@ def unit_outputs(unit_id):
     if UNITS[unit_id].hessian["enabled"]:
         files.append(f"{unit_dir}/hessian/hessian.json")
     return files
+
+
+def seed_settings():
+    """{setting id: {seed: run id}}: a setting is a run id without its seed part ("pinn/beta~30", or "unet")."""
+    out = {}
+    for run_id, run in RUNS.items():
+        out.setdefault(run_id.rsplit("/", 1)[0], {})[run.seed] = run_id
+    return out
+
+
+SETTINGS = seed_settings()
+
+
+def pair_run_dir(which):
+    """Input function: the folder of seed ``which`` ("a" or "b") of a connectivity pair's setting; a
+    WorkflowError for a seed or setting the config does not declare."""
+
+    def run_dir(wildcards):
+        seed = int(getattr(wildcards, which))
+        run_id = SETTINGS.get(wildcards.setting, {}).get(seed)
+        if run_id is None:
+            raise WorkflowError(f"'{wildcards.setting}/seed~{seed}' is not a run of the config")
+        return f"{R}/runs/{run_id}"
+
+    return run_dir
 
 
 def aggregate_inputs(wildcards=None):

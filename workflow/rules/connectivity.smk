@@ -1,45 +1,32 @@
 # Stage 5c: mode connectivity (global scale, as in LossLens): for every setting of the sweep with several
 # seeds, the loss on the straight line between each pair of seed models (one job per pair, so a new seed
-# adds only its own pairs), and results/tables/connectivity.csv. Needs common.smk (R, RUNS, LOSSTOPO,
-# GPU_PER_JOB); add CONNECTIVITY_TARGETS to `rule all`.
+# adds only its own pairs), and results/tables/connectivity.csv. Needs common.smk (R, RUNS, SETTINGS,
+# id_pattern, pair_run_dir, GPU_PER_JOB) and arguments.smk (ARGUMENT_LISTS); add CONNECTIVITY_TARGETS to
+# `rule all`.
 CONNECTIVITY = CONFIG["connectivity"]  # defaults filled in by the schema
-
-
-def _settings():
-    """{setting id: {seed: run id}}: a run id without its seed part ("pinn/beta~30", or "unet")."""
-    out = {}
-    for run_id, run in RUNS.items():
-        out.setdefault(run_id.rsplit("/", 1)[0], {})[run.seed] = run_id
-    return out
-
-
-SETTINGS = _settings()
 CONNECTIVITY_PAIRS = [f"{R}/connectivity/{setting}/seed~{a}_seed~{b}.json"
                       for setting, seeds in SETTINGS.items() for a in sorted(seeds) for b in sorted(seeds) if a < b
                       ] if CONNECTIVITY["enabled"] else []
 CONNECTIVITY_TARGETS = [f"{R}/tables/connectivity.csv"] if CONNECTIVITY["enabled"] else []
-
-
-def _pair_run(which):
-    return lambda w: f"{R}/runs/{SETTINGS[w.setting][int(getattr(w, which))]}"
+ARGUMENT_LISTS["connectivity"] = ["--pairs", *CONNECTIVITY_PAIRS]
 
 
 rule connectivity_pair:
     input:
-        model_a=lambda w: f"{_pair_run('a')(w)}/model.pt",
-        model_b=lambda w: f"{_pair_run('b')(w)}/model.pt",
-        train_a=lambda w: f"{_pair_run('a')(w)}/train.json",
-        train_b=lambda w: f"{_pair_run('b')(w)}/train.json",
+        model_a=lambda w: f"{pair_run_dir('a')(w)}/model.pt",
+        model_b=lambda w: f"{pair_run_dir('b')(w)}/model.pt",
+        train_a=lambda w: f"{pair_run_dir('a')(w)}/train.json",
+        train_b=lambda w: f"{pair_run_dir('b')(w)}/train.json",
     output:
         f"{R}/connectivity/{{setting}}/seed~{{a}}_seed~{{b}}.json",
     params:
-        run_a=_pair_run("a"),
-        run_b=_pair_run("b"),
+        run_a=pair_run_dir("a"),
+        run_b=pair_run_dir("b"),
         points=CONNECTIVITY["points"],
         precision=lambda w: RUNS[SETTINGS[w.setting][int(w.a)]].landscape["precision"],
         device=CONFIG["device"],
     wildcard_constraints:
-        setting=_alternatives(SETTINGS),
+        setting=id_pattern(FAMILY_SHARDS, seed=False),
         a=r"\d+",
         b=r"\d+",
     log:
@@ -52,13 +39,14 @@ rule connectivity_pair:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} connectivity --run-a {params.run_a:q} --run-b {params.run_b:q} --points {params.points}"
+        "python -m losstopo connectivity --run-a {params.run_a:q} --run-b {params.run_b:q} --points {params.points}"
         " --precision {params.precision} --device {params.device} --out {output:q} > {log:q} 2>&1"
 
 
 rule connectivity_table:
     input:
         pairs=CONNECTIVITY_PAIRS,
+        args=f"{R}/logs/args/connectivity.args",  # --pairs ... (arguments.smk)
         run_info=[f"{R}/runs/{run_id}/run.json" for run_id in RUNS],
     output:
         f"{R}/tables/connectivity.csv",
@@ -68,4 +56,4 @@ rule connectivity_table:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} connectivity-table --pairs {input.pairs:q} --out {output:q} > {log:q} 2>&1"
+        "python -m losstopo connectivity-table @{input.args:q} --out {output:q} > {log:q} 2>&1"

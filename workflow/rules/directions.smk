@@ -10,16 +10,16 @@ rule directions:
     params:
         landscape=direction_settings,
         device=CONFIG["device"],
-        run_dir=lambda w, input: str(Path(input.model).parent),
+        run_dir=subpath(input.model, parent=True),
     log:
         f"{UNIT_LOG_DIR}/directions.log",
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(60),
-        gpu=lambda w: GPU_PER_JOB if run_of(w).landscape["directions"] == "hessian" else 0,
+        gpu=direction_gpus,
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} directions --run-dir {params.run_dir:q} --landscape {params.landscape:q}"
+        "python -m losstopo directions --run-dir {params.run_dir:q} --landscape {params.landscape:q}"
         " --device {params.device} --out {output:q} > {log:q} 2>&1"

@@ -22,4 +22,4 @@ rule explorer:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} explorer {params.results:q} --out {output:q} > {log:q} 2>&1"
+        "python -m losstopo explorer {params.results:q} --out {output:q} > {log:q} 2>&1"

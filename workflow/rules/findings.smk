@@ -1,5 +1,5 @@
 # Stage 6: statistics of topology against performance, their figures, and results/findings.md.
-# Needs common.smk (R, LOSSTOPO, TABLES, findings_figure_targets, report_figures) and aggregate.smk.
+# Needs common.smk (R, the shell prefix, TABLES, findings_figure_targets, report_figures) and aggregate.smk.
 
 FINDINGS = CONFIG["findings"]  # defaults filled in by the schema
 TABLE_CAPTIONS = {"correlations": "correlations", "trends": "trends", "variability": "variability_table",
@@ -20,7 +20,7 @@ rule findings_tables:
             for name in TABLES
         },
     params:
-        out_dir=f"{R}/tables",
+        out_dir=subpath(output[0], parent=True),
         seed=FINDINGS["seed"],
         bootstrap=FINDINGS["bootstrap"],
         permutations=FINDINGS["permutations"],
@@ -30,13 +30,17 @@ rule findings_tables:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} findings --runs {input.runs:q} --out-dir {params.out_dir:q} --seed {params.seed}"
+        "python -m losstopo findings --runs {input.runs:q} --out-dir {params.out_dir:q} --seed {params.seed}"
         " --bootstrap {params.bootstrap} --permutations {params.permutations} > {log:q} 2>&1"
+
+
+ARGUMENT_LISTS["invariance"] = ["--run-dirs", *run_dirs()]
 
 
 rule invariance:
     input:
         [f"{d}/{name}" for d in run_dirs() for name in ("run.json", "landscape.npz", "topology/topology.json")],
+        args=f"{R}/logs/args/invariance.args",  # --run-dirs ... (arguments.smk)
     output:
         **{
             name: report(
@@ -48,7 +52,6 @@ rule invariance:
             for name in INVARIANCE_TABLES
         },
     params:
-        run_dirs=" ".join(shlex.quote(d) for d in run_dirs()),
         tolerance=FINDINGS["invariance_tolerance"],
     log:
         f"{R}/logs/invariance.log",
@@ -57,7 +60,7 @@ rule invariance:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} invariance --run-dirs {params.run_dirs} --out {output.invariance:q}"
+        "python -m losstopo invariance @{input.args:q} --out {output.invariance:q}"
         " --summary-out {output.invariance_summary:q} --tolerance {params.tolerance} > {log:q} 2>&1"
 
 
@@ -68,15 +71,15 @@ rule findings_figures:
     output:
         reported(findings_figure_targets()),
     params:
-        tables_dir=f"{R}/tables",
-        out_dir=f"{R}/figures",
+        tables_dir=subpath(input.runs, parent=True),  # runs.csv sits with the tables
+        out_dir=subpath(output[0], ancestor=2),  # figures sit in family folders: <results>/figures/<family>/
     log:
         f"{R}/logs/findings_figures.log",
     localrule: True
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} findings-figures --runs {input.runs:q} --tables-dir {params.tables_dir:q}"
+        "python -m losstopo findings-figures --runs {input.runs:q} --tables-dir {params.tables_dir:q}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
@@ -88,7 +91,7 @@ rule findings_report:
     output:
         report(f"{R}/findings.md", caption="../report/findings.rst", category="Findings"),
     params:
-        tables_dir=f"{R}/tables",
+        tables_dir=subpath(input.runs, parent=True),  # runs.csv sits with the tables
         alpha=FINDINGS["alpha"],
         min_runs=FINDINGS["min_runs"],
     log:
@@ -97,5 +100,5 @@ rule findings_report:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} findings-report --runs {input.runs:q} --tables-dir {params.tables_dir:q} --out {output:q}"
+        "python -m losstopo findings-report --runs {input.runs:q} --tables-dir {params.tables_dir:q} --out {output:q}"
         " --alpha {params.alpha} --min-runs {params.min_runs} --figures {input.figures:q} > {log:q} 2>&1"

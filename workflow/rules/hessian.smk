@@ -12,7 +12,7 @@ rule hessian:
     params:
         settings=hessian_settings,
         device=CONFIG["device"],
-        run_dir=lambda w, input: str(Path(input.model).parent),
+        run_dir=subpath(input.model, parent=True),
     log:
         f"{UNIT_LOG_DIR}/hessian.log",
     benchmark:
@@ -25,5 +25,5 @@ rule hessian:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} hessian --run-dir {params.run_dir:q} --settings {params.settings:q} --device {params.device}"
+        "python -m losstopo hessian --run-dir {params.run_dir:q} --settings {params.settings:q} --device {params.device}"
         " --out-json {output.summary:q} --out-density {output.density:q} --out-plot {output.plot:q} > {log:q} 2>&1"

@@ -1,6 +1,6 @@
 # Stage 4b: topological landscape profiles (paper 1): one per analysed model (run or checkpoint), and
 # per family one grid figure of the final models (rows = settings of the swept hyperparameters,
-# columns = seeds). Needs common.smk (R, RUNS, UNITS, UNIT_DIR, LOSSTOPO, families) and topology.smk;
+# columns = seeds). Needs common.smk (R, RUNS, UNITS, UNIT_DIR, the shell prefix, families) and topology.smk;
 # add PROFILE_TARGETS to `rule all`.
 PROFILE = CONFIG["profile"]  # defaults filled in by the schema
 PROFILE_OPTIONS = (
@@ -16,6 +16,8 @@ PROFILE_TARGETS = [f"{R}/runs/{unit}/profile.{fmt}" for unit in UNITS for fmt in
 
 
 rule profile:
+    group:
+        "unit_light"  # with the topology (profile) of the same unit: one cluster job (profiles/slurm)
     input:
         landscape=f"{UNIT_DIR}/landscape.npz",
         topology=f"{UNIT_DIR}/topology/topology.json",
@@ -25,7 +27,7 @@ rule profile:
                    subcategory="One per analysed model", labels={"model": "{unit}"}),
     params:
         options=PROFILE_OPTIONS,
-        topology_dir=lambda w, input: str(Path(input.topology).parent),
+        topology_dir=subpath(input.topology, parent=True),
     log:
         f"{UNIT_LOG_DIR}/profile.log",
     threads: 1
@@ -35,7 +37,7 @@ rule profile:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} profile --topology-dir {params.topology_dir:q} --landscape {input.landscape:q}"
+        "python -m losstopo profile --topology-dir {params.topology_dir:q} --landscape {input.landscape:q}"
         " --out-svg {output.svg:q} --out-png {output.png:q} {params.options} --title {wildcards.unit:q}"
         " > {log:q} 2>&1"
 
@@ -44,13 +46,13 @@ rule profile_grid:
     input:
         lambda w: [f"{d}/{name}" for d in FAMILY_RUN_DIRS[w.family]
                    for name in ("run.json", "landscape.npz", "topology/topology.json")],
+        args=f"{R}/logs/args/profile_grid_{{family}}.args",  # --run-dirs ... (arguments.smk)
     output:
         svg=f"{R}/figures/{{family}}/profiles.svg",
         png=report(f"{R}/figures/{{family}}/profiles.png", caption="../report/profile_grid.rst",
                    category="Landscape profiles", subcategory="The sweep's grid", labels={"family": "{family}"}),
     params:
         options=PROFILE_OPTIONS,
-        run_dirs=lambda w: " ".join(shlex.quote(d) for d in FAMILY_RUN_DIRS[w.family]),
     wildcard_constraints:
         family="|".join(re.escape(f) for f in FAMILY_RUN_DIRS) or "(?!)",
     log:
@@ -59,5 +61,5 @@ rule profile_grid:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} profile-grid --run-dirs {params.run_dirs} --out-svg {output.svg:q} --out-png {output.png:q}"
+        "python -m losstopo profile-grid @{input.args:q} --out-svg {output.svg:q} --out-png {output.png:q}"
         " {params.options} --title {wildcards.family:q} > {log:q} 2>&1"

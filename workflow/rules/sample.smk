@@ -11,11 +11,11 @@ rule sample:
     output:
         f"{UNIT_DIR}/landscape.npz",
     wildcard_constraints:
-        unit=_alternatives(unit for unit, count in SHARDS.items() if count == 1),
+        unit=id_pattern(fam for fam, count in FAMILY_SHARDS.items() if count == 1),
     params:
-        landscape=lambda w: as_json(run_of(w).landscape),
+        landscape=landscape_settings,
         device=CONFIG["device"],
-        run_dir=lambda w, input: str(Path(input.model).parent),
+        run_dir=subpath(input.model, parent=True),
     log:
         f"{UNIT_LOG_DIR}/sample.log",
     benchmark:
@@ -26,7 +26,7 @@ rule sample:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} sample --run-dir {params.run_dir:q} --directions {input.directions:q}"
+        "python -m losstopo sample --run-dir {params.run_dir:q} --directions {input.directions:q}"
         " --landscape {params.landscape:q} --device {params.device} --out {output:q} > {log:q} 2>&1"
 
 
@@ -40,9 +40,9 @@ rule sample_shard:
     wildcard_constraints:
         shard=r"\d+",
     params:
-        landscape=lambda w: as_json(run_of(w).landscape),
+        landscape=landscape_settings,
         device=CONFIG["device"],
-        run_dir=lambda w, input: str(Path(input.model).parent),
+        run_dir=subpath(input.model, parent=True),
     log:
         f"{UNIT_LOG_DIR}/sample_shard~{{shard}}.log",
     benchmark:
@@ -53,21 +53,21 @@ rule sample_shard:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} sample --run-dir {params.run_dir:q} --directions {input.directions:q} --shard {wildcards.shard}"
+        "python -m losstopo sample --run-dir {params.run_dir:q} --directions {input.directions:q} --shard {wildcards.shard}"
         " --landscape {params.landscape:q} --device {params.device} --out {output:q} > {log:q} 2>&1"
 
 
 rule gather_landscape:
     input:
-        lambda w: [f"{R}/runs/{w.unit}/shards/shard~{i}.npz" for i in range(SHARDS[w.unit])],
+        shard_files,
     output:
         f"{UNIT_DIR}/landscape.npz",
     wildcard_constraints:
-        unit=_alternatives(unit for unit, count in SHARDS.items() if count > 1),
+        unit=id_pattern(fam for fam, count in FAMILY_SHARDS.items() if count > 1),
     log:
         f"{UNIT_LOG_DIR}/gather_landscape.log",
     localrule: True
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} gather {input:q} --out {output:q} > {log:q} 2>&1"
+        "python -m losstopo gather {input:q} --out {output:q} > {log:q} 2>&1"

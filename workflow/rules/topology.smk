@@ -1,18 +1,22 @@
 # Stage 4: merge tree, persistence diagram and summary metrics of each landscape.
+TOPOLOGY = CONFIG["topology"]  # one block for every run; defaults filled in by the schema
+TOPOLOGY_OPTIONS = (
+    f"--graph {TOPOLOGY['graph']} --threshold {TOPOLOGY['threshold']} --backend {TOPOLOGY['backend']}"
+    + ("" if TOPOLOGY["knn"] is None else f" --knn {TOPOLOGY['knn']}")
+)
 
 
 rule topology:
+    group:
+        "unit_light"  # with the topology (profile) of the same unit: one cluster job (profiles/slurm)
     input:
         f"{UNIT_DIR}/landscape.npz",
     output:
         summary=f"{UNIT_DIR}/topology/topology.json",
         diagram=f"{UNIT_DIR}/topology/persistence.csv",
     params:
-        graph=lambda w: run_of(w).topology["graph"],
-        threshold=lambda w: run_of(w).topology["threshold"],
-        backend=lambda w: run_of(w).topology["backend"],
-        knn=lambda w: "" if run_of(w).topology["knn"] is None else f"--knn {run_of(w).topology['knn']}",
-        out_dir=lambda w, output: str(Path(output.summary).parent),
+        options=TOPOLOGY_OPTIONS,
+        out_dir=subpath(output.summary, parent=True),
     log:
         f"{UNIT_LOG_DIR}/topology.log",
     benchmark:
@@ -22,8 +26,6 @@ rule topology:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
     conda:
-        lambda w: "../../envs/ttk.yaml" if run_of(w).topology["backend"] == "ttk" else "../../envs/losstopo.yaml"
+        "../../envs/ttk.yaml" if TOPOLOGY["backend"] == "ttk" else "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} topology {input:q} --graph {params.graph} --threshold {params.threshold}"
-        " --backend {params.backend} {params.knn}"
-        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "python -m losstopo topology {input:q} {params.options} --out-dir {params.out_dir:q} > {log:q} 2>&1"

@@ -21,12 +21,9 @@ rule train:
         history=f"{RUN_DIR}/history.csv",
         checkpoints=f"{RUN_DIR}/checkpoints.pt",
     params:
-        family=lambda w: run_of(w).family,
-        seed=lambda w: run_of(w).seed,
-        hp=lambda w: as_json(run_of(w).hp),
-        epochs=lambda w: ",".join(map(str, run_of(w).checkpoints)) or '""',
+        run=train_args,
         device=CONFIG["device"],
-        out_dir=lambda w, output: str(Path(output.model).parent),
+        out_dir=subpath(output.model, parent=True),
     log:
         f"{LOG_DIR}/train.log",
     benchmark:
@@ -39,8 +36,7 @@ rule train:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} train --family {params.family} --seed {params.seed} --params {params.hp:q}"
-        " --checkpoints {params.epochs} --device {params.device} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "python -m losstopo train {params.run} --device {params.device} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule extract_checkpoint:
@@ -52,13 +48,14 @@ rule extract_checkpoint:
         model=f"{RUN_DIR}/epoch~{{epoch}}/model.pt",
         info=f"{RUN_DIR}/epoch~{{epoch}}/train.json",
     params:
-        run_dir=lambda w, input: str(Path(input.checkpoints).parent),
-        out_dir=lambda w, output: str(Path(output.model).parent),
+        epoch=checkpoint_epoch,
+        run_dir=subpath(input.checkpoints, parent=True),
+        out_dir=subpath(output.model, parent=True),
     log:
         f"{LOG_DIR}/epoch~{{epoch}}/checkpoint.log",
     localrule: True
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "{LOSSTOPO} checkpoint --run-dir {params.run_dir:q} --epoch {wildcards.epoch}"
+        "python -m losstopo checkpoint --run-dir {params.run_dir:q} --epoch {params.epoch}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"
