@@ -304,35 +304,55 @@ def _component_tops(f, label, comp_of_basin, n_basins):
     return top
 
 
+@nb.njit(inline="always")
+def _bucket(x, low, half_range, n_buckets):
+    """Bucket of value ``x`` among ``n_buckets`` equal slices of [low, low + 2 * half_range].
+
+    Exact in the sense that matters: a non-decreasing function of ``x`` (each operation is correctly
+    rounded, hence monotone), so values in a lower bucket are strictly lower. Halving before the
+    subtraction keeps every intermediate finite for any finite input (a range of +-1.8e308
+    overflows; half of it does not), and values beyond the range (or +inf) are clamped, so the
+    result is always in 0..n_buckets-1. ``half_range`` 0 (one distinct value) gives bucket 0.
+    Subnormal halves may round, which only makes buckets uneven, never out of order.
+    """
+    if half_range <= 0.0:
+        return 0
+    pos = (0.5 * x - 0.5 * low) / half_range * n_buckets
+    if not pos >= 0.0:  # below the range
+        return 0
+    if pos >= n_buckets - 1:  # at or above the last bucket's edge, +inf included
+        return n_buckets - 1
+    return np.int64(pos)
+
+
 @nb.njit(cache=True)
 def _bucket_index(key, branch_ptr):
-    """Per branch, a table over its value range: for bucket q, the last node strictly below the
-    bucket's lower edge (or the branch's first node). With 2 buckets per node, finding a sample's
-    node takes one multiply and a search among the few nodes of that bucket."""
+    """Per branch, a table over its value range: for bucket q, the last node whose own bucket is
+    below q (or the branch's first node). Node and sample buckets come from the same monotone
+    ``_bucket``, so a sample in bucket q lies above node ``start[q]`` and below every node after
+    ``start[q + 1]``; with 2 buckets per node a search among a few nodes remains."""
     n_branches = branch_ptr.size - 1
     bucket_ptr = np.zeros(n_branches + 1, np.int64)
     for b in range(n_branches):
         bucket_ptr[b + 1] = bucket_ptr[b] + 2 * (branch_ptr[b + 1] - branch_ptr[b])
     start = np.empty(bucket_ptr[-1], np.int64)
     low = np.empty(n_branches)
-    scale = np.zeros(n_branches)
+    half_range = np.zeros(n_branches)
     for b in range(n_branches):
         first, end = branch_ptr[b], branch_ptr[b + 1]
         top = first
         for i in range(first, end):
             if np.isfinite(key[i]):
                 top = i
-        nb_ = bucket_ptr[b + 1] - bucket_ptr[b]
+        n_buckets = bucket_ptr[b + 1] - bucket_ptr[b]
         low[b] = key[first]
-        if key[top] > key[first]:
-            scale[b] = nb_ / (key[top] - key[first])
+        half_range[b] = 0.5 * key[top] - 0.5 * key[first]
         i = first
-        for q in range(nb_):
-            edge = key[first] + q / scale[b] if scale[b] > 0 else key[first]
-            while i + 1 < end and key[i + 1] < edge:
+        for q in range(n_buckets):
+            while i + 1 < end and _bucket(key[i + 1], low[b], half_range[b], n_buckets) < q:
                 i += 1
             start[bucket_ptr[b] + q] = i
-    return bucket_ptr, start, low, scale
+    return bucket_ptr, start, low, half_range
 
 
 @nb.njit(cache=True)
@@ -358,7 +378,7 @@ def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, deat
         if death_node[b] >= 0:
             death_vert[b] = node_vertex[death_node[b]]
             death_key[b] = f[death_vert[b]]
-    bucket_ptr, start, low, scale = _bucket_index(key, branch_ptr)
+    bucket_ptr, start, low, half_range = _bucket_index(key, branch_ptr)
     seg = np.empty(f.size, np.int32)
     for v in range(f.size):
         br = label[v]
@@ -374,11 +394,9 @@ def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, deat
         first, end = branch_ptr[br], branch_ptr[br + 1]
         b0 = bucket_ptr[br]
         n_buckets = bucket_ptr[br + 1] - b0
-        q = np.int64(min(max((fv - low[br]) * scale[br], 0.0), n_buckets - 1.0))
+        q = _bucket(fv, low[br], half_range[br], n_buckets)
         i = start[b0 + q]
         hi = start[b0 + q + 1] if q + 1 < n_buckets else end - 1  # the node sought lies in [i, hi]
-        while i > first and (key[i] > fv or (key[i] == fv and vert[i] > v)):  # guards against rounding
-            i -= 1
         n = hi - i + 1
         while n > 1:  # binary search (tied values share a bucket); invariant: node i is at or below v
             half = n >> 1
@@ -386,8 +404,6 @@ def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, deat
             if x < fv or (x == fv and vert[i + half] <= v):
                 i += half
             n -= half
-        while i + 1 < end and (key[i + 1] < fv or (key[i + 1] == fv and vert[i + 1] <= v)):
-            i += 1
         seg[v] = arc_of_node[branch_nodes[i]]
     return seg
 
