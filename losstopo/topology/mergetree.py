@@ -7,8 +7,9 @@ neighbour read), the work is split into passes that stream through the grid in i
 1. ``_classify``: each sample's steepest lower neighbour, minima, and saddle candidates (samples
    whose lower neighbours are not connected among themselves; every other sample is regular).
 2. ``_descend``: the basin (minimum reached by steepest descent) of every sample.
-3. ``_basins_below`` + ``_join``: a union-find over basins at the candidates only, in sweep order,
-   gives the saddles, the tree's arcs and the elder-rule pairs.
+3. ``_basin_edges`` + ``_join``: the basin graph (per pair of touching basins, the lowest candidate
+   joining them, kept in a hash table), then a union-find over basins along its edges in sweep
+   order gives the saddles, the tree's arcs and the elder-rule pairs.
 4. ``_segment``: every sample is placed on its arc by walking the branch decomposition.
 
 All loops are numba-compiled (``cache=True``); the Python glue only touches per-node arrays.
@@ -30,21 +31,6 @@ MINIMUM, SADDLE, ROOT, DEGENERATE = 0, 1, 3, 4  # TTK's CriticalType codes for j
 def _lower(x, u, fv, v):
     """(value, index) order: is sample u (value x) below sample v (value fv)? NaN is never below."""
     return x < fv or (x == fv and u < v)
-
-
-@nb.njit(cache=True)
-def _boundary(v, shape):
-    """Bit masks of the axes where flat C-order sample v sits at index 0 (low) and at the end (high)."""
-    low = 0
-    high = 0
-    for a in range(shape.size - 1, -1, -1):
-        c = v % shape[a]
-        v //= shape[a]
-        if c == 0:
-            low |= 1 << a
-        if c == shape[a] - 1:
-            high |= 1 << a
-    return low, high
 
 
 @nb.njit(cache=True)
@@ -174,39 +160,100 @@ def _descend(dest, label):
             u = dest[u]
 
 
+@nb.njit(inline="always")
+def _slot(key, bits):
+    """Fibonacci hash of a non-negative int64 key into ``bits`` bits."""
+    return np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))
+
+
 @nb.njit(cache=True)
-def _basins_below(f, cand, shape, offsets, neg, pos, label):
-    """For each saddle candidate, the distinct basin labels of its lower neighbours (CSR)."""
-    ptr = np.zeros(cand.size + 1, np.int64)
-    out = np.empty(4 * cand.size + 16, label.dtype)
-    n_out = 0
-    for c in range(cand.size):
-        v = cand[c]
-        fv = f[v]
-        low, high = _boundary(v, shape)
+def _rehash(keys, wit, bits):
+    """The open-addressing table (keys -1 where empty) grown to ``bits`` bits."""
+    new_keys = np.full(1 << bits, -1, np.int64)
+    new_wit = np.empty(1 << bits, np.int64)
+    mask = (1 << bits) - 1
+    for t in range(keys.size):
+        if keys[t] >= 0:
+            s = _slot(keys[t], bits)
+            while new_keys[s] >= 0:
+                s = (s + 1) & mask
+            new_keys[s] = keys[t]
+            new_wit[s] = wit[t]
+    return new_keys, new_wit
+
+
+@nb.njit(cache=True)
+def _basin_edges(f, kind, shape, offsets, neg, pos, label, n_basins):
+    """Edges of the basin graph: for each pair of basins (a < b), the lowest sample in sweep order whose
+    own basin is one of them and which has a lower neighbour in the other (its witness).
+
+    Why it suffices: a sample's descent path stays in every sublevel set it is in, so a sublevel set's
+    components are its basins joined by the samples in it that touch a lower neighbour of another basin,
+    and only the first such sample per basin pair can merge anything. Only saddle candidates
+    (``kind`` 2) are read. Returns (a, b, witness) arrays, in no particular order.
+    """
+    m = offsets.size
+    bits = 12
+    keys = np.full(1 << bits, -1, np.int64)
+    wit = np.empty(1 << bits, np.int64)
+    count = 0
+    seen = np.empty(m, np.int64)
+    coord = np.zeros(shape.size, np.int64)
+    coord[-1] = -1
+    for v in range(f.size):
+        ax = shape.size - 1  # advance the C-order odometer
+        coord[ax] += 1
+        while coord[ax] == shape[ax]:
+            coord[ax] = 0
+            ax -= 1
+            coord[ax] += 1
+        if kind[v] != 2:
+            continue
+        low = 0
+        high = 0
+        for ax in range(shape.size):
+            if coord[ax] == 0:
+                low |= 1 << ax
+            if coord[ax] == shape[ax] - 1:
+                high |= 1 << ax
         edge = low | high
-        start = n_out
-        for j in range(offsets.size):
+        fv = f[v]
+        a = np.int64(label[v])
+        n_seen = 0
+        for j in range(m):
             if edge != 0 and ((neg[j] & low) != 0 or (pos[j] & high) != 0):
                 continue
             u = v + offsets[j]
             if not _lower(f[u], u, fv, v):
                 continue
-            lab = label[u]
-            seen = False
-            for t in range(start, n_out):
-                if out[t] == lab:
-                    seen = True
+            b = np.int64(label[u])
+            if b == a:
+                continue
+            dup = False
+            for t in range(n_seen):
+                if seen[t] == b:
+                    dup = True
                     break
-            if not seen:
-                if n_out == out.size:
-                    bigger = np.empty(2 * out.size, out.dtype)
-                    bigger[:n_out] = out[:n_out]
-                    out = bigger
-                out[n_out] = lab
-                n_out += 1
-        ptr[c + 1] = n_out
-    return ptr, out[:n_out]
+            if dup:
+                continue
+            seen[n_seen] = b
+            n_seen += 1
+            key = min(a, b) * n_basins + max(a, b)
+            mask = keys.size - 1
+            s = _slot(key, bits)
+            while keys[s] >= 0 and keys[s] != key:
+                s = (s + 1) & mask
+            if keys[s] < 0:
+                keys[s] = key
+                wit[s] = v
+                count += 1
+                if 2 * count > keys.size:
+                    bits += 1
+                    keys, wit = _rehash(keys, wit, bits)
+            elif fv < f[wit[s]]:  # samples come in index order: an equal value is not lower
+                wit[s] = v
+    used = np.flatnonzero(keys >= 0)
+    return keys[used] // n_basins, keys[used] % n_basins, wit[used]
 
 
 @nb.njit(cache=True)
@@ -224,17 +271,18 @@ def _add_root(roots, nr, r):
 
 
 @nb.njit(cache=True)
-def _join(n_minima, saddles, ptr, basins):
-    """Union-find over basins at the saddle candidates, in sweep order; elder rule.
+def _join(n_minima, ptr, basins):
+    """Union-find over basins at the witnesses of the basin graph, in sweep order; elder rule.
 
-    Basin ids are in sweep order, so the union-find root of a component is its oldest minimum and
-    names the branch (of the branch decomposition) that survives. Node j < n_minima is minimum j;
-    saddles follow in sweep order. Returns, per node, the candidate index (-1 for minima), type, up
+    Witness c joins the basins ``basins[ptr[c]:ptr[c + 1]]``. Basin ids are in sweep order, so the
+    union-find root of a component is its oldest minimum and names the branch (of the branch
+    decomposition) that survives. Node j < n_minima is minimum j; saddles follow in sweep order.
+    Returns, per node, the witness index (-1 for minima), type, up
     node (-1 while open) and branch (the basin whose branch continues above it); per pair the dying
     basin, the death node, the node whose arc enters the death and the surviving (parent) branch;
     per basin its component root and, at roots, the component's open (topmost) node.
     """
-    n_max = n_minima + saddles.size
+    n_max = n_minima + ptr.size - 1
     node_cand = np.full(n_max, -1, np.int64)
     node_type = np.zeros(n_max, np.int8)
     node_up = np.full(n_max, -1, np.int64)
@@ -248,9 +296,9 @@ def _join(n_minima, saddles, ptr, basins):
     n_pairs = 0
     n_nodes = n_minima
     roots = np.empty(64, np.int64)
-    for c in range(saddles.size):
+    for c in range(ptr.size - 1):
         nr = 0
-        for t in range(ptr[saddles[c]], ptr[saddles[c] + 1]):
+        for t in range(ptr[c], ptr[c + 1]):
             r = basins[t]
             while parent[r] != r:
                 parent[r] = parent[parent[r]]
@@ -260,7 +308,7 @@ def _join(n_minima, saddles, ptr, basins):
             continue
         node = n_nodes
         n_nodes += 1
-        node_cand[node] = saddles[c]
+        node_cand[node] = c
         node_type[node] = SADDLE if nr == 2 else DEGENERATE
         if nr == 2 and roots[1] < roots[0]:
             roots[0], roots[1] = roots[1], roots[0]
@@ -391,7 +439,7 @@ def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, deat
             if x > fv or (x == fv and death_vert[br] > v):  # v is below this branch's death
                 break
             br = parent_branch[br]
-        first, end = branch_ptr[br], branch_ptr[br + 1]
+        end = branch_ptr[br + 1]
         b0 = bucket_ptr[br]
         n_buckets = bucket_ptr[br + 1] - b0
         q = _bucket(fv, low[br], half_range[br], n_buckets)
@@ -558,13 +606,16 @@ def _build_nodes(work: np.ndarray, shape: tuple[int, ...], graph: str) -> _Nodes
     label[minima] = np.arange(minima.size, dtype=np.int32)
     _descend(dest, label)
     del dest
-    cand = np.flatnonzero(kind == 2)
-    ptr, basins = _basins_below(work, cand, dims, offsets, neg, pos, label)
-    multi = np.flatnonzero(np.diff(ptr) >= 2)
-    saddles = multi[np.argsort(work[cand[multi]], kind="stable")]
+    edge_a, edge_b, witness = _basin_edges(work, kind, dims, offsets, neg, pos, label, minima.size)
+    del kind
+    order = np.lexsort((witness, work[witness]))  # the witnesses in sweep order, grouped
+    edge_a, edge_b, witness = edge_a[order], edge_b[order], witness[order]
+    first = np.flatnonzero(np.diff(witness, prepend=-1) != 0)
+    ptr = 2 * np.append(first, witness.size)
+    basins = np.stack([edge_a, edge_b], axis=1).reshape(-1)
     (node_cand, node_type, node_up, node_branch, pair_basin, pair_death, pair_below, pair_parent,
-     comp_of_basin, open_node) = _join(minima.size, saddles, ptr, basins)
-    node_vertex = np.concatenate([minima, cand[node_cand[minima.size:]]]).astype(np.int64)
+     comp_of_basin, open_node) = _join(minima.size, ptr, basins)
+    node_vertex = np.concatenate([minima, witness[first[node_cand[minima.size:]]]]).astype(np.int64)
 
     # Close every component at its last sample: a new root node, or its topmost node itself.
     comp_roots = np.flatnonzero(comp_of_basin == np.arange(minima.size))
