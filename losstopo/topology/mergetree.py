@@ -353,20 +353,19 @@ def _component_tops(f, label, comp_of_basin, n_basins):
 
 
 @nb.njit(inline="always")
-def _bucket(x, low, half_range, n_buckets):
-    """Bucket of value ``x`` among ``n_buckets`` equal slices of [low, low + 2 * half_range].
+def _bucket(x, low, scale, n_buckets):
+    """Bucket of value ``x``: ``(x/2 - low/2) * scale`` clamped to 0..n_buckets-1, ``scale`` being
+    n_buckets over half the value range (see ``_bucket_index``).
 
-    Exact in the sense that matters: a non-decreasing function of ``x`` (each operation is correctly
-    rounded, hence monotone), so values in a lower bucket are strictly lower. Halving before the
-    subtraction keeps every intermediate finite for any finite input (a range of +-1.8e308
-    overflows; half of it does not), and values beyond the range (or +inf) are clamped, so the
-    result is always in 0..n_buckets-1. ``half_range`` 0 (one distinct value) gives bucket 0.
-    Subnormal halves may round, which only makes buckets uneven, never out of order.
+    A non-decreasing function of ``x`` for any float64 input (each operation is correctly rounded,
+    hence monotone; halving keeps a range of +-1.8e308 finite), so values in a lower bucket are
+    strictly lower, which is all the search relies on. Degenerate scales only unbalance buckets:
+    ``scale`` 0 (one distinct value) sends everything to the first bucket, ``scale`` inf (a
+    subnormal range) the lowest value to the first (0 * inf is NaN) and the rest to the last; the
+    result is always in range.
     """
-    if half_range <= 0.0:
-        return 0
-    pos = (0.5 * x - 0.5 * low) / half_range * n_buckets
-    if not pos >= 0.0:  # below the range
+    pos = (0.5 * x - 0.5 * low) * scale
+    if not pos >= 0.0:  # below the range, or NaN
         return 0
     if pos >= n_buckets - 1:  # at or above the last bucket's edge, +inf included
         return n_buckets - 1
@@ -385,7 +384,7 @@ def _bucket_index(key, branch_ptr):
         bucket_ptr[b + 1] = bucket_ptr[b] + 2 * (branch_ptr[b + 1] - branch_ptr[b])
     start = np.empty(bucket_ptr[-1], np.int64)
     low = np.empty(n_branches)
-    half_range = np.zeros(n_branches)
+    scale = np.zeros(n_branches)
     for b in range(n_branches):
         first, end = branch_ptr[b], branch_ptr[b + 1]
         top = first
@@ -394,13 +393,15 @@ def _bucket_index(key, branch_ptr):
                 top = i
         n_buckets = bucket_ptr[b + 1] - bucket_ptr[b]
         low[b] = key[first]
-        half_range[b] = 0.5 * key[top] - 0.5 * key[first]
+        half_range = 0.5 * key[top] - 0.5 * key[first]  # finite for any finite keys
+        if half_range > 0:
+            scale[b] = n_buckets / half_range
         i = first
         for q in range(n_buckets):
-            while i + 1 < end and _bucket(key[i + 1], low[b], half_range[b], n_buckets) < q:
+            while i + 1 < end and _bucket(key[i + 1], low[b], scale[b], n_buckets) < q:
                 i += 1
             start[bucket_ptr[b] + q] = i
-    return bucket_ptr, start, low, half_range
+    return bucket_ptr, start, low, scale
 
 
 @nb.njit(cache=True)
@@ -412,7 +413,8 @@ def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, deat
     follows branch b up to b's death saddle, then the branch b merged into, and so on: hop to the
     parent branch while the sample is at or above the current branch's death, then find the
     branch's highest node (nodes sorted in sweep order) at or below the sample; the sample is on
-    that node's up arc. Roots count as +inf so that none is ever returned. Branches nest only a
+    that node's up arc. Roots count as +inf so that none is ever returned. Also returns the number of
+    samples on each arc (nodes included). Branches nest only a
     few levels deep and a bucket index locates the node, so each sample costs a few steps.
     """
     key = np.empty(branch_nodes.size)
@@ -420,40 +422,56 @@ def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, deat
     for i in range(branch_nodes.size):
         vert[i] = node_vertex[branch_nodes[i]]
         key[i] = np.inf if node_is_root[branch_nodes[i]] else f[vert[i]]
-    death_key = np.full(death_node.size, np.inf)  # small copies: no random reads of the field below
-    death_vert = np.zeros(death_node.size, np.int64)
+    bucket_ptr, start, low, scale = _bucket_index(key, branch_ptr)
+    # Everything the loop reads about a branch in one 64-byte row (integers are exact as float64), and
+    # about a node in one 24-byte row: each hop or lookup touches one cache line, not five arrays.
+    DEATH, DEATH_VERT, PARENT, LOW, SCALE, BUCKET0, N_BUCKETS, END = 0, 1, 2, 3, 4, 5, 6, 7
+    br_row = np.zeros(8 * death_node.size)
     for b in range(death_node.size):
+        r = 8 * b
+        br_row[r + DEATH] = np.inf
         if death_node[b] >= 0:
-            death_vert[b] = node_vertex[death_node[b]]
-            death_key[b] = f[death_vert[b]]
-    bucket_ptr, start, low, half_range = _bucket_index(key, branch_ptr)
+            br_row[r + DEATH_VERT] = node_vertex[death_node[b]]
+            br_row[r + DEATH] = f[node_vertex[death_node[b]]]
+        br_row[r + PARENT] = parent_branch[b]
+        br_row[r + LOW] = low[b]
+        br_row[r + SCALE] = scale[b]
+        br_row[r + BUCKET0] = bucket_ptr[b]
+        br_row[r + N_BUCKETS] = bucket_ptr[b + 1] - bucket_ptr[b]
+        br_row[r + END] = branch_ptr[b + 1]
+    node_row = np.empty(3 * branch_nodes.size)  # per node: key, vertex, arc above
+    for i in range(branch_nodes.size):
+        node_row[3 * i] = key[i]
+        node_row[3 * i + 1] = vert[i]
+        node_row[3 * i + 2] = arc_of_node[branch_nodes[i]]
     seg = np.empty(f.size, np.int32)
+    count = np.zeros(branch_nodes.size, np.int64)
     for v in range(f.size):
         br = label[v]
         if br < 0:
             seg[v] = -1
             continue
         fv = f[v]
-        while True:
-            x = death_key[br]
-            if x > fv or (x == fv and death_vert[br] > v):  # v is below this branch's death
-                break
-            br = parent_branch[br]
-        end = branch_ptr[br + 1]
-        b0 = bucket_ptr[br]
-        n_buckets = bucket_ptr[br + 1] - b0
-        q = _bucket(fv, low[br], half_range[br], n_buckets)
+        fvert = np.float64(v)
+        r = br * 8
+        while br_row[r + DEATH] < fv or (br_row[r + DEATH] == fv and br_row[r + DEATH_VERT] <= fvert):
+            r = np.int64(br_row[r + PARENT]) * 8  # v is at or above this branch's death: go to its parent
+        b0 = np.int64(br_row[r + BUCKET0])
+        n_buckets = np.int64(br_row[r + N_BUCKETS])
+        q = _bucket(fv, br_row[r + LOW], br_row[r + SCALE], n_buckets)
         i = start[b0 + q]
-        hi = start[b0 + q + 1] if q + 1 < n_buckets else end - 1  # the node sought lies in [i, hi]
+        hi = start[b0 + q + 1] if q + 1 < n_buckets else np.int64(br_row[r + END]) - 1  # the node is in [i, hi]
         n = hi - i + 1
         while n > 1:  # binary search (tied values share a bucket); invariant: node i is at or below v
             half = n >> 1
-            x = key[i + half]
-            if x < fv or (x == fv and vert[i + half] <= v):
+            x = node_row[3 * (i + half)]
+            if x < fv or (x == fv and node_row[3 * (i + half) + 1] <= fvert):
                 i += half
             n -= half
-        seg[v] = arc_of_node[branch_nodes[i]]
-    return seg
+        arc = np.int64(node_row[3 * i + 2])
+        seg[v] = arc
+        count[arc] += 1
+    return seg, count
 
 
 @nb.njit(cache=True)
@@ -673,12 +691,11 @@ def compute_topology(field, graph: str = "freudenthal") -> Topology:
     death_node[nodes.pair_basin] = nodes.pair_death
     parent_branch = np.full(nodes.minima.size, -1, np.int64)
     parent_branch[nodes.pair_basin] = nodes.pair_parent
-    seg = _segment(work, nodes.label, nodes.vertex, nodes.type == ROOT, branch_nodes, branch_ptr, death_node,
-                   parent_branch, arc_of_node)
+    seg, on_arc = _segment(work, nodes.label, nodes.vertex, nodes.type == ROOT, branch_nodes, branch_ptr, death_node,
+                           parent_branch, arc_of_node)
     node_seg = seg[nodes.vertex]
     region = np.zeros(n_nodes, np.int64)  # regular samples on each node's up arc
-    region[arcs] = (np.bincount(seg[seg >= 0], minlength=n_arcs)
-                    - np.bincount(node_seg[node_seg >= 0], minlength=n_arcs))
+    region[arcs] = on_arc[:n_arcs] - np.bincount(node_seg[node_seg >= 0], minlength=n_arcs)
     below = _subtree_sizes(arcs, nodes.up, region)
     tree = MergeTree(
         node_vertex=nodes.vertex[perm],
