@@ -167,10 +167,11 @@ def _slot(key, bits):
 
 
 @nb.njit(cache=True)
-def _rehash(keys, wit, bits):
-    """The open-addressing table (keys -1 where empty) grown to ``bits`` bits."""
+def _rehash(keys, wit, wit_value, bits):
+    """The open-addressing table (keys -1 where empty; witness and its value) grown to ``bits`` bits."""
     new_keys = np.full(1 << bits, -1, np.int64)
     new_wit = np.empty(1 << bits, np.int64)
+    new_value = np.empty(1 << bits)
     mask = (1 << bits) - 1
     for t in range(keys.size):
         if keys[t] >= 0:
@@ -179,25 +180,29 @@ def _rehash(keys, wit, bits):
                 s = (s + 1) & mask
             new_keys[s] = keys[t]
             new_wit[s] = wit[t]
-    return new_keys, new_wit
+            new_value[s] = wit_value[t]
+    return new_keys, new_wit, new_value
 
 
 @nb.njit(cache=True)
 def _basin_edges(f, kind, shape, offsets, neg, pos, label, n_basins):
-    """Edges of the basin graph: for each pair of basins (a < b), the lowest sample in sweep order whose
-    own basin is one of them and which has a lower neighbour in the other (its witness).
+    """Edges of the basin graph: for each pair of basins (a < b), the lowest sample in sweep order that
+    lies in one of them and has a lower neighbour in the other (its witness).
 
     Why it suffices: a sample's descent path stays in every sublevel set it is in, so a sublevel set's
-    components are its basins joined by the samples in it that touch a lower neighbour of another basin,
-    and only the first such sample per basin pair can merge anything. Only saddle candidates
-    (``kind`` 2) are read. Returns (a, b, witness) arrays, in no particular order.
+    components are its basins joined by the samples in it that touch a lower neighbour of another
+    basin, and only the first such sample per basin pair can merge anything. Only saddle candidates
+    (``kind`` 2) are visited: any other sample's lower neighbours are joined through lower samples
+    already. A neighbour's basin is read before its value, as most neighbours share the sample's.
+    Samples come in index order, so the table keeps each pair's first witness unless a later one
+    has a strictly lower value. Returns (a, b, witness) arrays, in no particular order.
     """
     m = offsets.size
     bits = 12
     keys = np.full(1 << bits, -1, np.int64)
     wit = np.empty(1 << bits, np.int64)
+    wit_value = np.empty(1 << bits)
     count = 0
-    seen = np.empty(m, np.int64)
     coord = np.zeros(shape.size, np.int64)
     coord[-1] = -1
     for v in range(f.size):
@@ -209,6 +214,7 @@ def _basin_edges(f, kind, shape, offsets, neg, pos, label, n_basins):
             coord[ax] += 1
         if kind[v] != 2:
             continue
+        lv = np.int64(label[v])
         low = 0
         high = 0
         for ax in range(shape.size):
@@ -218,27 +224,14 @@ def _basin_edges(f, kind, shape, offsets, neg, pos, label, n_basins):
                 high |= 1 << ax
         edge = low | high
         fv = f[v]
-        a = np.int64(label[v])
-        n_seen = 0
         for j in range(m):
             if edge != 0 and ((neg[j] & low) != 0 or (pos[j] & high) != 0):
                 continue
             u = v + offsets[j]
-            if not _lower(f[u], u, fv, v):
+            lu = np.int64(label[u])
+            if lu == lv or lu < 0 or not _lower(f[u], u, fv, v):  # labels first: most are equal
                 continue
-            b = np.int64(label[u])
-            if b == a:
-                continue
-            dup = False
-            for t in range(n_seen):
-                if seen[t] == b:
-                    dup = True
-                    break
-            if dup:
-                continue
-            seen[n_seen] = b
-            n_seen += 1
-            key = min(a, b) * n_basins + max(a, b)
+            key = min(lu, lv) * n_basins + max(lu, lv)
             mask = keys.size - 1
             s = _slot(key, bits)
             while keys[s] >= 0 and keys[s] != key:
@@ -246,12 +239,14 @@ def _basin_edges(f, kind, shape, offsets, neg, pos, label, n_basins):
             if keys[s] < 0:
                 keys[s] = key
                 wit[s] = v
+                wit_value[s] = fv
                 count += 1
                 if 2 * count > keys.size:
                     bits += 1
-                    keys, wit = _rehash(keys, wit, bits)
-            elif fv < f[wit[s]]:  # samples come in index order: an equal value is not lower
+                    keys, wit, wit_value = _rehash(keys, wit, wit_value, bits)
+            elif fv < wit_value[s]:
                 wit[s] = v
+                wit_value[s] = fv
     used = np.flatnonzero(keys >= 0)
     return keys[used] // n_basins, keys[used] % n_basins, wit[used]
 
