@@ -465,7 +465,8 @@ def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, deat
             n -= half
         arc = np.int64(node_row[3 * i + 2])
         seg[v] = arc
-        count[arc] += 1
+        if arc >= 0:  # -1: a one-sample component
+            count[arc] += 1
     return seg, count
 
 
@@ -655,9 +656,12 @@ def _build_nodes(work: np.ndarray, shape: tuple[int, ...], graph: str) -> _Nodes
 def compute_topology(field, graph: str = "freudenthal") -> Topology:
     """Merge tree, persistence pairs and segmentation of ``field`` on the ``graph`` stencil.
 
-    Streaming passes over the grid and no global sort: steepest-descent basins; a union-find over
-    basins at the few samples whose lower neighbours are disconnected, in sweep order; one pass
-    putting every sample on its arc. The sweep order is (value, flat C-order index) throughout.
+    Streaming passes over the grid and no global sort: steepest-descent basins; the basin graph
+    (the lowest sample joining each pair of touching basins); a union-find over basins along its
+    edges in sweep order; one pass putting every sample on its arc. The sweep order is (value, flat
+    C-order index) throughout. ``field``: any real array with >= 1 axis (non-finite samples are
+    holes); every finite float64 value works, subnormal to +-1.8e308. Raises ValueError for a 0-d
+    or non-real array or an unknown ``graph``. Method: docs/topology.md.
     """
     values = _as_field(field)
     flat = values.reshape(-1)
