@@ -57,6 +57,26 @@ def _link_table(adj):
     return table
 
 
+@nb.njit(inline="always")
+def _next_sample(coord, shape):
+    """Advance the C-order odometer ``coord`` (start: all 0 but the last axis at -1) to the next sample;
+    returns its boundary masks: the axes where it sits at index 0 (low) and at the last index (high)."""
+    a = shape.size - 1
+    coord[a] += 1
+    while coord[a] == shape[a]:
+        coord[a] = 0
+        a -= 1
+        coord[a] += 1
+    low = 0
+    high = 0
+    for a in range(shape.size):
+        if coord[a] == 0:
+            low |= 1 << a
+        if coord[a] == shape[a] - 1:
+            high |= 1 << a
+    return low, high
+
+
 @nb.njit(cache=True)
 def _classify(f, shape, offsets, neg, pos, adj, table, dest):
     """One streaming pass over the grid: steepest lower neighbour of every finite sample (``dest``,
@@ -75,23 +95,11 @@ def _classify(f, shape, offsets, neg, pos, adj, table, dest):
     coord = np.zeros(shape.size, np.int64)
     coord[-1] = -1
     for v in range(f.size):
-        a = shape.size - 1  # advance the C-order odometer
-        coord[a] += 1
-        while coord[a] == shape[a]:
-            coord[a] = 0
-            a -= 1
-            coord[a] += 1
+        low, high = _next_sample(coord, shape)
         fv = f[v]
         if fv != fv:
             dest[v] = -1
             continue
-        low = 0
-        high = 0
-        for a in range(shape.size):
-            if coord[a] == 0:
-                low |= 1 << a
-            if coord[a] == shape[a] - 1:
-                high |= 1 << a
         n_low = 0
         bits = np.uint64(0)
         if (low | high) == 0:
@@ -206,22 +214,10 @@ def _basin_edges(f, kind, shape, offsets, neg, pos, label, n_basins):
     coord = np.zeros(shape.size, np.int64)
     coord[-1] = -1
     for v in range(f.size):
-        ax = shape.size - 1  # advance the C-order odometer
-        coord[ax] += 1
-        while coord[ax] == shape[ax]:
-            coord[ax] = 0
-            ax -= 1
-            coord[ax] += 1
+        low, high = _next_sample(coord, shape)
         if kind[v] != 2:
             continue
         lv = np.int64(label[v])
-        low = 0
-        high = 0
-        for ax in range(shape.size):
-            if coord[ax] == 0:
-                low |= 1 << ax
-            if coord[ax] == shape[ax] - 1:
-                high |= 1 << ax
         edge = low | high
         fv = f[v]
         for j in range(m):
