@@ -270,6 +270,15 @@ def test_extreme_magnitudes_known_trees(field, seg, pairs):
     assert list(zip(p.birth[~p.essential].tolist(), p.death[~p.essential].tolist())) == pairs
 
 
+@pytest.mark.parametrize("threshold", [0.0, 0.5])
+def test_extreme_magnitudes_summary(threshold):
+    """A persistence of 2e308 overflows to inf but is still kept by the simplification (it is the whole range)."""
+    s = summarize(compute_topology(np.array([-1e308, 1e308, -1e308]), "axis"), threshold=threshold)
+    assert (s["n_pairs"], s["n_pairs_simplified"], s["max_persistence_simplified"]) == (1, 1, np.inf)
+    tiny = summarize(compute_topology(np.array([0.0, 5e-324, 0.0, 1e-323]), "axis"), threshold=threshold)
+    assert (tiny["n_pairs"], tiny["n_pairs_simplified"]) == (1, 1)
+
+
 @pytest.mark.parametrize("graph", GRAPHS)
 def test_extreme_magnitudes_equal_references(graph):
     """Every array against the plain union-find (small fields) and the graph engine's sorted sweep
