@@ -22,10 +22,10 @@ run: setup  ## the default sweep of config/config.yaml (offline, CPU, ~10 minute
 test: setup  ## the whole test suite
 	$(VENV)/bin/pytest -q
 
-bench: setup  ## speed against the peers, measured in the same run (QUICK=1 for smaller sizes)
+bench: setup  ## speed against the peers, measured in the same run (QUICK=1 for smaller sizes, THREADS=N per side)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m pip install --quiet --no-deps landscaper==1.3.1 topopy==1.0.4 nglpy==1.1.7
-	$(PY) benchmarks/run_all.py $(if $(QUICK),--quick)
+	$(PY) benchmarks/run_all.py $(if $(QUICK),--quick) $(if $(THREADS),--threads $(THREADS))
 
 lint: setup  ## snakemake's linter over every rule (exits 1 on any note)
 	$(VENV)/bin/snakemake --lint

@@ -15,7 +15,7 @@ from scipy.stats import qmc
 
 from losstopo import cli
 from losstopo.scatter import scatter_points
-from losstopo.topology import compute_topology, read_topology, summarize
+from losstopo.topology import MINIMUM, compute_topology, read_topology, summarize
 from losstopo.topology.knn import assemble_topology, default_k, graph_topology, grid_adjacency, knn_graph
 
 GRAPHS = ("axis", "freudenthal", "full")
@@ -193,6 +193,58 @@ def test_assemble_rejects_inconsistent_trees():
         assemble_topology(f, "x", **{**args, "vertex_arc": [-1] * 5})
     with pytest.raises(ValueError, match="lower to the higher"):
         assemble_topology(f, "x", **{**args, "arc_down_vertex": [1, 2, 1], "arc_up_vertex": [0, 1, 4]})
+
+
+def lone_vertices(values):
+    """The grid engine's answer for a field of one-sample components (issue 12, fault 3): each finite
+    vertex a minimum alone, no arcs, segmentation -1, one essential class of basin size 1."""
+    finite = np.flatnonzero(np.isfinite(values))
+    order = finite[np.lexsort((finite, values[finite]))]
+    return order.tolist(), [int(MINIMUM)] * order.size, [1] * order.size
+
+
+@pytest.mark.parametrize("values, adjacency", [
+    ([2.5], sparse.csr_matrix((1, 1))),  # a single vertex
+    ([1.0, -2.0, 0.5, 0.5], sparse.csr_matrix((4, 4))),  # isolated vertices, a tie
+    ([1.0, np.nan], sparse.csr_matrix([[0, 1], [1, 0]])),  # the only neighbour is non-finite
+    ([np.nan, np.inf, -np.inf], sparse.csr_matrix(np.ones((3, 3)))),  # nothing finite
+    (np.zeros(0), sparse.csr_matrix((0, 0))),  # no vertex
+    ([3.0, 1.0], sparse.csr_matrix(np.eye(2))),  # self-loops only
+    ([3.0, 1.0], sparse.coo_matrix(([1.0, -1.0], ([0, 0], [1, 1])), shape=(2, 2))),  # duplicates summing to 0
+])
+def test_graph_without_arcs(values, adjacency):
+    values = np.asarray(values, float)
+    topo = graph_topology(values, adjacency)
+    t, p = topo.tree, topo.pairs
+    got = t.node_vertex.tolist(), t.node_type.tolist(), p.basin_size.tolist()
+    assert got == lone_vertices(values)
+    assert t.arc_down.size == 0 and np.all(t.segmentation == -1) and np.all(p.essential)
+    assert p.birth_vertex.tolist() == got[0]
+    if values.size == 1:
+        assert_same_topology(topo, compute_topology(values, "axis"))
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_graph_without_arcs_equals_grid_engine(graph):
+    """Non-finite samples cut every edge of a grid (a checkerboard for ``axis``, every other sample on
+    each axis for the others): both engines give one lone minimum per finite sample."""
+    shape = (6, 5, 4)
+    idx = np.indices(shape)
+    cut = idx.sum(axis=0) % 2 == 1 if graph == "axis" else np.any(idx % 2 == 1, axis=0)
+    f = np.where(cut, np.nan, np.random.default_rng(4).integers(0, 3, shape) * 1.0)
+    topo = graph_topology(f, grid_adjacency(shape, graph), graph)
+    assert_same_topology(topo, compute_topology(f, graph))
+    assert [topo.tree.node_vertex.tolist(), topo.tree.node_type.tolist(), topo.pairs.basin_size.tolist()] == \
+        list(lone_vertices(f.ravel()))
+
+
+def test_duplicate_edges_count_once():
+    """A COO matrix with repeated entries and self-loops gives the tree of its simple graph."""
+    f = np.array([0.0, 2.0, 1.0, 3.0])
+    simple = sparse.csr_matrix(([1, 1, 1], ([0, 1, 2], [1, 2, 3])), shape=(4, 4))
+    noisy = sparse.coo_matrix(([1, 1, 1, 5, 1, 1], ([0, 0, 1, 3, 3, 2], [1, 1, 2, 3, 2, 1])), shape=(4, 4))
+    assert_same_topology(graph_topology(f, noisy), graph_topology(f, simple))
+    assert_same_topology(graph_topology(f, simple), compute_topology(f, "axis"))
 
 
 # ---------------------------------------------------------------- scattered sampling

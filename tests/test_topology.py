@@ -237,6 +237,71 @@ def test_tree_segmentation_and_basins_equal_reference(graph):
             assert engine_tree(f, graph) == reference_tree(f, graph)
 
 
+# ---------------------------------------------------------------- extreme magnitudes (issue 12, fault 2)
+
+BIG = np.finfo(np.float64).max
+EXTREMES = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-323, 1e-308, -1e-308, 2.2250738585072014e-308, 1e-300, 1.0, -1.0,
+                     1e300, 1e308, -1e308, np.nextafter(BIG, 0), -np.nextafter(BIG, 0), BIG, -BIG])
+
+
+def extreme_fields(rng, shape):
+    """Fields whose value ranges underflow (subnormals), overflow (+-1.8e308) or are constant, with ties."""
+    g = rng.standard_normal(shape)
+    g /= np.abs(g).max()
+    yield EXTREMES[rng.integers(0, EXTREMES.size, shape)]  # every magnitude at once, many ties
+    yield EXTREMES[rng.integers(0, 5, shape)]  # zeros of both signs and the smallest subnormals
+    yield g * BIG  # the whole float64 range
+    yield g * 1e-310  # subnormal only
+    yield np.where(rng.random(shape) < 0.5, g * 1e-310, g * 1e307)
+    yield rng.integers(-2, 3, shape) * (BIG / 2)
+    yield np.full(shape, -BIG)
+
+
+@pytest.mark.parametrize("field, seg, pairs", [
+    ([0.0, 1e-308, 0.0, 1.0], [0, 2, 1, 2], [(0.0, 1e-308)]),
+    ([-1e308, 1e308, -1e308], [0, 0, 1], [(-1e308, 1e308)]),
+    ([-BIG, BIG, 0.0, BIG, -BIG], [0, 3, 2, 3, 1], [(0.0, BIG), (-BIG, BIG)]),
+    ([5e-324, 0.0, -0.0, 5e-324, 1e-323, 0.0], [0, 0, 0, 0, 0, 1], [(0.0, 1e-323)]),
+])
+def test_extreme_magnitudes_known_trees(field, seg, pairs):
+    topo = compute_topology(np.array(field), "axis")
+    p = topo.pairs
+    assert topo.tree.segmentation.tolist() == seg
+    assert list(zip(p.birth[~p.essential].tolist(), p.death[~p.essential].tolist())) == pairs
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.5])
+def test_extreme_magnitudes_summary(threshold):
+    """A persistence of 2e308 overflows to inf but is still kept by the simplification (it is the whole range)."""
+    s = summarize(compute_topology(np.array([-1e308, 1e308, -1e308]), "axis"), threshold=threshold)
+    assert (s["n_pairs"], s["n_pairs_simplified"], s["max_persistence_simplified"]) == (1, 1, np.inf)
+    tiny = summarize(compute_topology(np.array([0.0, 5e-324, 0.0, 1e-323]), "axis"), threshold=threshold)
+    assert (tiny["n_pairs"], tiny["n_pairs_simplified"]) == (1, 1)
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_extreme_magnitudes_equal_references(graph):
+    """Every array against the plain union-find (small fields) and the graph engine's sorted sweep
+    (which shares no bucketing with the grid engine), pairs against gudhi; 1-D to 4-D."""
+    from losstopo.topology.knn import graph_topology, grid_adjacency
+
+    rng = np.random.default_rng(GRAPHS.index(graph))
+    for shape in [(1,), (2,), (37,), (9, 8), (1, 7), (5, 4, 6), (4, 3, 3, 4), (6, 6, 6, 6)]:
+        adj = grid_adjacency(shape, graph)
+        for f in extreme_fields(rng, shape):
+            topo = compute_topology(f, graph)
+            other = graph_topology(f, adj, graph)
+            for name in ("node_vertex", "node_type", "arc_down", "arc_up", "arc_region_size", "segmentation"):
+                assert np.array_equal(getattr(topo.tree, name), getattr(other.tree, name)), name
+            for name in ("birth_vertex", "death_vertex", "basin_size"):
+                assert np.array_equal(getattr(topo.pairs, name), getattr(other.pairs, name)), name
+            if f.size <= 150:
+                assert engine_tree(f, graph) == reference_tree(f, graph)
+            if graph == "axis":
+                dgm = gudhi_pairs(gudhi.CubicalComplex(vertices=f))
+                assert ours(f, graph) == dgm
+
+
 # ---------------------------------------------------------------- hand-made trees
 
 

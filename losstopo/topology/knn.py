@@ -102,6 +102,7 @@ def _symmetric_csr(adjacency, n: int) -> sparse.csr_matrix:
     coo = sparse.coo_matrix(adjacency)
     if coo.shape != (n, n):
         raise ValueError(f"the adjacency matrix has shape {coo.shape}; expected ({n}, {n}), one row per sample")
+    coo.sum_duplicates()  # repeated entries are one matrix entry: an edge when their sum is nonzero
     keep = (coo.row != coo.col) & (coo.data != 0)
     rows = np.concatenate([coo.row[keep], coo.col[keep]])
     cols = np.concatenate([coo.col[keep], coo.row[keep]])
@@ -215,8 +216,10 @@ def graph_topology(values, adjacency, graph: str = "knn") -> Topology:
     """Merge tree, persistence pairs and segmentation of ``values`` on an undirected graph.
 
     ``values`` (N,) or any shape (flattened in C order: vertex = flat index); ``adjacency`` an (N, N)
-    scipy sparse matrix whose nonzero pattern is the edge set (symmetrised here; the diagonal is
-    ignored). Non-finite values are not vertices. ``graph`` is the name recorded in the result.
+    scipy sparse matrix whose nonzero pattern is the edge set (symmetrised here; the diagonal, i.e.
+    self-loops, is ignored; repeated COO entries count once, by their sum). Non-finite values are not
+    vertices; a vertex without finite neighbours is a minimum alone in its component (no arc), as a
+    one-sample grid is. An empty or all-non-finite input gives an empty tree. ``graph`` is the name recorded in the result.
     A disconnected graph gives one essential class (and one root) per component.
     """
     field = _as_field(values)
@@ -375,7 +378,11 @@ def assemble_topology(values, graph: str, node_vertex, arc_down_vertex, arc_up_v
     seg[node_vertex[up[ess_arc]]] = ess_arc
     region = np.bincount(seg[regular], minlength=down.size)
 
-    below = _subtree_sizes(down, np.where(has_up, up[np.maximum(up_arc, 0)], -1), np.where(has_up, region[up_arc], 0))
+    node_up = np.full(n_nodes, -1, np.int64)  # per node: the node above and the regular samples between
+    node_up[down] = up
+    node_region = np.zeros(n_nodes, np.int64)
+    node_region[down] = region
+    below = _subtree_sizes(down, node_up, node_region)
     has_arc = br.last_arc >= 0
     basin = np.ones(birth_node.size, np.int64)
     last = br.last_arc[has_arc]

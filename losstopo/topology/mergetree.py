@@ -7,8 +7,9 @@ neighbour read), the work is split into passes that stream through the grid in i
 1. ``_classify``: each sample's steepest lower neighbour, minima, and saddle candidates (samples
    whose lower neighbours are not connected among themselves; every other sample is regular).
 2. ``_descend``: the basin (minimum reached by steepest descent) of every sample.
-3. ``_basins_below`` + ``_join``: a union-find over basins at the candidates only, in sweep order,
-   gives the saddles, the tree's arcs and the elder-rule pairs.
+3. ``_basin_edges`` + ``_join``: the basin graph (per pair of touching basins, the lowest candidate
+   joining them, kept in a hash table), then a union-find over basins along its edges in sweep
+   order gives the saddles, the tree's arcs and the elder-rule pairs.
 4. ``_segment``: every sample is placed on its arc by walking the branch decomposition.
 
 All loops are numba-compiled (``cache=True``); the Python glue only touches per-node arrays.
@@ -30,21 +31,6 @@ MINIMUM, SADDLE, ROOT, DEGENERATE = 0, 1, 3, 4  # TTK's CriticalType codes for j
 def _lower(x, u, fv, v):
     """(value, index) order: is sample u (value x) below sample v (value fv)? NaN is never below."""
     return x < fv or (x == fv and u < v)
-
-
-@nb.njit(cache=True)
-def _boundary(v, shape):
-    """Bit masks of the axes where flat C-order sample v sits at index 0 (low) and at the end (high)."""
-    low = 0
-    high = 0
-    for a in range(shape.size - 1, -1, -1):
-        c = v % shape[a]
-        v //= shape[a]
-        if c == 0:
-            low |= 1 << a
-        if c == shape[a] - 1:
-            high |= 1 << a
-    return low, high
 
 
 @nb.njit(cache=True)
@@ -71,6 +57,26 @@ def _link_table(adj):
     return table
 
 
+@nb.njit(inline="always")
+def _next_sample(coord, shape):
+    """Advance the C-order odometer ``coord`` (start: all 0 but the last axis at -1) to the next sample;
+    returns its boundary masks: the axes where it sits at index 0 (low) and at the last index (high)."""
+    a = shape.size - 1
+    coord[a] += 1
+    while coord[a] == shape[a]:
+        coord[a] = 0
+        a -= 1
+        coord[a] += 1
+    low = 0
+    high = 0
+    for a in range(shape.size):
+        if coord[a] == 0:
+            low |= 1 << a
+        if coord[a] == shape[a] - 1:
+            high |= 1 << a
+    return low, high
+
+
 @nb.njit(cache=True)
 def _classify(f, shape, offsets, neg, pos, adj, table, dest):
     """One streaming pass over the grid: steepest lower neighbour of every finite sample (``dest``,
@@ -89,23 +95,11 @@ def _classify(f, shape, offsets, neg, pos, adj, table, dest):
     coord = np.zeros(shape.size, np.int64)
     coord[-1] = -1
     for v in range(f.size):
-        a = shape.size - 1  # advance the C-order odometer
-        coord[a] += 1
-        while coord[a] == shape[a]:
-            coord[a] = 0
-            a -= 1
-            coord[a] += 1
+        low, high = _next_sample(coord, shape)
         fv = f[v]
         if fv != fv:
             dest[v] = -1
             continue
-        low = 0
-        high = 0
-        for a in range(shape.size):
-            if coord[a] == 0:
-                low |= 1 << a
-            if coord[a] == shape[a] - 1:
-                high |= 1 << a
         n_low = 0
         bits = np.uint64(0)
         if (low | high) == 0:
@@ -174,39 +168,83 @@ def _descend(dest, label):
             u = dest[u]
 
 
+@nb.njit(inline="always")
+def _slot(key, bits):
+    """Fibonacci hash of a non-negative int64 key into ``bits`` bits."""
+    return np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))
+
+
 @nb.njit(cache=True)
-def _basins_below(f, cand, shape, offsets, neg, pos, label):
-    """For each saddle candidate, the distinct basin labels of its lower neighbours (CSR)."""
-    ptr = np.zeros(cand.size + 1, np.int64)
-    out = np.empty(4 * cand.size + 16, label.dtype)
-    n_out = 0
-    for c in range(cand.size):
-        v = cand[c]
-        fv = f[v]
-        low, high = _boundary(v, shape)
+def _rehash(keys, wit, wit_value, bits):
+    """The open-addressing table (keys -1 where empty; witness and its value) grown to ``bits`` bits."""
+    new_keys = np.full(1 << bits, -1, np.int64)
+    new_wit = np.empty(1 << bits, np.int64)
+    new_value = np.empty(1 << bits)
+    mask = (1 << bits) - 1
+    for t in range(keys.size):
+        if keys[t] >= 0:
+            s = _slot(keys[t], bits)
+            while new_keys[s] >= 0:
+                s = (s + 1) & mask
+            new_keys[s] = keys[t]
+            new_wit[s] = wit[t]
+            new_value[s] = wit_value[t]
+    return new_keys, new_wit, new_value
+
+
+@nb.njit(cache=True)
+def _basin_edges(f, kind, shape, offsets, neg, pos, label, n_basins):
+    """Edges of the basin graph: for each pair of basins (a < b), the lowest sample in sweep order that
+    lies in one of them and has a lower neighbour in the other (its witness).
+
+    Why it suffices: a sample's descent path stays in every sublevel set it is in, so a sublevel set's
+    components are its basins joined by the samples in it that touch a lower neighbour of another
+    basin, and only the first such sample per basin pair can merge anything. Only saddle candidates
+    (``kind`` 2) are visited: any other sample's lower neighbours are joined through lower samples
+    already. A neighbour's basin is read before its value, as most neighbours share the sample's.
+    Samples come in index order, so the table keeps each pair's first witness unless a later one
+    has a strictly lower value. Returns (a, b, witness) arrays, in no particular order.
+    """
+    m = offsets.size
+    bits = 12
+    keys = np.full(1 << bits, -1, np.int64)
+    wit = np.empty(1 << bits, np.int64)
+    wit_value = np.empty(1 << bits)
+    count = 0
+    coord = np.zeros(shape.size, np.int64)
+    coord[-1] = -1
+    for v in range(f.size):
+        low, high = _next_sample(coord, shape)
+        if kind[v] != 2:
+            continue
+        lv = np.int64(label[v])
         edge = low | high
-        start = n_out
-        for j in range(offsets.size):
+        fv = f[v]
+        for j in range(m):
             if edge != 0 and ((neg[j] & low) != 0 or (pos[j] & high) != 0):
                 continue
             u = v + offsets[j]
-            if not _lower(f[u], u, fv, v):
+            lu = np.int64(label[u])
+            if lu == lv or lu < 0 or not _lower(f[u], u, fv, v):  # labels first: most are equal
                 continue
-            lab = label[u]
-            seen = False
-            for t in range(start, n_out):
-                if out[t] == lab:
-                    seen = True
-                    break
-            if not seen:
-                if n_out == out.size:
-                    bigger = np.empty(2 * out.size, out.dtype)
-                    bigger[:n_out] = out[:n_out]
-                    out = bigger
-                out[n_out] = lab
-                n_out += 1
-        ptr[c + 1] = n_out
-    return ptr, out[:n_out]
+            key = min(lu, lv) * n_basins + max(lu, lv)
+            mask = keys.size - 1
+            s = _slot(key, bits)
+            while keys[s] >= 0 and keys[s] != key:
+                s = (s + 1) & mask
+            if keys[s] < 0:
+                keys[s] = key
+                wit[s] = v
+                wit_value[s] = fv
+                count += 1
+                if 2 * count > keys.size:
+                    bits += 1
+                    keys, wit, wit_value = _rehash(keys, wit, wit_value, bits)
+            elif fv < wit_value[s]:
+                wit[s] = v
+                wit_value[s] = fv
+    used = np.flatnonzero(keys >= 0)
+    return keys[used] // n_basins, keys[used] % n_basins, wit[used]
 
 
 @nb.njit(cache=True)
@@ -224,17 +262,18 @@ def _add_root(roots, nr, r):
 
 
 @nb.njit(cache=True)
-def _join(n_minima, saddles, ptr, basins):
-    """Union-find over basins at the saddle candidates, in sweep order; elder rule.
+def _join(n_minima, ptr, basins):
+    """Union-find over basins at the witnesses of the basin graph, in sweep order; elder rule.
 
-    Basin ids are in sweep order, so the union-find root of a component is its oldest minimum and
-    names the branch (of the branch decomposition) that survives. Node j < n_minima is minimum j;
-    saddles follow in sweep order. Returns, per node, the candidate index (-1 for minima), type, up
+    Witness c joins the basins ``basins[ptr[c]:ptr[c + 1]]``. Basin ids are in sweep order, so the
+    union-find root of a component is its oldest minimum and names the branch (of the branch
+    decomposition) that survives. Node j < n_minima is minimum j; saddles follow in sweep order.
+    Returns, per node, the witness index (-1 for minima), type, up
     node (-1 while open) and branch (the basin whose branch continues above it); per pair the dying
     basin, the death node, the node whose arc enters the death and the surviving (parent) branch;
     per basin its component root and, at roots, the component's open (topmost) node.
     """
-    n_max = n_minima + saddles.size
+    n_max = n_minima + ptr.size - 1
     node_cand = np.full(n_max, -1, np.int64)
     node_type = np.zeros(n_max, np.int8)
     node_up = np.full(n_max, -1, np.int64)
@@ -248,9 +287,9 @@ def _join(n_minima, saddles, ptr, basins):
     n_pairs = 0
     n_nodes = n_minima
     roots = np.empty(64, np.int64)
-    for c in range(saddles.size):
+    for c in range(ptr.size - 1):
         nr = 0
-        for t in range(ptr[saddles[c]], ptr[saddles[c] + 1]):
+        for t in range(ptr[c], ptr[c + 1]):
             r = basins[t]
             while parent[r] != r:
                 parent[r] = parent[parent[r]]
@@ -260,7 +299,7 @@ def _join(n_minima, saddles, ptr, basins):
             continue
         node = n_nodes
         n_nodes += 1
-        node_cand[node] = saddles[c]
+        node_cand[node] = c
         node_type[node] = SADDLE if nr == 2 else DEGENERATE
         if nr == 2 and roots[1] < roots[0]:
             roots[0], roots[1] = roots[1], roots[0]
@@ -304,11 +343,32 @@ def _component_tops(f, label, comp_of_basin, n_basins):
     return top
 
 
+@nb.njit(inline="always")
+def _bucket(x, low, scale, n_buckets):
+    """Bucket of value ``x``: ``(x/2 - low/2) * scale`` clamped to 0..n_buckets-1, ``scale`` being
+    n_buckets over half the value range (see ``_bucket_index``).
+
+    A non-decreasing function of ``x`` for any float64 input (each operation is correctly rounded,
+    hence monotone; halving keeps a range of +-1.8e308 finite), so values in a lower bucket are
+    strictly lower, which is all the search relies on. Degenerate scales only unbalance buckets:
+    ``scale`` 0 (one distinct value) sends everything to the first bucket, ``scale`` inf (a
+    subnormal range) the lowest value to the first (0 * inf is NaN) and the rest to the last; the
+    result is always in range.
+    """
+    pos = (0.5 * x - 0.5 * low) * scale
+    if not pos >= 0.0:  # below the range, or NaN
+        return 0
+    if pos >= n_buckets - 1:  # at or above the last bucket's edge, +inf included
+        return n_buckets - 1
+    return np.int64(pos)
+
+
 @nb.njit(cache=True)
 def _bucket_index(key, branch_ptr):
-    """Per branch, a table over its value range: for bucket q, the last node strictly below the
-    bucket's lower edge (or the branch's first node). With 2 buckets per node, finding a sample's
-    node takes one multiply and a search among the few nodes of that bucket."""
+    """Per branch, a table over its value range: for bucket q, the last node whose own bucket is
+    below q (or the branch's first node). Node and sample buckets come from the same monotone
+    ``_bucket``, so a sample in bucket q lies above node ``start[q]`` and below every node after
+    ``start[q + 1]``; with 2 buckets per node a search among a few nodes remains."""
     n_branches = branch_ptr.size - 1
     bucket_ptr = np.zeros(n_branches + 1, np.int64)
     for b in range(n_branches):
@@ -322,14 +382,14 @@ def _bucket_index(key, branch_ptr):
         for i in range(first, end):
             if np.isfinite(key[i]):
                 top = i
-        nb_ = bucket_ptr[b + 1] - bucket_ptr[b]
+        n_buckets = bucket_ptr[b + 1] - bucket_ptr[b]
         low[b] = key[first]
-        if key[top] > key[first]:
-            scale[b] = nb_ / (key[top] - key[first])
+        half_range = 0.5 * key[top] - 0.5 * key[first]  # finite for any finite keys
+        if half_range > 0:
+            scale[b] = n_buckets / half_range
         i = first
-        for q in range(nb_):
-            edge = key[first] + q / scale[b] if scale[b] > 0 else key[first]
-            while i + 1 < end and key[i + 1] < edge:
+        for q in range(n_buckets):
+            while i + 1 < end and _bucket(key[i + 1], low[b], scale[b], n_buckets) < q:
                 i += 1
             start[bucket_ptr[b] + q] = i
     return bucket_ptr, start, low, scale
@@ -344,7 +404,8 @@ def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, deat
     follows branch b up to b's death saddle, then the branch b merged into, and so on: hop to the
     parent branch while the sample is at or above the current branch's death, then find the
     branch's highest node (nodes sorted in sweep order) at or below the sample; the sample is on
-    that node's up arc. Roots count as +inf so that none is ever returned. Branches nest only a
+    that node's up arc. Roots count as +inf so that none is ever returned. Also returns the number of
+    samples on each arc (nodes included). Branches nest only a
     few levels deep and a bucket index locates the node, so each sample costs a few steps.
     """
     key = np.empty(branch_nodes.size)
@@ -352,44 +413,57 @@ def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, deat
     for i in range(branch_nodes.size):
         vert[i] = node_vertex[branch_nodes[i]]
         key[i] = np.inf if node_is_root[branch_nodes[i]] else f[vert[i]]
-    death_key = np.full(death_node.size, np.inf)  # small copies: no random reads of the field below
-    death_vert = np.zeros(death_node.size, np.int64)
-    for b in range(death_node.size):
-        if death_node[b] >= 0:
-            death_vert[b] = node_vertex[death_node[b]]
-            death_key[b] = f[death_vert[b]]
     bucket_ptr, start, low, scale = _bucket_index(key, branch_ptr)
+    # Everything the loop reads about a branch in one 64-byte row (integers are exact as float64), and
+    # about a node in one 24-byte row: each hop or lookup touches one cache line, not five arrays.
+    DEATH, DEATH_VERT, PARENT, LOW, SCALE, BUCKET0, N_BUCKETS, END = 0, 1, 2, 3, 4, 5, 6, 7
+    br_row = np.zeros(8 * death_node.size)
+    for b in range(death_node.size):
+        r = 8 * b
+        br_row[r + DEATH] = np.inf
+        if death_node[b] >= 0:
+            br_row[r + DEATH_VERT] = node_vertex[death_node[b]]
+            br_row[r + DEATH] = f[node_vertex[death_node[b]]]
+        br_row[r + PARENT] = parent_branch[b]
+        br_row[r + LOW] = low[b]
+        br_row[r + SCALE] = scale[b]
+        br_row[r + BUCKET0] = bucket_ptr[b]
+        br_row[r + N_BUCKETS] = bucket_ptr[b + 1] - bucket_ptr[b]
+        br_row[r + END] = branch_ptr[b + 1]
+    node_row = np.empty(3 * branch_nodes.size)  # per node: key, vertex, arc above
+    for i in range(branch_nodes.size):
+        node_row[3 * i] = key[i]
+        node_row[3 * i + 1] = vert[i]
+        node_row[3 * i + 2] = arc_of_node[branch_nodes[i]]
     seg = np.empty(f.size, np.int32)
+    count = np.zeros(branch_nodes.size, np.int64)
     for v in range(f.size):
         br = label[v]
         if br < 0:
             seg[v] = -1
             continue
         fv = f[v]
-        while True:
-            x = death_key[br]
-            if x > fv or (x == fv and death_vert[br] > v):  # v is below this branch's death
-                break
-            br = parent_branch[br]
-        first, end = branch_ptr[br], branch_ptr[br + 1]
-        b0 = bucket_ptr[br]
-        n_buckets = bucket_ptr[br + 1] - b0
-        q = np.int64(min(max((fv - low[br]) * scale[br], 0.0), n_buckets - 1.0))
+        fvert = np.float64(v)
+        r = br * 8
+        while br_row[r + DEATH] < fv or (br_row[r + DEATH] == fv and br_row[r + DEATH_VERT] <= fvert):
+            r = np.int64(br_row[r + PARENT]) * 8  # v is at or above this branch's death: go to its parent
+        b0 = np.int64(br_row[r + BUCKET0])
+        n_buckets = np.int64(br_row[r + N_BUCKETS])
+        q = _bucket(fv, br_row[r + LOW], br_row[r + SCALE], n_buckets)
         i = start[b0 + q]
-        hi = start[b0 + q + 1] if q + 1 < n_buckets else end - 1  # the node sought lies in [i, hi]
-        while i > first and (key[i] > fv or (key[i] == fv and vert[i] > v)):  # guards against rounding
-            i -= 1
+        hi = start[b0 + q + 1] if q + 1 < n_buckets else np.int64(br_row[r + END]) - 1  # the node is in [i, hi]
         n = hi - i + 1
         while n > 1:  # binary search (tied values share a bucket); invariant: node i is at or below v
             half = n >> 1
-            x = key[i + half]
-            if x < fv or (x == fv and vert[i + half] <= v):
+            x = node_row[3 * (i + half)]
+            if x < fv or (x == fv and node_row[3 * (i + half) + 1] <= fvert):
                 i += half
             n -= half
-        while i + 1 < end and (key[i + 1] < fv or (key[i + 1] == fv and vert[i + 1] <= v)):
-            i += 1
-        seg[v] = arc_of_node[branch_nodes[i]]
-    return seg
+        arc = np.int64(node_row[3 * i + 2])
+        seg[v] = arc
+        if arc >= 0:  # -1: a one-sample component
+            count[arc] += 1
+    return seg, count
 
 
 @nb.njit(cache=True)
@@ -542,13 +616,16 @@ def _build_nodes(work: np.ndarray, shape: tuple[int, ...], graph: str) -> _Nodes
     label[minima] = np.arange(minima.size, dtype=np.int32)
     _descend(dest, label)
     del dest
-    cand = np.flatnonzero(kind == 2)
-    ptr, basins = _basins_below(work, cand, dims, offsets, neg, pos, label)
-    multi = np.flatnonzero(np.diff(ptr) >= 2)
-    saddles = multi[np.argsort(work[cand[multi]], kind="stable")]
+    edge_a, edge_b, witness = _basin_edges(work, kind, dims, offsets, neg, pos, label, minima.size)
+    del kind
+    order = np.lexsort((witness, work[witness]))  # the witnesses in sweep order, grouped
+    edge_a, edge_b, witness = edge_a[order], edge_b[order], witness[order]
+    first = np.flatnonzero(np.diff(witness, prepend=-1) != 0)
+    ptr = 2 * np.append(first, witness.size)
+    basins = np.stack([edge_a, edge_b], axis=1).reshape(-1)
     (node_cand, node_type, node_up, node_branch, pair_basin, pair_death, pair_below, pair_parent,
-     comp_of_basin, open_node) = _join(minima.size, saddles, ptr, basins)
-    node_vertex = np.concatenate([minima, cand[node_cand[minima.size:]]]).astype(np.int64)
+     comp_of_basin, open_node) = _join(minima.size, ptr, basins)
+    node_vertex = np.concatenate([minima, witness[first[node_cand[minima.size:]]]]).astype(np.int64)
 
     # Close every component at its last sample: a new root node, or its topmost node itself.
     comp_roots = np.flatnonzero(comp_of_basin == np.arange(minima.size))
@@ -575,9 +652,12 @@ def _build_nodes(work: np.ndarray, shape: tuple[int, ...], graph: str) -> _Nodes
 def compute_topology(field, graph: str = "freudenthal") -> Topology:
     """Merge tree, persistence pairs and segmentation of ``field`` on the ``graph`` stencil.
 
-    Streaming passes over the grid and no global sort: steepest-descent basins; a union-find over
-    basins at the few samples whose lower neighbours are disconnected, in sweep order; one pass
-    putting every sample on its arc. The sweep order is (value, flat C-order index) throughout.
+    Streaming passes over the grid and no global sort: steepest-descent basins; the basin graph
+    (the lowest sample joining each pair of touching basins); a union-find over basins along its
+    edges in sweep order; one pass putting every sample on its arc. The sweep order is (value, flat
+    C-order index) throughout. ``field``: any real array with >= 1 axis (non-finite samples are
+    holes); every finite float64 value works, subnormal to +-1.8e308. Raises ValueError for a 0-d
+    or non-real array or an unknown ``graph``. Method: docs/topology.md.
     """
     values = _as_field(field)
     flat = values.reshape(-1)
@@ -606,12 +686,11 @@ def compute_topology(field, graph: str = "freudenthal") -> Topology:
     death_node[nodes.pair_basin] = nodes.pair_death
     parent_branch = np.full(nodes.minima.size, -1, np.int64)
     parent_branch[nodes.pair_basin] = nodes.pair_parent
-    seg = _segment(work, nodes.label, nodes.vertex, nodes.type == ROOT, branch_nodes, branch_ptr, death_node,
-                   parent_branch, arc_of_node)
+    seg, on_arc = _segment(work, nodes.label, nodes.vertex, nodes.type == ROOT, branch_nodes, branch_ptr, death_node,
+                           parent_branch, arc_of_node)
     node_seg = seg[nodes.vertex]
     region = np.zeros(n_nodes, np.int64)  # regular samples on each node's up arc
-    region[arcs] = (np.bincount(seg[seg >= 0], minlength=n_arcs)
-                    - np.bincount(node_seg[node_seg >= 0], minlength=n_arcs))
+    region[arcs] = on_arc[:n_arcs] - np.bincount(node_seg[node_seg >= 0], minlength=n_arcs)
     below = _subtree_sizes(arcs, nodes.up, region)
     tree = MergeTree(
         node_vertex=nodes.vertex[perm],

@@ -68,12 +68,15 @@ def summarize(topo: Topology, threshold: float = 0.0) -> dict:
 
     saddle = (tree.node_type == SADDLE) | (tree.node_type == DEGENERATE)
     finite = ~pairs.essential
-    pers = pairs.persistence[finite]
     birth, death = pairs.birth[finite], pairs.death[finite]
-    loss_range = float(hi - lo) if finite_values.size else 0.0
     positive = bool(finite_values.size) and lo > 0
-    absolute = threshold * (hi - lo) if finite_values.size else 0.0
-    keep = pers >= absolute
+    with np.errstate(over="ignore"):  # beyond 1.8e308 a persistence or range is inf, as it should read
+        pers = pairs.persistence[finite]
+        loss_range = float(hi - lo) if finite_values.size else 0.0
+        absolute = threshold * (hi - lo) if finite_values.size else 0.0
+    # Where the range overflows (a field spanning +-1e308) compare halves, which never overflow.
+    scale = 1.0 if np.isfinite(absolute) else 0.5
+    keep = scale * death - scale * birth >= threshold * (scale * hi - scale * lo)
     # Saddles that survive: those where at least one kept pair dies (a death at a root is no saddle).
     deaths, n_dying = np.unique(pairs.death_vertex[finite][keep], return_counts=True)
     surviving = np.isin(deaths, tree.node_vertex[saddle])
