@@ -78,7 +78,7 @@ def main() -> None:
     from landscaper.compute import compute_loss_landscape
 
     dtype = getattr(torch, args.precision)
-    hp = defaults(pinn) | {"lbfgs_steps": args.train_steps}
+    hp = defaults(pinn) | {"n_collocation": 1000, "lbfgs_steps": args.train_steps}  # the size docs/sampling.md measured
     torch.manual_seed(0)
     model = pinn.build_model(hp)
     pinn.train(model, hp, 0, "cpu")
