@@ -11,7 +11,7 @@ passes instead of a forward plus two input gradients.
 
 Training defaults: float32, 500 uniform random collocation points, at most 1000 L-BFGS iterations,
 one schedule for every beta. It is the cheapest schedule we measured that puts the failure transition
-where the paper does (relative L2 error ~1e-2 at beta = 10, > 0.85 at beta >= 20; docs/pinn_schedule.md
+where the paper does (relative L2 error ~1e-2 at beta = 10, > 0.85 at beta >= 20; docs/pinn.md
 has the table): a float64 loss evaluation costs about 2.5x more on a CPU for the same errors, and 500
 points converge in fewer iterations than the paper's 1000 (which need ~1500) while 100 overfit.
 Landscapes and Hessians are evaluated in their own precision (float64 by default) through
