@@ -38,7 +38,7 @@ STEPS = (*range(K + 1, 33), 48, 64, 96, 128)  # hessian-eigenthings' Lanczos ste
 
 
 def trained_objective(lbfgs_steps: int):
-    hp = {**defaults(pinn), "lbfgs_steps": lbfgs_steps}  # 4x50 tanh, 1000 collocation points, beta = 1
+    hp = {**defaults(pinn), "n_collocation": 1000, "lbfgs_steps": lbfgs_steps}  # 4x50 tanh, 1000 points, beta = 1
     torch.manual_seed(0)
     model = pinn.build_model(hp)
     result = pinn.train(model, hp, seed=0, device="cpu")

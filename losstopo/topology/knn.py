@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 from scipy import sparse
-from scipy.spatial import cKDTree
 
 from losstopo.topology.graph import stencil_steps
 from losstopo.topology.mergetree import (
@@ -69,6 +68,8 @@ def knn_graph(points, k: int | None = None) -> sparse.csr_matrix:
     k = default_k(dim) if k is None else int(k)
     if not 1 <= k < n_points:
         raise ValueError(f"knn: k={k} must be between 1 and the number of samples minus one ({n_points - 1})")
+    from scipy.spatial import cKDTree  # imported here: grid landscapes never pay for scipy.spatial
+
     _, idx = cKDTree(pts).query(pts, k=k + 1)  # distinct points: each sample is its own unique nearest
     rows = np.repeat(np.arange(n_points), k)
     adj = sparse.csr_matrix((np.ones(rows.size, np.int8), (rows, idx[:, 1:].ravel())), shape=(n_points,) * 2)
