@@ -15,13 +15,18 @@ same precision and thread count for every side, timed in interleaved rounds (med
 All landscapes are checked against ours before any timing is printed. On large grids the two slow
 sides can be timed on part of it (``--slow-points M``): the loop on the first M grid points, and
 landscaper on the 2-D grid of the first two directions; their times are then projected to the whole
-grid per point (said so in the output). ``--shard-points M`` times ours alone on the first M points
-of the grid (one shard) and projects the whole landscape.
+grid per point (``projected=side*factor`` in the line). ``--shard-points M`` times ours alone on the
+first M points of the grid (one shard) and projects the whole landscape.
+
+Timing protocol: ``harness.py`` (same threads for every side, interleaved rounds, median and spread, no ratio
+on a machine busier than its cores). All sides run in the same rounds; the BENCH lines are ours against one
+peer each (``sample_pinn`` landscaper, ``_loop``, ``_generic``) in seconds for the whole grid, and
+``_roofline`` with ``fraction`` = matmul / ours.
 
     python benchmarks/bench_sampling.py [--resolution 41] [--dim 2] [--precision float64 float32]
         [--threads 1] [--rounds 3] [--device cpu] [--slow-points M] [--shard-points M] [--hp JSON]
 
-``run(...)`` returns the per-side timings for a harness; ``main`` prints them and the BENCH lines.
+``run(...)`` returns the comparison; ``report`` prints the per-point times and the BENCH lines.
 """
 
 from __future__ import annotations
@@ -32,13 +37,14 @@ import dataclasses
 import io
 import json
 import os
-import time
+import statistics
 from typing import Callable
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # landscaper draws a tqdm bar per landscape
 
 import numpy as np
 import torch
+from harness import Comparison, add_arguments, compare, limit_threads
 
 from losstopo.device import resolve_device
 from losstopo.directions import Layout, random_directions
@@ -215,29 +221,6 @@ def check_agreement(case: Case, results: dict[str, np.ndarray], precision: str) 
     return diffs
 
 
-def timed(fn: Callable) -> tuple[object, float, float]:
-    """(result, wall seconds, CPU seconds of this process) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - wall, time.process_time() - cpu
-
-
-def measure(named: dict[str, Callable], rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]],
-                                                              dict[str, object]]:
-    """Interleaved rounds: every side once per round, in turn. Wall and CPU seconds per side and round,
-    and each side's output of the last round. At one thread on a busy machine the CPU seconds are the
-    steadier measure of the work; on a GPU only the wall time counts."""
-    wall: dict[str, list[float]] = {name: [] for name in named}
-    cpu: dict[str, list[float]] = {name: [] for name in named}
-    outputs: dict[str, object] = {}
-    for _ in range(rounds):
-        for name, fn in named.items():
-            outputs[name], seconds, cpu_seconds = timed(fn)
-            wall[name].append(seconds)
-            cpu[name].append(cpu_seconds)
-    return wall, cpu, outputs
-
-
 def trained_model(hp: dict, train_steps: int) -> torch.nn.Module:
     """The benchmark's PINN, trained on the CPU in float32 (seed 0)."""
     torch.manual_seed(0)
@@ -246,47 +229,49 @@ def trained_model(hp: dict, train_steps: int) -> torch.nn.Module:
     return model
 
 
-def run(threads: int = 1, rounds: int = 3, precision: str = "float64", resolution: int = 21, dim: int = 2,
-        span: float = 1.0, device: str = "cpu", train_steps: int = 200, hp: dict | None = None,
-        slow_points: int | None = None, only: tuple[str, ...] = SIDES) -> dict:
-    """Per-side wall seconds of ``rounds`` interleaved rounds at ``threads`` torch threads.
+def run(rounds: int = 3, precision: str = "float64", resolution: int = 21, dim: int = 2, span: float = 1.0,
+        device: str = "cpu", train_steps: int = 200, hp: dict | None = None, slow_points: int | None = None,
+        only: tuple[str, ...] = SIDES) -> tuple[Comparison, dict]:
+    """The sides of ``only`` in ``rounds`` interleaved rounds (``harness.compare``; threads as ``limit_threads``
+    set them), each side's time projected to the whole grid per point. Every side runs once first (warm-up), and
+    its landscape is checked against ours (SystemExit on disagreement) before anything is timed.
 
-    Returns {"times": {side: [wall s, ...]}, "cpu": {side: [CPU s, ...]}, "points": {side: points per
-    call}, "n_points", "batch", "agreement": {side: max rel. diff vs ours}}.
+    Returns the comparison (not printed) and {"points": {side: points per call}, "n_points", "batch",
+    "agreement": {side: max rel. diff vs ours}}.
     """
-    torch.set_num_threads(threads)
     hp = defaults(pinn) | (hp or {})
     case = build_case(trained_model(hp, train_steps), hp, precision, resolve_device(device), resolution, dim, span,
                       slow_points)
     named = {k: v for k, v in sides(case).items() if k in only}
-    sample(case.objective, case.directions, grid_axes(dim, 3, span), progress=False)  # warm-up: first-call costs
-    times, cpu, outputs = measure(named, rounds)
+    named = {k: named[k] for k in SIDES if k in named}  # ours first
+    sample(case.objective, case.directions, grid_axes(dim, 3, span), progress=False)  # first-call costs
+    outputs = {k: fn() for k, fn in named.items()}
     agreement = check_agreement(case, {k: v for k, v in outputs.items() if v is not None}, precision)
-    return {"times": times, "cpu": cpu, "points": {k: side_points(case, k) for k in named},
-            "n_points": case.n_points, "batch": case.batch, "agreement": agreement, "hp": hp}
+    points = {k: side_points(case, k) for k in named}
+    result = compare("sample_pinn", named, rounds=rounds, out=None,
+                     scale={k: case.n_points / m for k, m in points.items()})
+    return result, {"points": points, "n_points": case.n_points, "batch": case.batch, "agreement": agreement}
 
 
-def shard_projection(threads: int = 1, precision: str = "float32", resolution: int = 41, dim: int = 4,
+def shard_projection(rounds: int = 3, precision: str = "float32", resolution: int = 41, dim: int = 4,
                      shard_points: int = 100_000, device: str = "cpu", train_steps: int = 200,
-                     hp: dict | None = None) -> dict:
-    """Ours on the first ``shard_points`` points of the r^k grid (one shard): seconds, and the whole
-    landscape projected from it (same chunks, so the same cost per point)."""
-    torch.set_num_threads(threads)
+                     hp: dict | None = None) -> tuple[Comparison, dict]:
+    """Ours alone on the first ``shard_points`` points of the r^k grid (one shard), in ``rounds`` rounds: the
+    comparison (side ``shard``, seconds per shard, not printed) and {"points", "n_points", "batch"}; the whole
+    landscape is projected from it per point (same chunks, so the same cost per point)."""
     hp = defaults(pinn) | (hp or {})
-    dev = resolve_device(device)
-    case = build_case(trained_model(hp, train_steps), hp, precision, dev, resolution, dim, 1.0, None)
+    case = build_case(trained_model(hp, train_steps), hp, precision, resolve_device(device), resolution, dim, 1.0,
+                      None)
     m = min(shard_points, case.n_points)
-    sample(case.objective, case.directions, case.axes, batch_size=case.batch, progress=False, index_range=(0, 3))
-    result, seconds, _ = timed(lambda: sample(case.objective, case.directions, case.axes, batch_size=case.batch,
-                                           progress=False, index_range=(0, m)))
-    if not np.all(np.isfinite(result.loss)):
+
+    def shard():
+        return sample(case.objective, case.directions, case.axes, batch_size=case.batch, progress=False,
+                      index_range=(0, m)).loss
+
+    if not np.all(np.isfinite(shard())):  # also the warm-up
         raise SystemExit("the shard holds non-finite losses")
-    return {"seconds": seconds, "points": m, "n_points": case.n_points, "batch": case.batch,
-            "projected_s": seconds * case.n_points / m}
-
-
-def spread(values: list[float]) -> str:
-    return f"{np.median(values):.3f} s [{min(values):.3f}-{max(values):.3f}]"
+    return compare("shard", {"shard": shard}, rounds=rounds, out=None), {"points": m, "n_points": case.n_points,
+                                                                          "batch": case.batch}
 
 
 def peak_memory_line(device: torch.device) -> None:
@@ -295,26 +280,21 @@ def peak_memory_line(device: torch.device) -> None:
         print(f"BENCH gpu_peak_memory gib={gib:.2f} device={torch.cuda.get_device_name(device).replace(' ', '_')}")
 
 
-def report(out: dict, precision: str, name: str) -> None:
-    """Per-point times (median and range), agreement, the roofline fraction and the BENCH lines."""
-    times, points = out["times"], out["points"]
-    per_point = {k: 1e3 * np.median(v) / points[k] for k, v in times.items()}
-    print(f"{precision}: {out['n_points']} points, chunk {out['batch']}; per side median wall [range] over "
-          f"{len(next(iter(times.values())))} rounds:")
-    for k, v in times.items():
-        projected = "" if points[k] == out["n_points"] else f", timed on {points[k]} points, projected per point"
-        cpu_ms = 1e3 * np.median(out["cpu"][k]) / points[k]
-        print(f"  {k:10s} {spread(v)}  {per_point[k]:.3f} ms/point (CPU {cpu_ms:.3f} ms/point){projected}")
-    print(f"  agreement with ours (max rel. diff): " + ", ".join(f"{k} {v:.1e}" for k, v in out["agreement"].items()))
-    whole = {k: per_point[k] * out["n_points"] / 1e3 for k in per_point}  # seconds for the whole grid
-    for peer in ("landscaper", "loop", "generic"):
-        if peer in whole and "ours" in whole:
-            tag = "" if points[peer] == out["n_points"] else "_projected"
-            print(f"BENCH {name}{'' if peer == 'landscaper' else '_' + peer} ours={whole['ours']:.3f} "
-                  f"{peer}{tag}={whole[peer]:.3f} ratio={whole[peer] / whole['ours']:.2f}")
-    if "matmul" in whole and "ours" in whole:
-        print(f"BENCH {name}_roofline ours={whole['ours']:.3f} matmul={whole['matmul']:.3f} "
-              f"fraction={whole['matmul'] / whole['ours']:.2f}")
+def report(result: Comparison, info: dict, precision: str, name: str) -> None:
+    """Per-point times, agreement, and the BENCH lines: ours against each peer (whole grid, seconds; a side
+    timed on part of the grid projected per point) and the roofline fraction (matmul / ours)."""
+    n = info["n_points"]
+    print(f"{precision}: {n} points, chunk {info['batch']}; median per point over {result.rounds} rounds "
+          f"(wall, CPU):")
+    for side in result.sides:
+        part = "" if info["points"][side] == n else f", timed on {info['points'][side]} points and projected"
+        print(f"  {side:10s} {1e3 * result.median(side) / n:.3f} ms, "
+              f"{1e3 * statistics.median(result.cpu[side]) / n:.3f} ms{part}")
+    print("  agreement with ours (max rel. diff): " + ", ".join(f"{k} {v:.1e}" for k, v in info["agreement"].items()))
+    for peer, suffix, key in (("landscaper", "", "ratio"), ("loop", "_loop", "ratio"), ("generic", "_generic", "ratio"),
+                              ("matmul", "_roofline", "fraction")):
+        if peer in result.sides:
+            print(result.pair(peer, name + suffix, key).line(), flush=True)
 
 
 def main() -> None:
@@ -323,8 +303,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=2)
     parser.add_argument("--span", type=float, default=1.0)
     parser.add_argument("--precision", nargs="+", choices=("float64", "float32"), default=["float64", "float32"])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for every side (default 1)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    add_arguments(parser, rounds=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--train-steps", type=int, default=200)
     parser.add_argument("--hp", type=json.loads, default=None, help="PINN hyperparameters (JSON) over the defaults")
@@ -335,26 +314,25 @@ def main() -> None:
     parser.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated subset of {','.join(SIDES)}")
     parser.add_argument("--name", default=None, help="BENCH line name (default sample_pinn[_float32])")
     args = parser.parse_args()
+    limit_threads(args.threads)
     device = resolve_device(args.device)
-    load = os.getloadavg()[0]
-    print(f"PINN sampling, {args.resolution}^{args.dim} grid, {args.threads} thread(s), device {device}, "
-          f"load average {load:.1f} on {os.cpu_count()} CPUs")
-    common = {"threads": args.threads, "resolution": args.resolution, "dim": args.dim, "device": args.device,
+    print(f"PINN sampling, {args.resolution}^{args.dim} grid, {args.threads} thread(s), device {device}")
+    common = {"rounds": args.rounds, "resolution": args.resolution, "dim": args.dim, "device": args.device,
               "train_steps": args.train_steps, "hp": args.hp}
     for precision in args.precision:
         name = args.name or ("sample_pinn" + ("" if precision == "float64" else "_" + precision))
         if args.shard_points:
-            out = shard_projection(precision=precision, shard_points=args.shard_points, **common)
-            print(f"{precision}: {out['points']} of {out['n_points']} points in {out['seconds']:.3f} s, chunk "
-                  f"{out['batch']} ({out['points'] / out['seconds']:.0f} points/s)")
-            print(f"BENCH {name} shard={out['seconds']:.3f} points={out['points']} "
-                  f"whole_projected={out['projected_s']:.3f}")
+            result, info = shard_projection(precision=precision, shard_points=args.shard_points, **common)
+            result.name = name
+            result.notes |= {"points": str(info["points"]),
+                             "whole_projected": f"{result.median('shard') * info['n_points'] / info['points']:.3f}"}
+            print(f"{precision}: {info['points']} of {info['n_points']} points per shard, chunk {info['batch']}")
+            print(result.line(), flush=True)
             continue
-        out = run(rounds=args.rounds, precision=precision, span=args.span, slow_points=args.slow_points,
-                  only=tuple(args.sides.split(",")), **common)
-        report(out, precision, name)
+        result, info = run(precision=precision, span=args.span, slow_points=args.slow_points,
+                           only=tuple(args.sides.split(",")), **common)
+        report(result, info, precision, name)
     peak_memory_line(device)
-    print(f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
 
 
 if __name__ == "__main__":

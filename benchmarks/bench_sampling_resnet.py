@@ -10,7 +10,8 @@ landscapes are compared before the timings are printed, so a fast wrong answer c
     python benchmarks/bench_sampling_resnet.py [--quick | --steps 21] [--images 128] [--device auto]
         [--threads 1] [--rounds 3]
 
-prints ``BENCH sample_resnet20 ours=<s> landscaper=<s> ratio=<landscaper/ours>``.
+Timing protocol: ``harness.py``; prints ``BENCH sample_resnet20 ours=<s> landscaper=<s> ratio=<landscaper/ours>
+...`` (ours alone, without a ratio, where landscaper is not installed).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench_sampling import measure, peak_memory_line, spread  # this folder: shared timing helpers
+from bench_sampling import peak_memory_line  # this folder
+from harness import Comparison, add_arguments, compare, limit_threads
 from losstopo.device import resolve_device
 from losstopo.families.resnet import ResNet, classification_objective
 from losstopo.sampling import sample
@@ -83,11 +85,11 @@ def sample_landscaper(model, x, y, directions, steps: int, distance: float, devi
     return loss
 
 
-def run(threads: int = 1, rounds: int = 3, steps: int = 21, images: int = 128, device: str = "auto",
-        batch_size="auto", depth: int = 20) -> dict:
-    """Per-side wall seconds (``ours``, ``landscaper``) of ``rounds`` interleaved rounds at ``threads``
-    torch threads, after checking that both landscapes agree; also the loss range and parameter count."""
-    torch.set_num_threads(threads)
+def run(rounds: int = 3, steps: int = 21, images: int = 128, device: str = "auto", batch_size="auto",
+        depth: int = 20) -> tuple[Comparison, dict]:
+    """``ours`` and ``landscaper`` (where installed) in ``rounds`` interleaved rounds (``harness.compare``, not
+    printed; threads as ``limit_threads`` set them), after a first call of each (warm-up) whose landscapes must
+    agree (SystemExit otherwise); also the agreement, loss range, parameter count and device."""
     dev = resolve_device(device)
     torch.backends.cudnn.allow_tf32 = False  # full float32 convolutions on a GPU, for both sides
     distance = 0.05
@@ -113,17 +115,17 @@ def run(threads: int = 1, rounds: int = 3, steps: int = 21, images: int = 128, d
         print(f"landscaper cannot be imported ({exc}; make bench installs it): that side is left out")
     else:
         named["landscaper"] = lambda: sample_landscaper(model, x, y, directions, steps, distance, dev)
-    sample_ours(objective, directions, 3, batch_size)  # warm-up (allocator, kernels)
-    times, _, outputs = measure(named, rounds)
-    mine, peer = outputs["ours"], outputs.get("landscaper")
+    mine = ours()
     rel = float("nan")
-    if peer is not None:  # landscaper perturbs its maximum with noise "to avoid flat regions": compare elsewhere
+    if "landscaper" in named:  # landscaper perturbs its maximum with noise "to avoid flat regions": compare elsewhere
+        peer = named["landscaper"]()
         keep = peer != peer.max()
         rel = float(np.max(np.abs(mine - peer)[keep] / np.abs(peer)[keep]))
         if rel > 1e-4:
             raise SystemExit(f"landscapes disagree: max relative difference {rel:.2e}")
-    return {"times": times, "agreement": rel, "loss_range": (float(mine.min()), float(mine.max())),
-            "n_params": sum(p.numel() for p in model.parameters()), "device": str(dev)}
+    result = compare("sample_resnet20", named, rounds=rounds, out=None)
+    return result, {"agreement": rel, "loss_range": (float(mine.min()), float(mine.max())),
+                    "n_params": sum(p.numel() for p in model.parameters()), "device": str(dev)}
 
 
 def main() -> None:
@@ -133,22 +135,19 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=128, help="CIFAR-shaped synthetic images in the loss")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", default="auto", help="grid points per vmap call (default: from memory)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for both sides (default 1)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    add_arguments(parser, rounds=3)
     parser.add_argument("--name", default="sample_resnet20", help="BENCH line name")
     args = parser.parse_args()
+    limit_threads(args.threads)
     steps = args.steps or (7 if args.quick else 21)
     batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
-    out = run(args.threads, args.rounds, steps, args.images, args.device, batch_size)
-    t = {k: float(np.median(v)) for k, v in out["times"].items()}
-    lo, hi = out["loss_range"]
-    print(f"grid {steps}x{steps}, {args.images} images, device {out['device']} ({args.threads} threads), "
-          f"{out['n_params']} parameters; loss {lo:.4f}..{hi:.4f}; max rel. diff vs landscaper {out['agreement']:.2e}")
-    for side, values in out["times"].items():
-        print(f"  {side:10s} {spread(values)}")
-    peer = f" landscaper={t['landscaper']:.3f} ratio={t['landscaper'] / t['ours']:.2f}" if "landscaper" in t else ""
-    print(f"BENCH {args.name} ours={t['ours']:.3f}{peer}")
-    peak_memory_line(torch.device(out["device"]))
+    result, info = run(args.rounds, steps, args.images, args.device, batch_size)
+    lo, hi = info["loss_range"]
+    print(f"grid {steps}x{steps}, {args.images} images, device {info['device']} ({args.threads} threads), "
+          f"{info['n_params']} parameters; loss {lo:.4f}..{hi:.4f}; max rel. diff vs landscaper {info['agreement']:.2e}")
+    result.name = args.name
+    print(result.line(), flush=True)
+    peak_memory_line(torch.device(info["device"]))
 
 
 if __name__ == "__main__":

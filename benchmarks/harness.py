@@ -20,6 +20,12 @@ under load moves much less than the wall time. When the 1-minute load average, r
 comparison, exceeds the number of cores this process may use, the ratio is replaced by ``ratio=refused`` and the
 reason: a side may then have waited for a core, and the ratio says nothing.
 
+Two extensions, both said in the line: ``scale={side: factor}`` projects a side that did part of the work (a slow
+side timed on part of a grid) linearly to the whole: its wall and CPU times are multiplied by ``factor`` and the line
+carries ``projected=side*factor``. ``Comparison.pair(peer, name)`` is ours against one peer of a multi-side
+comparison (same rounds, same load), optionally with another key than ``ratio`` (``fraction`` for a roofline).
+With ours alone (a peer not installed), the line has the timings and no ratio.
+
 ``run_all.py`` passes the thread count to every benchmark process through ``LOSSTOPO_BENCH_THREADS`` and the usual
 OpenMP / BLAS / numba variables, so libraries that read them at import time agree with ``--threads``.
 """
@@ -84,10 +90,15 @@ class Comparison:
     cores: int
     threads: int
     notes: dict[str, str] = field(default_factory=dict)
+    ratio_key: str = "ratio"
 
     @property
     def sides(self) -> list[str]:
         return list(self.wall)
+
+    @property
+    def rounds(self) -> int:
+        return len(self.wall[self.sides[0]])
 
     def median(self, side: str) -> float:
         return statistics.median(self.wall[side])
@@ -112,12 +123,22 @@ class Comparison:
     def ratio(self, peer: str) -> float | None:
         return None if self.busy else self.median(peer) / self.median(self.sides[0])
 
+    def pair(self, peer: str, name: str, ratio_key: str = "ratio") -> Comparison:
+        """Ours against ``peer`` alone, named ``name``; the ratio printed as ``ratio_key``."""
+        keep = [self.sides[0], peer]
+        notes = dict(self.notes)
+        projected = [p for p in notes.pop("projected", "").split(",") if p.split("*")[0] in keep]
+        if projected:
+            notes["projected"] = ",".join(projected)
+        return Comparison(name, {s: self.wall[s] for s in keep}, {s: self.cpu[s] for s in keep}, self.load,
+                          self.cores, self.threads, notes, ratio_key)
+
     def line(self) -> str:
         parts = [f"BENCH {self.name}"]
         for side in self.sides:
             parts.append(f"{side}={self.median(side):.3f}")
         for peer in self.sides[1:]:
-            key = "ratio" if len(self.sides) == 2 else f"ratio_{peer}"
+            key = self.ratio_key if len(self.sides) == 2 else f"{self.ratio_key}_{peer}"
             if self.busy:
                 parts.append(f"{key}=refused")
             else:
@@ -125,24 +146,30 @@ class Comparison:
                 parts.append(f"{key}={self.ratio(peer):.2f} ({min(r):.2f}-{max(r):.2f})")
         parts.append("spread=" + ",".join(f"{100 * self.spread(s):.0f}%" for s in self.sides))
         parts.append("cpu=" + ",".join(f"{statistics.median(self.cpu[s]):.3f}" for s in self.sides))
-        parts.append(f"rounds={len(self.wall[self.sides[0]])} threads={self.threads} "
+        parts.append(f"rounds={self.rounds} threads={self.threads} "
                      f"load={self.load[0]:.1f}/{self.load[1]:.1f} cores={self.cores}")
         parts += [f"{k}={v}" for k, v in self.notes.items()]
-        if self.busy:
+        if self.busy and len(self.sides) > 1:
             parts.append(f"(no ratio: {self.busy})")
         return " ".join(parts)
 
 
 def compare(name: str, sides: dict[str, Callable[[], object]], rounds: int = 5, notes: dict[str, str] | None = None,
-            out=sys.stdout) -> Comparison:
+            out=sys.stdout, scale: dict[str, float] | None = None) -> Comparison:
     """Time the callables in ``sides`` (ours first, then the peers) over ``rounds`` interleaved rounds.
 
     Every callable takes no argument and does the whole work being compared; warm-ups and output checks belong
-    before the call. The thread count recorded is the one ``limit_threads`` set. ``notes`` are extra ``key=value`` fields for the line. Prints the ``BENCH`` line to ``out`` and returns the
-    timings. Raises ValueError with fewer than two sides or fewer than one round.
+    before the call. The thread count recorded is the one ``limit_threads`` set. ``notes`` are extra ``key=value``
+    fields for the line. ``scale``: per side, the factor that projects its times to the whole work (it was timed on
+    a part of it, e.g. grid points / points timed); said in the line as ``projected=side*factor``. Prints the
+    ``BENCH`` line to ``out`` (nothing when ``out`` is None) and returns the timings. Raises ValueError with no
+    side, fewer than one round, or a scale for an unknown side or not > 0.
     """
-    if len(sides) < 2 or rounds < 1:
-        raise ValueError(f"compare {name!r}: needs ours and at least one peer, and rounds >= 1")
+    scale = dict(scale or {})
+    if not sides or rounds < 1:
+        raise ValueError(f"compare {name!r}: needs at least ours, and rounds >= 1")
+    if any(s not in sides or not f > 0 for s, f in scale.items()):
+        raise ValueError(f"compare {name!r}: scale {scale} must name sides of {list(sides)} with factors > 0")
     names = list(sides)
     wall = {s: [0.0] * rounds for s in names}
     cpu = {s: [0.0] * rounds for s in names}
@@ -152,9 +179,15 @@ def compare(name: str, sides: dict[str, Callable[[], object]], rounds: int = 5, 
             side = names[(r + i) % len(names)]
             c0, w0 = time.process_time(), time.perf_counter()
             sides[side]()
-            wall[side][r] = time.perf_counter() - w0
-            cpu[side][r] = time.process_time() - c0
+            factor = scale.get(side, 1.0)
+            wall[side][r] = (time.perf_counter() - w0) * factor
+            cpu[side][r] = (time.process_time() - c0) * factor
     after = os.getloadavg()[0]
-    result = Comparison(name, wall, cpu, (before, after), usable_cores(), default_threads(), dict(notes or {}))
-    print(result.line(), file=out, flush=True)
+    notes = dict(notes or {})
+    projected = [f"{s}*{f:g}" for s, f in scale.items() if f != 1]
+    if projected:
+        notes["projected"] = ",".join(projected)
+    result = Comparison(name, wall, cpu, (before, after), usable_cores(), default_threads(), notes)
+    if out is not None:
+        print(result.line(), file=out, flush=True)
     return result

@@ -45,8 +45,30 @@ def test_no_ratio_when_busier_than_the_cores(monkeypatch):
     assert "ratio=refused" in result.line() and "(no ratio: load average 3.5 > 2 cores)" in result.line()
 
 
+def test_projection_pairs_and_ours_alone(monkeypatch):
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    monkeypatch.setattr(harness, "usable_cores", lambda: 2)
+    monkeypatch.setattr(harness.time, "perf_counter", iter(range(0, 1000, 2)).__next__)  # every call: 2 s wall
+    result = harness.compare("t", {"ours": lambda: None, "loop": lambda: None, "matmul": lambda: None}, rounds=2,
+                             scale={"loop": 10.0}, out=None)
+    assert result.wall == {"ours": [2, 2], "loop": [20, 20], "matmul": [2, 2]}  # loop: timed on a tenth, projected
+    assert result.notes == {"projected": "loop*10"}
+    loop = result.pair("loop", "t_loop")
+    assert loop.line().startswith("BENCH t_loop ours=2.000 loop=20.000 ratio=10.00 (10.00-10.00)")
+    assert "projected=loop*10" in loop.line()
+    roofline = result.pair("matmul", "t_roofline", "fraction").line()
+    assert roofline.startswith("BENCH t_roofline ours=2.000 matmul=2.000 fraction=1.00") and "projected" not in roofline
+    out = io.StringIO()
+    alone = harness.compare("a", {"ours": lambda: None}, rounds=3, out=out)  # a peer not installed: no ratio
+    assert alone.rounds == 3 and "ratio" not in out.getvalue() and out.getvalue().startswith("BENCH a ours=2.000")
+
+
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="at least one peer"):
-        harness.compare("t", {"ours": lambda: None})
+    with pytest.raises(ValueError, match="needs at least ours"):
+        harness.compare("t", {})
+    with pytest.raises(ValueError, match="rounds >= 1"):
+        harness.compare("t", {"ours": lambda: None}, rounds=0)
+    with pytest.raises(ValueError, match="scale"):
+        harness.compare("t", {"ours": lambda: None, "loop": lambda: None}, scale={"lop": 2.0})
     with pytest.raises(ValueError, match="threads"):
         harness.limit_threads(0)
