@@ -53,6 +53,7 @@ from losstopo.families.base import Objective
 from losstopo.sampling import auto_batch_size, grid_axes, sample
 
 SIDES = ("ours", "generic", "loop", "landscaper", "matmul")
+PAPER_SIZE = {"n_collocation": 1000}  # the paper's PINN, as measured in docs/sampling.md (the default trains on 500)
 AGREEMENT = {"float64": (1e-9, 1e-6), "float32": (1e-4, 1e-3)}  # max rel. diff vs ours: our paths, landscaper
 
 
@@ -239,7 +240,7 @@ def run(rounds: int = 3, precision: str = "float64", resolution: int = 21, dim: 
     Returns the comparison (not printed) and {"points": {side: points per call}, "n_points", "batch",
     "agreement": {side: max rel. diff vs ours}}.
     """
-    hp = defaults(pinn) | (hp or {})
+    hp = defaults(pinn) | PAPER_SIZE | (hp or {})
     case = build_case(trained_model(hp, train_steps), hp, precision, resolve_device(device), resolution, dim, span,
                       slow_points)
     named = {k: v for k, v in sides(case).items() if k in only}
@@ -259,7 +260,7 @@ def shard_projection(rounds: int = 3, precision: str = "float32", resolution: in
     """Ours alone on the first ``shard_points`` points of the r^k grid (one shard), in ``rounds`` rounds: the
     comparison (side ``shard``, seconds per shard, not printed) and {"points", "n_points", "batch"}; the whole
     landscape is projected from it per point (same chunks, so the same cost per point)."""
-    hp = defaults(pinn) | (hp or {})
+    hp = defaults(pinn) | PAPER_SIZE | (hp or {})
     case = build_case(trained_model(hp, train_steps), hp, precision, resolve_device(device), resolution, dim, 1.0,
                       None)
     m = min(shard_points, case.n_points)
