@@ -82,12 +82,12 @@ def test_a_sweep_too_small_for_the_statistics_completes_and_says_what_is_missing
 
 
 def test_the_html_report_holds_every_profile(swept):
-    """Every analysed model's profile (4 runs and 1 checkpoint) and every family's profile grid."""
+    """Every analysed model's profile (4 runs and 3 checkpoints: 2 PINN, 1 UNet) and every family's profile grid."""
     import zipfile
 
     snakemake(swept, "--report", "report.zip")
     names = zipfile.ZipFile(swept / "report.zip").namelist()  # report/data/raw/<id>/<file name>
-    assert sum(name.endswith("/profile.png") for name in names) == 5
+    assert sum(name.endswith("/profile.png") for name in names) == 7
     assert sum(name.endswith("/profiles.png") for name in names) == 3
     assert any(name.endswith("/invariance_summary.csv") for name in names)
 
@@ -175,11 +175,12 @@ def test_respelled_values_schedule_nothing(swept):
     assert jobs == set()
 
 
-def test_a_target_outside_the_config_is_refused_before_any_job(swept):
-    out = snakemake(swept, "-n", "results/runs/pinn/beta~7/seed~0/landscape.npz",
-                    "results/runs/pinn/beta~1/seed~0/epoch~3/model.pt", check=False)
+@pytest.mark.parametrize("target, unit", [("runs/pinn/beta~7/seed~0/landscape.npz", "pinn/beta~7/seed~0"),
+                                          ("runs/pinn/beta~1/seed~0/epoch~3/model.pt", "pinn/beta~1/seed~0/epoch~3")])
+def test_a_target_outside_the_config_is_refused_before_any_job(swept, target, unit):
+    out = snakemake(swept, "-n", f"results/{target}", check=False)
     assert out.returncode != 0
-    assert "'pinn/beta~7/seed~0' is not a run or checkpoint of the config" in out.stdout + out.stderr
+    assert f"'{unit}' is not a run or checkpoint of the config" in out.stdout + out.stderr
 
 
 def test_changing_one_sweep_value_reruns_only_that_run_and_the_aggregate(swept, tmp_path):
@@ -205,7 +206,8 @@ def test_a_new_seed_adds_only_its_own_connectivity_pairs(swept):
         (swept / "sweep.yaml").write_text(original)
     pairs = set(re.findall(r"output: (\S*/connectivity/\S+\.json)", out.stdout + out.stderr))
     assert pairs == {f"results/connectivity/pinn/beta~{b}/seed~0_seed~1.json" for b in (1, 30)}
-    assert {run for _, run in jobs if run} == {"pinn/beta~1/seed~1", "pinn/beta~30/seed~1"}
+    new_runs = {f"pinn/beta~{b}/seed~1" for b in (1, 30)}
+    assert {run for _, run in jobs if run} == new_runs | {f"{run}/epoch~1" for run in new_runs}  # with checkpoints
 
 
 def test_changing_a_fixed_training_value_retrains_every_run(swept):
