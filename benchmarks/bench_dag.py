@@ -2,10 +2,11 @@
 
     python benchmarks/bench_dag.py [--runs 100 1000 ...]
 
-Each sweep is PINN-only (beta x lr x seeds, Hessians on: 7 jobs per run), written as a config
-into a temporary folder that is also the dry run's working directory, so nothing exists yet and every
-job is scheduled. The time is the CPU time (user + system) of the snakemake child process, which the
-2-core machine's other load does not inflate the way it does wall time.
+Each sweep is PINN-only (beta x lr x seeds, Hessians on: 9 jobs per run, 2 of them connectivity
+pairs), written as a config into a temporary folder that is also the dry run's working directory, so
+nothing exists yet and every job is scheduled. The time is the CPU time (user + system) of the
+snakemake child process, which the 2-core machine's other load does not inflate the way it does wall
+time.
 Prints ``BENCH dag_<runs> cpu=<s> wall=<s> jobs=<n>``, and for the largest sweep also
 ``ratio=<cpu / cpu of the smallest>`` (10 for a cost linear in the sweep's size).
 """

@@ -4,16 +4,15 @@ performance, and loss heatmaps of a few landscapes. Every figure is written as P
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from losstopo.aggregate import swept_keys
 from losstopo.io import atomic_path, load_npz, read_csv_table
+from losstopo.outputs import FORMATS
 
 TOPOLOGY_METRICS = ("n_minima", "n_saddles", "total_persistence", "avg_persistence")
-FORMATS = ("png", "pdf")
 DECADE_QUANTITIES = ("error", "loss", "persistence")  # drawn on log axes when positive
 
 
@@ -46,22 +45,6 @@ def set_scale(ax, axis: str, column: str, values) -> None:
     scale, kwargs = axis_scale(column, values)
     if scale != "linear":
         getattr(ax, f"set_{axis}scale")(scale, **kwargs)
-
-
-def figure_files(swept: dict[str, Iterable[str]], with_checkpoints: Iterable[str] = (),
-                 with_hessian: Iterable[str] = ()) -> list[str]:
-    """Names (relative to the figures folder) of every figure drawn for these families and swept keys;
-    families in ``with_checkpoints`` also get topology against training epoch, families in
-    ``with_hessian`` an overlay of their Hessian eigenvalue spectral densities."""
-    names = []
-    for family, keys in sorted(swept.items()):
-        stems = [f"topology_vs_{key}" for key in keys] + ["topology_vs_performance", "loss_heatmaps"]
-        if family in with_checkpoints:
-            stems.append("topology_vs_epoch")
-        if family in with_hessian:
-            stems.append("hessian_density")
-        names += [f"{family}/{stem}.{fmt}" for stem in stems for fmt in FORMATS]
-    return names
 
 
 def save_figure(fig, out_dir: Path, stem: str) -> None:
@@ -256,7 +239,7 @@ def plot_loss_heatmaps(frame: pd.DataFrame, performance: str, keys: list[str], c
 
 def draw_all(runs: pd.DataFrame, out_dir: str | Path, heatmaps: int = 4,
              checkpoints: pd.DataFrame | None = None) -> list[Path]:
-    """Every figure of ``figure_files`` for the runs in ``runs``; returns the stems written."""
+    """Every figure of ``losstopo.outputs.figure_files`` for the runs in ``runs``; returns the stems written."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -27,10 +27,11 @@ from scipy import stats
 
 from losstopo.aggregate import swept_keys
 from losstopo.io import InputFileError, save_csv
+from losstopo.outputs import FINDINGS_TABLES
 
 TOPOLOGY_METRICS = ("n_minima", "n_saddles", "total_persistence", "avg_persistence", "max_persistence")
 CURVATURE_PREFIX = "hessian_"
-TABLES = ("correlations", "trends", "variability", "transition")
+TABLES = FINDINGS_TABLES
 MIN_PAIRS = 3  # below this a rank correlation has no usable p-value
 MIN_VALID_BOOT = 0.5  # share of bootstrap resamples that must be non-degenerate for an interval
 STATISTICS = ("std", "cv")  # variability measures tested in transition.csv

@@ -8,34 +8,18 @@ with the performance transition shaded. PNG and PDF, the same seaborn style as `
 from __future__ import annotations
 
 import itertools
-import re
 import textwrap
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from losstopo.aggregate import swept_keys
-from losstopo.figures import FORMATS, axis_scale, is_categorical, save_figure, set_scale
+from losstopo.figures import axis_scale, is_categorical, save_figure, set_scale
 from losstopo.io import read_csv_table
+from losstopo.outputs import FORMATS
 from losstopo.findings import (TOPOLOGY_METRICS, curvature_metrics, format_value, grid_label, performance_metrics,
                                read_runs)
-
-CAPTION_DIR = "../report"  # caption paths are relative to the rule file (workflow/rules/*.smk)
-
-# (file stem pattern, caption file, report subcategory). A new figure set adds its line here.
-REPORT_CAPTIONS = (
-    (r"topology_vs_performance", "topology_vs_performance.rst", "Topology against performance"),
-    (r"topology_vs_epoch", "topology_vs_epoch.rst", "Along training"),
-    (r"hessian_density", "hessian_density.rst", "Hessian spectra"),
-    (r"topology_vs_.+", "topology_vs_hyperparameter.rst", "Metrics against a hyperparameter"),
-    (r"loss_heatmaps", "loss_heatmaps.rst", "Loss landscapes"),
-    (r"heatmap_.+_x_.+", "grid_heatmaps.rst", "Grid heatmaps"),
-    (r"scatter_by_.+", "scatter_by_hyperparameter.rst", "Topology against performance"),
-    (r"variability_vs_.+", "variability.rst", "Variability across seeds"),
-    (r"profiles", "profile_grid.rst", "Landscape profiles"),
-)
 
 UNITS = {"n_minima": "count", "n_saddles": "count", "total_persistence": "loss", "avg_persistence": "loss",
          "max_persistence": "loss", "rel_l2_error": "dimensionless", "final_loss": "loss",
@@ -43,38 +27,6 @@ UNITS = {"n_minima": "count", "n_saddles": "count", "total_persistence": "loss",
          "mean_iou": "fraction", "dice": "fraction", "test_loss": "loss", "train_loss": "loss",
          "eval_loss": "loss", "hessian_top_eigenvalue": "loss / parameter²", "hessian_trace": "loss / parameter²",
          "hessian_negative_mass": "fraction"}
-
-
-def findings_figure_files(swept: dict[str, Iterable[str]]) -> list[str]:
-    """Names (relative to the figures folder) of every findings figure for these families and swept keys."""
-    names = []
-    for family, keys in sorted(swept.items()):
-        keys = sorted(keys)
-        stems = [f"heatmap_{a}_x_{b}" for a, b in itertools.combinations(keys, 2)]
-        stems += [f"scatter_by_{key}" for key in keys or ["seed"]]
-        stems += [f"variability_vs_{key}" for key in keys]
-        names += [f"{family}/{stem}.{fmt}" for stem in stems for fmt in FORMATS]
-    return names
-
-
-def report_spec(path: str) -> dict | None:
-    """``report()`` keyword arguments of a figure file (None for non-PNG files: the PDF twins stay out)."""
-    path = Path(path)
-    if path.suffix != ".png":
-        return None
-    family, stem = path.parent.name, path.stem
-    for pattern, caption, subcategory in REPORT_CAPTIONS:
-        if re.fullmatch(pattern, stem):
-            return {"caption": f"{CAPTION_DIR}/{caption}", "category": family, "subcategory": subcategory,
-                    "labels": {"figure": stem.replace("_", " ")}}
-    return {"category": family, "subcategory": "Other figures", "labels": {"figure": stem.replace("_", " ")}}
-
-
-def reported(paths: Iterable[str]) -> list:
-    """The paths with every PNG flagged for ``snakemake --report`` (call from a rule's ``output:``)."""
-    from snakemake.io import report
-
-    return [report(p, **spec) if (spec := report_spec(p)) else p for p in paths]
 
 
 def label(column: str) -> str:
@@ -273,7 +225,7 @@ def _transition_title(trans: pd.DataFrame | None, metric: str) -> str:
 
 
 def draw_all(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
-    """Every figure of ``findings_figure_files`` for these runs; returns the stems written."""
+    """Every figure of ``losstopo.outputs.findings_figure_files`` for these runs; returns the stems written."""
     import matplotlib
 
     matplotlib.use("Agg")

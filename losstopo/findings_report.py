@@ -18,7 +18,7 @@ import pandas as pd
 
 from losstopo.findings import (TABLES, curvature_metrics, format_value, higher_is_better, performance_metrics,
                                read_runs, topology_metrics)
-from losstopo.findings_figures import report_spec
+from losstopo.outputs import report_spec
 from losstopo.aggregate import swept_keys
 from losstopo.io import atomic_path, read_csv_table
 

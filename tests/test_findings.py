@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from losstopo import findings, findings_figures, findings_report
+from losstopo import findings, findings_figures, findings_report, outputs
 from losstopo.io import read_csv_table
 from losstopo.findings import (_bootstrap_rank_correlations, correlations, locate_transition, permutation_test,
                                rank_association, transition, trends, variability)
@@ -340,18 +340,18 @@ def test_missing_family_and_unswept_beta_are_not_measured():
 
 
 def test_every_figure_has_an_existing_caption():
-    names = findings_figures.findings_figure_files({"pinn": ["beta", "lr"]})
+    names = outputs.findings_figure_files({"pinn": ["beta", "lr"]})
     assert "pinn/heatmap_beta_x_lr.png" in names and "pinn/variability_vs_lr.pdf" in names
     names += [f"pinn/{stem}.png" for stem in ("topology_vs_beta", "topology_vs_performance", "loss_heatmaps",
                                                "hessian_density", "profiles")]
     for name in names:
-        spec = findings_figures.report_spec(name)
+        spec = outputs.report_spec(name)
         if name.endswith(".pdf"):
             assert spec is None
             continue
         assert spec["category"] == "pinn"
         assert (REPO / "workflow" / "rules" / spec["caption"]).resolve().is_file(), spec["caption"]
-    assert "caption" not in findings_figures.report_spec("pinn/esd_overlay.png")
+    assert "caption" not in outputs.report_spec("pinn/esd_overlay.png")
 
 
 def test_axis_labels_carry_units():
@@ -387,7 +387,7 @@ def test_command_line_writes_tables_figures_and_report(tmp_path):
         assert len(pd.read_csv(tables / f"{name}.csv")) > 0, name
     assert findings_figures.main(argparse.Namespace(runs=tmp_path / "runs.csv", tables_dir=tables,
                                                     out_dir=figures)) == 0
-    names = findings_figures.findings_figure_files({"pinn": ["beta", "lr"]})
+    names = outputs.findings_figure_files({"pinn": ["beta", "lr"]})
     for name in names:
         assert (figures / name).stat().st_size > 1000, name
     pngs = [str(figures / n) for n in names if n.endswith(".png")]

@@ -14,7 +14,7 @@ rule argument_file:
     output:
         f"{R}/logs/args/{{name}}.args",
     params:
-        lines=lambda w: ARGUMENT_LISTS[w.name],
+        lines=job_function(lambda w: ARGUMENT_LISTS[w.name]),
     wildcard_constraints:
         name=r"[A-Za-z0-9_]+",  # a name of ARGUMENT_LISTS (filled by several rule files)
     log:

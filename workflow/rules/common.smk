@@ -16,12 +16,9 @@ from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in a bare checkout
 from losstopo.config import ConfigError, expand_runs, validate_config
-from losstopo.figures import figure_files
 from losstopo.gpus import gpu_device_files
 from losstopo.io import load_json, save_json
-from losstopo.findings import TABLES
-from losstopo.invariance import TABLES as INVARIANCE_TABLES
-from losstopo.findings_figures import findings_figure_files, reported
+from losstopo.outputs import FINDINGS_TABLES as TABLES, INVARIANCE_TABLES, figure_files, findings_figure_files, reported
 from losstopo.shards import shard_count
 
 try:
@@ -243,7 +240,13 @@ def pair_run_dir(which):
             raise WorkflowError(f"'{wildcards.setting}/seed~{seed}' is not a run of the config")
         return f"{R}/runs/{run_id}"
 
-    return run_dir
+    return job_function(run_dir)
+
+
+def pair_file(which, name):
+    """Input function: file ``name`` in the folder of seed ``which`` of a connectivity pair (pair_run_dir)."""
+    run_dir = pair_run_dir(which)
+    return job_function(lambda wildcards: f"{run_dir(wildcards)}/{name}")
 
 
 def aggregate_inputs(wildcards=None):

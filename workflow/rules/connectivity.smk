@@ -1,7 +1,7 @@
 # Stage 5c: mode connectivity (global scale, as in LossLens): for every setting of the sweep with several
 # seeds, the loss on the straight line between each pair of seed models (one job per pair, so a new seed
 # adds only its own pairs), and results/tables/connectivity.csv. Needs common.smk (R, RUNS, SETTINGS,
-# id_pattern, pair_run_dir, GPU_PER_JOB) and arguments.smk (ARGUMENT_LISTS); add CONNECTIVITY_TARGETS to
+# id_pattern, pair_run_dir, pair_file, GPU_PER_JOB) and arguments.smk (ARGUMENT_LISTS); add CONNECTIVITY_TARGETS to
 # `rule all`.
 CONNECTIVITY = CONFIG["connectivity"]  # defaults filled in by the schema
 CONNECTIVITY_PAIRS = [f"{R}/connectivity/{setting}/seed~{a}_seed~{b}.json"
@@ -13,17 +13,17 @@ ARGUMENT_LISTS["connectivity"] = ["--pairs", *CONNECTIVITY_PAIRS]
 
 rule connectivity_pair:
     input:
-        model_a=lambda w: f"{pair_run_dir('a')(w)}/model.pt",
-        model_b=lambda w: f"{pair_run_dir('b')(w)}/model.pt",
-        train_a=lambda w: f"{pair_run_dir('a')(w)}/train.json",
-        train_b=lambda w: f"{pair_run_dir('b')(w)}/train.json",
+        model_a=pair_file("a", "model.pt"),
+        model_b=pair_file("b", "model.pt"),
+        train_a=pair_file("a", "train.json"),
+        train_b=pair_file("b", "train.json"),
     output:
         f"{R}/connectivity/{{setting}}/seed~{{a}}_seed~{{b}}.json",
     params:
         run_a=pair_run_dir("a"),
         run_b=pair_run_dir("b"),
         points=CONNECTIVITY["points"],
-        precision=lambda w: RUNS[SETTINGS[w.setting][int(w.a)]].landscape["precision"],
+        precision=job_function(lambda w: RUNS[SETTINGS[w.setting][int(w.a)]].landscape["precision"]),
         device=CONFIG["device"],
     wildcard_constraints:
         setting=id_pattern(FAMILY_SHARDS, seed=False),
