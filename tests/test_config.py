@@ -218,7 +218,8 @@ def test_a_fractional_integer_or_non_finite_number_names_key_and_value(base, mut
 @pytest.mark.parametrize("family, mutate, key, words", [
     ("pinn", lambda f: f.update(checkpoints=[3], params={"lbfgs_steps": 100}), "families.pinn.checkpoints",
      "epoch(s) 3 after the last epoch: these runs train for 2 epoch(s)"),
-    ("pinn", lambda f: f.update(checkpoints=[30, 31], params={"optimizer": "adam+lbfgs"}), "families.pinn.checkpoints",
+    ("pinn", lambda f: f.update(checkpoints=[30, 31], params={
+        "optimizer": "adam+lbfgs", "adam_steps": 1000, "lbfgs_steps": 500}), "families.pinn.checkpoints",
      "epoch(s) 31 after the last epoch: these runs train for 30 epoch(s)"),  # 1000 Adam + 500 L-BFGS steps
     ("unet", lambda f: f.update(checkpoints=[2, 5], sweep={"epochs": [3, 4]}), "families.unet.checkpoints",
      "epoch(s) 5 after the last epoch: these runs train for 3 epoch(s) (in 1 grid point(s) of the sweep, "
