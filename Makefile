@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-run: setup  ## the default sweep of config/config.yaml (offline, CPU, ~12 minutes on 2 idle cores)
+run: setup  ## the default sweep of config/config.yaml (offline, CPU, ~10 minutes on 2 idle cores)
 	$(VENV)/bin/snakemake --cores $(CORES)
 
 test: setup  ## the whole test suite
@@ -31,4 +31,4 @@ lint: setup  ## snakemake's linter over every rule (exits 1 on any note)
 	$(VENV)/bin/snakemake --lint
 
 clean:
-	rm -rf results/runs results/tables results/figures results/logs .snakemake
+	rm -rf results/runs results/tables results/figures results/logs results/connectivity results/explorer.html results/findings.md .snakemake
