@@ -27,11 +27,9 @@ from scipy import stats
 
 from losstopo.aggregate import swept_keys
 from losstopo.io import InputFileError, save_csv
-from losstopo.outputs import FINDINGS_TABLES
 
 TOPOLOGY_METRICS = ("n_minima", "n_saddles", "total_persistence", "avg_persistence", "max_persistence")
 CURVATURE_PREFIX = "hessian_"
-TABLES = FINDINGS_TABLES
 MIN_PAIRS = 3  # below this a rank correlation has no usable p-value
 MIN_VALID_BOOT = 0.5  # share of bootstrap resamples that must be non-degenerate for an interval
 STATISTICS = ("std", "cv")  # variability measures tested in transition.csv
@@ -495,7 +493,7 @@ def read_runs(path: str | Path) -> pd.DataFrame:
 
 def compute_all(runs: pd.DataFrame, n_boot: int = 2000, n_perm: int = 10000, seed: int = 0,
                 performance: Mapping[str, Iterable[str]] | None = None) -> dict[str, pd.DataFrame]:
-    """Every table of TABLES, by name."""
+    """Every table of ``losstopo.outputs.FINDINGS_TABLES``, by name."""
     var = variability(runs, performance)
     return {"correlations": correlations(runs, n_boot, seed, performance, n_perm),
             "trends": trends(runs, n_boot, seed, performance, n_perm),

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from losstopo.findings import (TABLES, curvature_metrics, format_value, higher_is_better, performance_metrics,
+from losstopo.findings import (curvature_metrics, format_value, higher_is_better, performance_metrics,
                                read_runs, topology_metrics)
-from losstopo.outputs import report_spec
+from losstopo.outputs import FINDINGS_TABLES, report_spec
 from losstopo.aggregate import swept_keys
 from losstopo.io import atomic_path, read_csv_table
 
@@ -371,7 +371,7 @@ def figure_lines(figures: list[str], out: Path) -> list[str]:
 
 def render(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], figures: list[str], out: Path,
            alpha: float = ALPHA, min_runs: int = MIN_RUNS) -> str:
-    """The text of findings.md. ``tables`` holds TABLES and, optionally, ``invariance_summary``."""
+    """The text of findings.md. ``tables`` holds FINDINGS_TABLES and, optionally, ``invariance_summary``."""
     stability = Stability(tables.get("invariance_summary"))
     claim1 = simpler_topology_checks(runs, tables["correlations"], alpha, min_runs, stability)
     claim2 = transition_checks(runs, tables["transition"], tables["variability"], alpha, stability)
@@ -423,7 +423,7 @@ def render(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], figures: list[st
 
 def main(args) -> int:
     runs = read_runs(args.runs)
-    tables = {name: read_csv_table(Path(args.tables_dir) / f"{name}.csv") for name in TABLES}
+    tables = {name: read_csv_table(Path(args.tables_dir) / f"{name}.csv") for name in FINDINGS_TABLES}
     summary = Path(args.tables_dir) / "invariance_summary.csv"
     tables["invariance_summary"] = read_csv_table(summary) if summary.exists() else None
     out = Path(args.out)

@@ -30,9 +30,7 @@ import numpy as np
 import pandas as pd
 
 from losstopo.io import InputFileError, load_json, load_npz, save_csv
-from losstopo.outputs import INVARIANCE_TABLES
 
-TABLES = INVARIANCE_TABLES  # tables/<name>.csv
 FACTORS = ("orientation", "stencil", "resolution")
 STRIDES = (2,)
 TOLERANCE = 0.1  # median relative spread a metric may show and still "hold still"

@@ -383,7 +383,7 @@ def test_command_line_writes_tables_figures_and_report(tmp_path):
     tables, figures = tmp_path / "tables", tmp_path / "figures"
     assert findings.main(argparse.Namespace(runs=tmp_path / "runs.csv", out_dir=tables, seed=0, bootstrap=100,
                                             permutations=100)) == 0
-    for name in findings.TABLES:
+    for name in outputs.FINDINGS_TABLES:
         assert len(pd.read_csv(tables / f"{name}.csv")) > 0, name
     assert findings_figures.main(argparse.Namespace(runs=tmp_path / "runs.csv", tables_dir=tables,
                                                     out_dir=figures)) == 0
