@@ -2,8 +2,8 @@
 
     python benchmarks/bench_dag.py [--runs 100 1000 ...]
 
-Each sweep is PINN-only (beta x lr x seeds, Hessians on: 9 jobs per run, 2 of them connectivity
-pairs), written as a config into a temporary folder that is also the dry run's working directory, so
+Each sweep is PINN-only (beta x lr x 5 seeds, Hessians on: 5.8 jobs per run, train, directions,
+hessian, sample and topology, and 4 connectivity jobs per 5 seeds), written as a config into a temporary folder that is also the dry run's working directory, so
 nothing exists yet and every job is scheduled. The time is the CPU time (user + system) of the
 snakemake child process, which the 2-core machine's other load does not inflate the way it does wall
 time.

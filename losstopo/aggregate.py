@@ -76,12 +76,13 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     row.update({k: v for k, v in _scalars(topo).items() if k not in ("graph", "threshold")})
     if (run_dir / "hessian" / "hessian.json").exists():
         row.update(hessian_columns(load_json(run_dir / "hessian" / "hessian.json")))
-    row.update({f"landscape_{k}": info["landscape"].get(k) for k in LANDSCAPE_KEYS})
+    # the settings the stages used, as their outputs record them
+    row.update({f"landscape_{k}": landscape_meta.get("landscape", {}).get(k) for k in LANDSCAPE_KEYS})
     row["landscape_skipped_reason"] = landscape_meta.get("skipped_reason")
-    row["topology_graph"] = info["topology"]["graph"]
-    row["topology_threshold"] = info["topology"]["threshold"]
-    row["topology_backend"] = info["topology"].get("backend")
-    row["topology_knn"] = info["topology"].get("knn")
+    row["topology_graph"] = topo.get("graph")
+    row["topology_threshold"] = topo.get("threshold")
+    row["topology_backend"] = topo.get("backend", "native")
+    row["topology_knn"] = topo.get("knn_k")  # k of a scattered landscape's k-NN graph; none on a grid
     row["run_dir"] = str(run_dir)
     return row
 

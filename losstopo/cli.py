@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--checkpoints", type=_epochs, default=(), help="comma-separated epochs whose models to keep")
+    p.add_argument("--run-id", default=None, help="the run's id in run.json (default: --out-dir as given)")
+    p.add_argument("--swept", type=_json_dict, default={}, help="the swept hyperparameters' values (JSON), for run.json")
     p.set_defaults(handler="losstopo.train:main")
 
     p = sub.add_parser("checkpoint", help="one epoch's model of a trained run, as a run folder of its own")
@@ -129,17 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="infinite deaths: leave the essential classes out, or close them at the landscape's max loss")
     p.set_defaults(handler="losstopo.topology.distances:main")
 
-    p = sub.add_parser("connectivity", help="the loss on the straight line between two seeds' models")
-    p.add_argument("--run-a", required=True, help="run folder of model A (the path's centre and objective)")
-    p.add_argument("--run-b", required=True, help="run folder of model B")
-    p.add_argument("--points", type=int, default=21, help="points on the path, t = 0 to 1")
+    p = sub.add_parser("connectivity", help="the loss on the straight line from each lower seed's model to run B's")
+    p.add_argument("--run-b", required=True, help="run folder of model B (the setting's newer seed)")
+    p.add_argument("--runs-a", nargs="+", required=True,
+                   help="run folders of the models A (the lower seeds; each path's centre and objective)")
+    p.add_argument("--points", type=int, default=21, help="points on each path, t = 0 to 1")
     p.add_argument("--precision", default="float64", help="float32 or float64")
-    p.add_argument("--out", required=True, help="pair .json to write")
+    p.add_argument("--out", required=True, help="path file (.json) to write")
     p.add_argument("--device", default="auto")
     p.set_defaults(handler="losstopo.connectivity:main")
 
     p = sub.add_parser("connectivity-table", help="every pair's path -> connectivity.csv")
-    p.add_argument("--pairs", nargs="*", default=[], help="pair .json files written by 'losstopo connectivity'")
+    p.add_argument("--path-files", nargs="*", default=[], help="path files written by 'losstopo connectivity'")
     p.add_argument("--out", required=True, help="connectivity.csv to write")
     p.set_defaults(handler="losstopo.connectivity:table_main")
 

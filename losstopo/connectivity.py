@@ -14,6 +14,10 @@ sampled one point per sampler call, with the point's buffers written into the ob
 the network. Integer buffers
 (``num_batches_tracked``) are A's. Recomputing the statistics on training data at each t (REPAIR,
 Jordan et al. 2023) would lower barriers of BatchNorm networks and is not done.
+
+Files: one *path file* per seed B of a setting (``connectivity/<setting>/seed~<B>.json``) holds the paths
+from every lower seed A of that setting to B, so a new (highest) seed adds one file and only its own
+paths; ``connectivity.csv`` has one row per pair.
 """
 
 from __future__ import annotations
@@ -122,38 +126,53 @@ def pair_path(run_a: str | Path, run_b: str | Path, n_points: int, device: str =
 
 
 TABLE_COLUMNS = ("family", "setting", "seed_a", "seed_b", "loss_a", "loss_b", "max_loss", "t_max", "barrier",
-                 "status", "reason", "points", "pair_file")  # plus the swept hyperparameters after "setting"
+                 "status", "reason", "points", "path_file")  # plus the swept hyperparameters after "setting"
 
 
-def table(pair_files: list[str | Path]) -> pd.DataFrame:
-    """One row per pair (``tables/connectivity.csv``): family, setting, the swept values, seeds, end-point
-    losses, the path's maximum and where it is, the barrier height, status and reason."""
+def seed_paths(run_b: str | Path, runs_a: list[str | Path], n_points: int, device: str = "auto",
+               precision: str = "float64") -> dict[str, Any]:
+    """A path file's content: ``run_b``, and ``pairs``, one :func:`pair_path` (A, B) per run A in
+    ``runs_a`` (the lower seeds of B's setting), in that order. Raises ValueError when ``runs_a`` is empty
+    or a run A differs from B in hyperparameters."""
+    if not runs_a:
+        raise ValueError(f"{run_b}: no lower seed to connect to (connectivity needs runs A)")
+    pairs = []
+    for run_a in runs_a:
+        pair = pair_path(run_a, run_b, n_points, device, precision)
+        log.info("path %s -- %s: %s, barrier %.6g", run_a, run_b, pair["status"], pair["barrier"])
+        pairs.append(pair)
+    return {"run_b": str(run_b), "pairs": pairs}
+
+
+def table(path_files: list[str | Path]) -> pd.DataFrame:
+    """One row per pair of the path files (``tables/connectivity.csv``): family, setting, the swept values,
+    seeds, end-point losses, the path's maximum and where it is, the barrier height, status and reason."""
     rows = []
-    for path in pair_files:
-        pair = load_json(path)
-        info = load_json(Path(pair["run_a"]) / "run.json")
-        loss = np.asarray(pair["loss"], dtype=np.float64)
-        rows.append({"family": info["family"], "setting": info["run_id"].rsplit("/", 1)[0], **info["swept"],
-                     "seed_a": pair["seed_a"], "seed_b": pair["seed_b"], "loss_a": pair["loss_a"],
-                     "loss_b": pair["loss_b"], "max_loss": float(np.nanmax(loss)) if np.isfinite(loss).any() else math.nan,
-                     "t_max": pair["t_max"], "barrier": pair["barrier"], "status": pair["status"],
-                     "reason": pair["reason"], "points": len(loss), "pair_file": str(path)})
+    for path in path_files:
+        for pair in load_json(path)["pairs"]:
+            info = load_json(Path(pair["run_a"]) / "run.json")
+            loss = np.asarray(pair["loss"], dtype=np.float64)
+            rows.append({"family": info["family"], "setting": info["run_id"].rsplit("/", 1)[0], **info["swept"],
+                         "seed_a": pair["seed_a"], "seed_b": pair["seed_b"], "loss_a": pair["loss_a"],
+                         "loss_b": pair["loss_b"],
+                         "max_loss": float(np.nanmax(loss)) if np.isfinite(loss).any() else math.nan,
+                         "t_max": pair["t_max"], "barrier": pair["barrier"], "status": pair["status"],
+                         "reason": pair["reason"], "points": len(loss), "path_file": str(path)})
     return pd.DataFrame(rows, columns=None if rows else list(TABLE_COLUMNS))
 
 
 def main(args) -> int:
-    """``losstopo connectivity``: the path between two runs -> a JSON file."""
+    """``losstopo connectivity``: the paths from each run A to run B -> one path file (JSON)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    result = pair_path(args.run_a, args.run_b, args.points, args.device, args.precision)
+    result = seed_paths(args.run_b, args.runs_a, args.points, args.device, args.precision)
     save_json(args.out, result)
-    print(f"connectivity {args.run_a} -- {args.run_b}: {result['status']}, barrier {result['barrier']:.6g}",
-          file=sys.stderr)
+    print(f"wrote {args.out}: {len(result['pairs'])} paths to {args.run_b}", file=sys.stderr)
     return 0
 
 
 def table_main(args) -> int:
-    """``losstopo connectivity-table``: every pair file -> connectivity.csv."""
-    frame = table(args.pairs)
+    """``losstopo connectivity-table``: every path file -> connectivity.csv."""
+    frame = table(args.path_files)
     save_csv(args.out, frame)
     print(f"wrote {args.out}: {len(frame)} pairs", file=sys.stderr)
     return 0

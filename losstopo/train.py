@@ -57,12 +57,16 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def run_training(family: str, hp: dict[str, Any], seed: int, out_dir: str | os.PathLike,
-                 device: str | torch.device = "auto", checkpoints: tuple[int, ...] = ()) -> dict[str, Any]:
+                 device: str | torch.device = "auto", checkpoints: tuple[int, ...] = (),
+                 run_id: str | None = None, swept: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train one model and write its files atomically into ``out_dir``; returns train.json's content.
 
     ``checkpoints`` lists epochs whose models are kept in ``checkpoints.pt`` (always written, possibly
     empty, so the workflow's outputs are fixed), with their performance metrics (``metrics``: epoch ->
     the family's metrics of those weights); an epoch the run never reaches is simply absent.
+    ``run.json`` records the run's identity for the summaries: ``run_id`` (default: ``out_dir`` as
+    given), family, seed, ``swept`` (the swept hyperparameters' values, default none), every
+    hyperparameter and the checkpoint epochs.
     """
     fam = get_family(family)
     hp = resolve_hparams(fam, hp)
@@ -92,6 +96,9 @@ def run_training(family: str, hp: dict[str, Any], seed: int, out_dir: str | os.P
     info = {"family": family, "seed": int(seed), "hp": hp, "status": result.status, "reason": result.reason,
             "metrics": result.metrics, "wall_time_s": wall, "device": str(dev), "torch_version": torch.__version__}
     save_json(out_dir / "train.json", info)
+    save_json(out_dir / "run.json", {"run_id": str(out_dir) if run_id is None else run_id, "family": family,
+                                     "seed": int(seed), "swept": dict(swept or {}), "hp": hp,
+                                     "checkpoints": sorted(int(e) for e in checkpoints)})
     log.info("wrote %s (status %s, %.1f s)", out_dir, result.status, wall)
     return info
 
@@ -159,7 +166,8 @@ def extract_checkpoint(run_dir: str | os.PathLike, epoch: int, out_dir: str | os
 def main(args) -> int:
     """``losstopo train``: one run; exit 0 for a finished run whether it converged or diverged."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    info = run_training(args.family, args.params, args.seed, args.out_dir, args.device, tuple(args.checkpoints))
+    info = run_training(args.family, args.params, args.seed, args.out_dir, args.device, tuple(args.checkpoints),
+                        args.run_id, args.swept)
     metrics = " ".join(f"{k}={v:.4g}" for k, v in info["metrics"].items() if isinstance(v, (int, float)))
     print(f"train {args.family} seed {args.seed}: {info['status']} {metrics}", file=sys.stderr)
     return 0

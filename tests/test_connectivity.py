@@ -100,34 +100,39 @@ def test_barrier_height():
         mc.path_coordinates(2)
 
 
-def test_cli_pair_file_table_and_a_diverged_model(two_seeds, tmp_path):
-    pair = tmp_path / "pair.json"
-    assert cli.main(["connectivity", "--run-a", str(two_seeds[0]), "--run-b", str(two_seeds[1]), "--points", "5",
-                     "--device", "cpu", "--out", str(pair)]) == 0
-    result = load_json(pair)
+def test_cli_path_files_table_and_a_diverged_model(two_seeds, tmp_path):
+    paths = tmp_path / "seed~1.json"
+    assert cli.main(["connectivity", "--run-b", str(two_seeds[1]), "--runs-a", str(two_seeds[0]), "--points", "5",
+                     "--device", "cpu", "--out", str(paths)]) == 0
+    [result] = load_json(paths)["pairs"]
     assert result["status"] == "ok" and len(result["loss"]) == 5 and result["t"][-1] == 1.0
+    assert (result["seed_a"], result["seed_b"]) == (0, 1)
     assert result["barrier"] == pytest.approx(mc.barrier_height(np.array(result["loss"])))
-    # a model whose parameters are not finite: the pair is recorded as skipped, with the reason
+    # a model B whose parameters are not finite, connected to two lower seeds: both pairs are recorded as
+    # skipped, with the reason, in the order of --runs-a
     bad = tmp_path / "bad"
     shutil.copytree(two_seeds[1], bad)
     saved = torch.load(bad / "model.pt", weights_only=False)
     saved["state_dict"] = {k: torch.full_like(v, float("nan")) for k, v in saved["state_dict"].items()}
     torch.save(saved, bad / "model.pt")
     skipped = tmp_path / "skipped.json"
-    assert cli.main(["connectivity", "--run-a", str(two_seeds[0]), "--run-b", str(bad), "--points", "5",
-                     "--device", "cpu", "--out", str(skipped)]) == 0
-    assert load_json(skipped)["status"] == "skipped" and "not finite" in load_json(skipped)["reason"]
+    assert cli.main(["connectivity", "--run-b", str(bad), "--runs-a", str(two_seeds[0]), str(two_seeds[1]),
+                     "--points", "5", "--device", "cpu", "--out", str(skipped)]) == 0
+    pairs = load_json(skipped)["pairs"]
+    assert [p["status"] for p in pairs] == ["skipped", "skipped"] and "not finite" in pairs[0]["reason"]
+    assert [p["run_a"] for p in pairs] == [str(two_seeds[0]), str(two_seeds[1])]
     out = tmp_path / "connectivity.csv"
-    assert cli.main(["connectivity-table", "--pairs", str(pair), str(skipped), "--out", str(out)]) == 0
+    assert cli.main(["connectivity-table", "--path-files", str(paths), str(skipped), "--out", str(out)]) == 0
     frame = pd.read_csv(out)
-    assert list(frame["status"]) == ["ok", "skipped"] and list(frame["width"]) == [6, 6]
+    assert list(frame["status"]) == ["ok", "skipped", "skipped"] and list(frame["width"]) == [6, 6, 6]
+    assert list(frame["seed_a"]) == [0, 0, 1] and list(frame["path_file"]) == [str(paths), str(skipped), str(skipped)]
     assert frame["setting"].iloc[0] == "pinn/width~6" and frame["barrier"].iloc[0] == pytest.approx(result["barrier"])
-    assert np.isnan(frame["barrier"].iloc[1])
+    assert frame["barrier"].iloc[1:].isna().all()
     assert cli.main(["connectivity-table", "--out", str(tmp_path / "empty.csv")]) == 0
     assert "barrier" in pd.read_csv(tmp_path / "empty.csv").columns
     # two runs of different settings are refused
     other = tmp_path / "other"
     assert cli.main(["train", "--family", "pinn", "--seed", "0", "--out-dir", str(other), "--device", "cpu",
                      "--params", json.dumps(TINY | {"width": 5})]) == 0
-    assert cli.main(["connectivity", "--run-a", str(two_seeds[0]), "--run-b", str(other), "--out",
+    assert cli.main(["connectivity", "--run-b", str(other), "--runs-a", str(two_seeds[0]), "--out",
                      str(tmp_path / "x.json"), "--device", "cpu"]) == 2

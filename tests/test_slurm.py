@@ -31,7 +31,7 @@ CLUSTER_RULES = Counter({"train": 1, "directions": 1, "hessian": 1, "sample": 1,
 GPU_RULES = {"train", "directions", "hessian", "sample", "sample_shard"}
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 RUN = "pinn/beta~30/seed~0"
-LIGHT_GROUP = "unit_light"  # topology and profile of one unit: one cluster job
+LIGHT_GROUP = "unit_light"  # the topology jobs (with the profile), eight units to a cluster job
 # The plugin's options the profile may set: its ExecutorSettings fields, as --slurm-<field> / slurm-<field>.
 PLUGIN_KEYS = {"slurm-" + f.name.replace("_", "-") for f in dataclasses.fields(
     importlib.import_module("snakemake_executor_plugin_slurm").ExecutorSettings)} - {"slurm-no-account"}
@@ -55,7 +55,7 @@ def render(profile: str, monkeypatch, argv=("snakemake",), **env) -> dict:
 def test_slurm_profile_takes_site_settings_from_the_environment(monkeypatch):
     bare = render("slurm", monkeypatch)
     assert bare["executor"] == "slurm" and bare["slurm-status-command"] == "squeue"
-    assert bare["group-components"] == [f"{LIGHT_GROUP}=1"]
+    assert bare["group-components"] == [f"{LIGHT_GROUP}=8"]
     assert not [key for key in bare if key.startswith("slurm-") and key not in PLUGIN_KEYS], bare
     assert bare["default-resources"] == ["mem_mb=2000 * attempt", "runtime=60 * attempt"]
     assert sorted(bare["set-resources"]) == [f"{rule}:gpu=1" for rule in sorted(GPU_RULES)]
@@ -153,7 +153,7 @@ def test_every_cluster_job_went_through_sbatch_into_the_profiles_partition(sweep
     for path in sweeps["slurm_logs"]:  # rule_<rule>/<wildcards, / as _>/<jobid>.log or group_<group>_<rules>/<jobid>.log
         assert Path(path).is_file() and re.search(r"\.snakemake/slurm_logs/(rule_\w+/pinn_beta~30_seed~0|"
                                                   rf"group_{LIGHT_GROUP}_topology)/\d+\.log$", path), path
-    # run_info and aggregate are local rules: they ran here, not through sbatch.
+    # aggregate is a local rule: it ran here, not through sbatch.
     assert (sweeps["workdir"] / TARGET).is_file()
 
 

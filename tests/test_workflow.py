@@ -19,8 +19,8 @@ from losstopo.io import load_npz
 from workflow_helpers import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
-STAGE_RULES = {"run_info", "train", "directions", "hessian", "sample", "topology", "profile"}
-UNIT_RULES = {"directions", "hessian", "sample", "topology", "profile"}  # per analysed model, checkpoints too
+STAGE_RULES = {"train", "directions", "hessian", "sample", "topology"}  # one job per run each
+UNIT_RULES = {"directions", "hessian", "sample", "topology"}  # per analysed model, checkpoints too
 SUMMARY_RULES = {"aggregate", "figures", "findings_tables", "findings_figures", "findings_report", "profile_grid",
                  "distances", "invariance", "connectivity_table", "explorer", "all"}
 
@@ -39,7 +39,7 @@ def test_every_output_and_log_exists(swept):
         run_dir = swept / "results" / "runs" / run
         for name in ("run.json", "model.pt", "train.json", "history.csv", "directions.npz", "landscape.npz",
                      "topology/topology.json", "topology/persistence.csv", "hessian/hessian.json",
-                     "hessian/density.npz", "hessian/esd.png"):
+                     "hessian/density.npz", "hessian/esd.png", "profile.svg", "profile.png"):
             assert (run_dir / name).is_file(), name
         for rule in STAGE_RULES:
             assert (swept / "results" / "logs" / run / f"{rule}.log").is_file(), rule
@@ -183,6 +183,16 @@ def test_a_target_outside_the_config_is_refused_before_any_job(swept, target, un
     assert f"'{unit}' is not a run or checkpoint of the config" in out.stdout + out.stderr
 
 
+@pytest.mark.parametrize("target, message", [
+    ("connectivity/pinn/beta~7/seed~1.json", "'pinn/beta~7/seed~1' is not a run of the config"),
+    ("connectivity/pinn/beta~1/seed~0.json", "'pinn/beta~1/seed~0' is the setting's lowest seed: it has no path file"),
+])
+def test_a_connectivity_target_outside_the_config_is_refused_before_any_job(swept, target, message):
+    out = snakemake(swept, "-n", f"results/{target}", check=False)
+    assert out.returncode != 0
+    assert message in out.stdout + out.stderr
+
+
 def test_changing_one_sweep_value_reruns_only_that_run_and_the_aggregate(swept, tmp_path):
     original = (swept / "sweep.yaml").read_text()
     try:
@@ -205,7 +215,7 @@ def test_a_new_seed_adds_only_its_own_connectivity_pairs(swept):
     finally:
         (swept / "sweep.yaml").write_text(original)
     pairs = set(re.findall(r"output: (\S*/connectivity/\S+\.json)", out.stdout + out.stderr))
-    assert pairs == {f"results/connectivity/pinn/beta~{b}/seed~0_seed~1.json" for b in (1, 30)}
+    assert pairs == {f"results/connectivity/pinn/beta~{b}/seed~1.json" for b in (1, 30)}
     new_runs = {f"pinn/beta~{b}/seed~1" for b in (1, 30)}
     assert {run for _, run in jobs if run} == new_runs | {f"{run}/epoch~1" for run in new_runs}  # with checkpoints
 
@@ -220,7 +230,6 @@ def test_changing_a_fixed_training_value_retrains_every_run(swept):
     finally:
         (swept / "sweep.yaml").write_text(original)
     assert {("train", "pinn/beta~1/seed~0"), ("train", "pinn/beta~30/seed~0")} <= jobs
-    assert ("run_info", "pinn/beta~1/seed~0") in jobs
     assert not any(run.startswith("unet") for _, run in jobs)
 
 
@@ -231,7 +240,7 @@ def test_changing_the_topology_threshold_reruns_topology_only(swept):
         jobs = planned_jobs(swept)
     finally:
         (swept / "sweep.yaml").write_text(original)
-    assert {rule for rule, _ in jobs} == {"topology", "profile", "run_info"} | SUMMARY_RULES
+    assert {rule for rule, _ in jobs} == {"topology"} | SUMMARY_RULES
 
 
 @pytest.mark.parametrize("bad, key", [

@@ -249,19 +249,20 @@ def unit_data(results: Path, unit_dir: Path, info: dict[str, Any], epoch: int | 
 
 
 def connectivity(results: Path) -> list[dict[str, Any]]:
-    """Every pair file under ``connectivity/``: setting, seeds, path (t, loss), barrier, status, reason."""
+    """Every pair of the path files under ``connectivity/``: setting, seeds, path (t, loss), barrier,
+    status, reason (a file that cannot be read: one ``failed`` entry naming it)."""
     out = []
     for path in sorted((results / "connectivity").rglob("*.json")):
+        setting = str(path.parent.relative_to(results / "connectivity"))
         try:
-            pair = load_json(path)
-            setting = str(path.parent.relative_to(results / "connectivity"))
-            out.append({"setting": setting, "family": setting.split("/", 1)[0], "seed_a": pair["seed_a"],
-                        "seed_b": pair["seed_b"], "t": [_finite(v) for v in pair["t"]],
-                        "loss": [_finite(v) for v in pair["loss"]], "barrier": _finite(pair["barrier"]),
-                        "status": pair["status"], "reason": pair.get("reason")})
-        except (InputFileError, KeyError) as exc:
-            out.append({"setting": str(path.parent.relative_to(results / "connectivity")), "status": "failed",
-                        "reason": f"unreadable pair file: {exc}", "file": str(path)})
+            pairs = [{"setting": setting, "family": setting.split("/", 1)[0], "seed_a": pair["seed_a"],
+                      "seed_b": pair["seed_b"], "t": [_finite(v) for v in pair["t"]],
+                      "loss": [_finite(v) for v in pair["loss"]], "barrier": _finite(pair["barrier"]),
+                      "status": pair["status"], "reason": pair.get("reason")} for pair in load_json(path)["pairs"]]
+        except (InputFileError, KeyError, TypeError) as exc:
+            pairs = [{"setting": setting, "status": "failed", "reason": f"unreadable path file: {exc}",
+                      "file": str(path)}]
+        out += pairs
     return out
 
 

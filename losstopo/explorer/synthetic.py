@@ -4,7 +4,7 @@ without training anything: ``python -m losstopo.explorer.synthetic OUT --runs 10
 Runs form a PINN-like grid (``beta`` x ``width``) times seeds. Landscapes are seeded random fields
 (a quadratic bowl plus wells whose number grows with beta), their topology is computed by the real
 engine and written by the real writer; train.json, history.csv, hessian.json / density.npz and the
-connectivity pair files hold seeded made-up numbers in the real layouts (no profile.svg: the page
+connectivity path files hold seeded made-up numbers in the real layouts (no profile.svg: the page
 draws profiles itself from the topology). Optional flaws: runs whose training diverged
 (``--diverged``), runs whose sampling failed (no landscape.npz, with a log line) and grid points with
 no run folder at all (``--missing``).
@@ -120,14 +120,15 @@ def make_results(out: str | Path, n_runs: int = 24, seeds: int = 2, resolution: 
         for width in widths:
             setting = f"pinn/beta~{beta:g}/width~{width}"
             present = [s for s in range(seeds) if f"{setting}/seed~{s}" in made["runs"]]
-            for a in present:
-                for b in [b for b in present if b > a]:
+            for b in present[1:]:
+                pairs = []
+                for a in [a for a in present if a < b]:
                     t = np.linspace(0, 1, pair_points)
                     loss = 0.1 + 0.05 * beta * np.sin(np.pi * t) * rng.uniform(0.5, 1.5) + 0.01 * t
-                    save_json(out / "connectivity" / setting / f"seed~{a}_seed~{b}.json", {
-                        "seed_a": a, "seed_b": b, "t": t.tolist(), "loss": loss.tolist(), "status": "ok",
-                        "reason": None, "barrier": float(loss.max() - (loss[0] + loss[-1]) / 2),
-                        "loss_a": float(loss[0]), "loss_b": float(loss[-1]), "run_a": "", "run_b": ""})
+                    pairs.append({"seed_a": a, "seed_b": b, "t": t.tolist(), "loss": loss.tolist(), "status": "ok",
+                                  "reason": None, "barrier": float(loss.max() - (loss[0] + loss[-1]) / 2),
+                                  "loss_a": float(loss[0]), "loss_b": float(loss[-1]), "run_a": "", "run_b": ""})
+                save_json(out / "connectivity" / setting / f"seed~{b}.json", {"run_b": "", "pairs": pairs})
     return made
 
 

@@ -22,8 +22,6 @@ rule figures:
     input:
         runs=f"{R}/tables/runs.csv",
         checkpoints=f"{R}/tables/checkpoints.csv",
-        landscapes=[f"{d}/landscape.npz" for d in run_dirs()],
-        densities=[f"{R}/runs/{run_id}/hessian/density.npz" for run_id, run in RUNS.items() if run.hessian["enabled"]],
     output:
         reported(figure_targets()),
     params:

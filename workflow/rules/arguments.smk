@@ -2,7 +2,7 @@
 # most 128 KiB, about 3,000 run folders, so a long list reaches `losstopo` as an argument file (`@file`:
 # one argument per line), written by a local job whose params are the list: a changed list rewrites it.
 # Needs common.smk (R, run_dirs, checkpoint_dirs) and profile.smk (FAMILY_RUN_DIRS); later rule files add
-# their own lists to ARGUMENT_LISTS (findings.smk: invariance, connectivity.smk: the pair files).
+# their own lists to ARGUMENT_LISTS (findings.smk: invariance, connectivity.smk: the path files).
 
 ARGUMENT_LISTS = {
     "aggregate": ["--run-dirs", *run_dirs(), "--checkpoint-dirs", *checkpoint_dirs()],

@@ -153,10 +153,12 @@ DIRECTION_KEYS = ("directions", "dim", "seed", "normalize_1d")
 
 @job_function
 def train_args(wildcards):
-    """`losstopo train`'s options that say which model to train (family, seed, hyperparameters, epochs to keep)."""
+    """`losstopo train`'s options that say which model to train (family, seed, hyperparameters, epochs to
+    keep) and what its run.json records (run id, swept values)."""
     run = run_of(wildcards)
     epochs = ",".join(map(str, run.checkpoints)) or '""'
-    return f"--family {run.family} --seed {run.seed} --params {shlex.quote(as_json(run.hp))} --checkpoints {epochs}"
+    return (f"--family {run.family} --seed {run.seed} --params {shlex.quote(as_json(run.hp))} --checkpoints {epochs}"
+            f" --run-id {shlex.quote(run.run_id)} --swept {shlex.quote(as_json(run.swept))}")
 
 
 @job_function
@@ -169,14 +171,6 @@ def direction_settings(wildcards):
     """Only the landscape keys that change the directions, so a new resolution reuses them."""
     landscape = run_of(wildcards).landscape
     return as_json({key: landscape[key] for key in DIRECTION_KEYS})
-
-
-@job_function
-def run_info(wildcards):
-    run = run_of(wildcards)
-    return as_json({"run_id": run.run_id, "family": run.family, "seed": run.seed, "swept": run.swept,
-                    "hp": run.hp, "landscape": run.landscape, "topology": run.topology,
-                    "checkpoints": list(run.checkpoints)})
 
 
 def write_argument_file(path, lines, log):
@@ -210,11 +204,13 @@ def hessian_settings(wildcards):
 
 
 def unit_outputs(unit_id):
-    """What the aggregate reads of one analysed model (a run's final model or a checkpoint)."""
+    """Every file of one analysed model (a run's final model or a checkpoint) that a summary reads: the
+    aggregate's inputs (see aggregate_inputs)."""
     unit_dir = f"{R}/runs/{unit_id}"
-    files = [f"{unit_dir}/train.json", f"{unit_dir}/landscape.npz", f"{unit_dir}/topology/topology.json"]
+    files = [f"{unit_dir}/train.json", f"{unit_dir}/landscape.npz", f"{unit_dir}/topology/topology.json",
+             f"{unit_dir}/topology/persistence.csv", f"{unit_dir}/profile.svg", f"{unit_dir}/profile.png"]
     if UNITS[unit_id].hessian["enabled"]:
-        files.append(f"{unit_dir}/hessian/hessian.json")
+        files += [f"{unit_dir}/hessian/hessian.json", f"{unit_dir}/hessian/density.npz"]
     return files
 
 
@@ -229,27 +225,38 @@ def seed_settings():
 SETTINGS = seed_settings()
 
 
-def pair_run_dir(which):
-    """Input function: the folder of seed ``which`` ("a" or "b") of a connectivity pair's setting; a
-    WorkflowError for a seed or setting the config does not declare."""
+def connected_runs(wildcards):
+    """{seed: run folder} of a connectivity job's setting, from the lowest seed up to seed b; a
+    WorkflowError for a setting or seed the config does not declare, and for the setting's lowest seed
+    (which has no lower seed to connect to)."""
+    seeds = SETTINGS.get(wildcards.setting, {})
+    b = int(wildcards.b)
+    if b not in seeds:
+        raise WorkflowError(f"'{wildcards.setting}/seed~{b}' is not a run of the config")
+    if b == min(seeds):
+        raise WorkflowError(f"'{wildcards.setting}/seed~{b}' is the setting's lowest seed: it has no path file")
+    return {seed: f"{R}/runs/{run_id}" for seed, run_id in sorted(seeds.items()) if seed <= b}
 
-    def run_dir(wildcards):
-        seed = int(getattr(wildcards, which))
-        run_id = SETTINGS.get(wildcards.setting, {}).get(seed)
-        if run_id is None:
-            raise WorkflowError(f"'{wildcards.setting}/seed~{seed}' is not a run of the config")
-        return f"{R}/runs/{run_id}"
 
-    return job_function(run_dir)
+@job_function
+def connectivity_inputs(wildcards):
+    """The models of a connectivity job: seed b and every lower seed of its setting (model.pt stands for
+    the run's train.json too, which the same train job writes: one edge per run fewer in the DAG)."""
+    return [f"{run_dir}/model.pt" for run_dir in connected_runs(wildcards).values()]
 
 
-def pair_file(which, name):
-    """Input function: file ``name`` in the folder of seed ``which`` of a connectivity pair (pair_run_dir)."""
-    run_dir = pair_run_dir(which)
-    return job_function(lambda wildcards: f"{run_dir(wildcards)}/{name}")
+@job_function
+def connectivity_runs_a(wildcards):
+    """`losstopo connectivity --runs-a`: the folders of the lower seeds, quoted for the shell."""
+    return " ".join(shlex.quote(d) for seed, d in connected_runs(wildcards).items() if seed < int(wildcards.b))
 
 
 def aggregate_inputs(wildcards=None):
+    """The aggregate is the sweep's gather point: its inputs are every per-run file any summary reads
+    (run.json and unit_outputs), so the later summaries (figures, findings, distances, invariance,
+    profile grids, explorer) depend on tables/runs.csv alone instead of listing every run's files again.
+    Each listed file then stays requested (a deleted one is made again), and the DAG of a large sweep
+    has a few edges per run fewer (docs/cluster.md)."""
     files = [f"{R}/runs/{run_id}/run.json" for run_id in RUNS]
     for unit_id in UNITS:
         files += unit_outputs(unit_id)

@@ -1,36 +1,33 @@
 # Stage 5c: mode connectivity (global scale, as in LossLens): for every setting of the sweep with several
-# seeds, the loss on the straight line between each pair of seed models (one job per pair, so a new seed
-# adds only its own pairs), and results/tables/connectivity.csv. Needs common.smk (R, RUNS, SETTINGS,
-# id_pattern, pair_run_dir, pair_file, GPU_PER_JOB) and arguments.smk (ARGUMENT_LISTS); add CONNECTIVITY_TARGETS to
-# `rule all`.
+# seeds, the loss on the straight line between each pair of seed models, and results/tables/connectivity.csv.
+# One job per seed b (all but the setting's lowest): the paths from every lower seed to b, so a new
+# (highest) seed adds one job with only its own pairs, and a setting of S seeds has S - 1 jobs, not
+# S (S - 1) / 2. Needs common.smk (R, RUNS, SETTINGS, id_pattern, connected_runs, connectivity_inputs,
+# connectivity_runs_a, GPU_PER_JOB) and arguments.smk (ARGUMENT_LISTS); add CONNECTIVITY_TARGETS to `rule all`.
 CONNECTIVITY = CONFIG["connectivity"]  # defaults filled in by the schema
-CONNECTIVITY_PAIRS = [f"{R}/connectivity/{setting}/seed~{a}_seed~{b}.json"
-                      for setting, seeds in SETTINGS.items() for a in sorted(seeds) for b in sorted(seeds) if a < b
+CONNECTIVITY_FILES = [f"{R}/connectivity/{setting}/seed~{b}.json"
+                      for setting, seeds in SETTINGS.items() for b in sorted(seeds)[1:]
                       ] if CONNECTIVITY["enabled"] else []
 CONNECTIVITY_TARGETS = [f"{R}/tables/connectivity.csv"] if CONNECTIVITY["enabled"] else []
-ARGUMENT_LISTS["connectivity"] = ["--pairs", *CONNECTIVITY_PAIRS]
+ARGUMENT_LISTS["connectivity"] = ["--path-files", *CONNECTIVITY_FILES]
 
 
-rule connectivity_pair:
+rule connectivity:
     input:
-        model_a=pair_file("a", "model.pt"),
-        model_b=pair_file("b", "model.pt"),
-        train_a=pair_file("a", "train.json"),
-        train_b=pair_file("b", "train.json"),
+        connectivity_inputs,
     output:
-        f"{R}/connectivity/{{setting}}/seed~{{a}}_seed~{{b}}.json",
+        f"{R}/connectivity/{{setting}}/seed~{{b}}.json",
     params:
-        run_a=pair_run_dir("a"),
-        run_b=pair_run_dir("b"),
+        run_b=job_function(lambda w: connected_runs(w)[int(w.b)]),
+        runs_a=connectivity_runs_a,
         points=CONNECTIVITY["points"],
-        precision=job_function(lambda w: RUNS[SETTINGS[w.setting][int(w.a)]].landscape["precision"]),
+        precision=job_function(lambda w: RUNS[SETTINGS[w.setting][int(w.b)]].landscape["precision"]),
         device=CONFIG["device"],
     wildcard_constraints:
         setting=id_pattern(FAMILY_SHARDS, seed=False),
-        a=r"\d+",
         b=r"\d+",
     log:
-        f"{R}/logs/connectivity/{{setting}}/seed~{{a}}_seed~{{b}}.log",
+        f"{R}/logs/connectivity/{{setting}}/seed~{{b}}.log",
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
@@ -39,15 +36,15 @@ rule connectivity_pair:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "python -m losstopo connectivity --run-a {params.run_a:q} --run-b {params.run_b:q} --points {params.points}"
+        "python -m losstopo connectivity --run-b {params.run_b:q} --runs-a {params.runs_a} --points {params.points}"
         " --precision {params.precision} --device {params.device} --out {output:q} > {log:q} 2>&1"
 
 
 rule connectivity_table:
     input:
-        pairs=CONNECTIVITY_PAIRS,
-        args=f"{R}/logs/args/connectivity.args",  # --pairs ... (arguments.smk)
-        run_info=[f"{R}/runs/{run_id}/run.json" for run_id in RUNS],
+        paths=CONNECTIVITY_FILES,
+        args=f"{R}/logs/args/connectivity.args",  # --path-files ... (arguments.smk)
+        runs=f"{R}/tables/runs.csv",  # the run.json of every run (aggregate_inputs)
     output:
         f"{R}/tables/connectivity.csv",
     log:

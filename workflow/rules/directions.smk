@@ -3,8 +3,7 @@
 
 rule directions:
     input:
-        model=f"{UNIT_DIR}/model.pt",
-        info=f"{UNIT_DIR}/train.json",
+        model=f"{UNIT_DIR}/model.pt",  # and its train.json, written by the same job (docs/cluster.md: DAG)
     output:
         f"{UNIT_DIR}/directions.npz",
     params:

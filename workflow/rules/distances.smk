@@ -9,7 +9,6 @@ DISTANCES_TARGETS = [f"{R}/tables/distances.csv"]  # add to `rule all`
 rule distances:
     input:
         runs=f"{R}/tables/runs.csv",
-        diagrams=[f"{d}/topology/persistence.csv" for d in run_dirs()],
     output:
         f"{R}/tables/distances.csv",
     params:

@@ -39,7 +39,7 @@ ARGUMENT_LISTS["invariance"] = ["--run-dirs", *run_dirs()]
 
 rule invariance:
     input:
-        [f"{d}/{name}" for d in run_dirs() for name in ("run.json", "landscape.npz", "topology/topology.json")],
+        runs=f"{R}/tables/runs.csv",  # built from every run's files (aggregate_inputs)
         args=f"{R}/logs/args/invariance.args",  # --run-dirs ... (arguments.smk)
     output:
         **{

@@ -3,8 +3,7 @@
 
 rule hessian:
     input:
-        model=f"{UNIT_DIR}/model.pt",
-        info=f"{UNIT_DIR}/train.json",
+        model=f"{UNIT_DIR}/model.pt",  # and its train.json, written by the same job (docs/cluster.md: DAG)
     output:
         summary=f"{UNIT_DIR}/hessian/hessian.json",
         density=f"{UNIT_DIR}/hessian/density.npz",

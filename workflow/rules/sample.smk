@@ -5,8 +5,7 @@
 
 rule sample:
     input:
-        model=f"{UNIT_DIR}/model.pt",
-        info=f"{UNIT_DIR}/train.json",
+        model=f"{UNIT_DIR}/model.pt",  # and its train.json, written by the same job (docs/cluster.md: DAG)
         directions=f"{UNIT_DIR}/directions.npz",
     output:
         f"{UNIT_DIR}/landscape.npz",
@@ -32,8 +31,7 @@ rule sample:
 
 rule sample_shard:
     input:
-        model=f"{UNIT_DIR}/model.pt",
-        info=f"{UNIT_DIR}/train.json",
+        model=f"{UNIT_DIR}/model.pt",  # and its train.json, written by the same job (docs/cluster.md: DAG)
         directions=f"{UNIT_DIR}/directions.npz",
     output:
         temp(f"{UNIT_DIR}/shards/shard~{{shard}}.npz"),

@@ -1,17 +1,5 @@
-# Stage 1: train one model per run of the sweep (and keep the models of the requested epochs).
-
-
-rule run_info:
-    output:
-        f"{RUN_DIR}/run.json",
-    params:
-        info=run_info,
-    log:
-        f"{LOG_DIR}/run_info.log",
-    localrule: True
-    run:
-        save_json(output[0], json.loads(params.info))
-        Path(log[0]).write_text(f"wrote {output[0]}\n")
+# Stage 1: train one model per run of the sweep (and keep the models of the requested epochs); the job
+# also writes the run's run.json (its id, family, seed, swept values and hyperparameters).
 
 
 rule train:
@@ -20,6 +8,7 @@ rule train:
         info=f"{RUN_DIR}/train.json",
         history=f"{RUN_DIR}/history.csv",
         checkpoints=f"{RUN_DIR}/checkpoints.pt",
+        run_info=f"{RUN_DIR}/run.json",
     params:
         run=train_args,
         device=CONFIG["device"],
