@@ -3,7 +3,8 @@ without training anything: ``python -m losstopo.explorer.synthetic OUT --runs 10
 
 Runs form a PINN-like grid (``beta`` x ``width``) times seeds. Landscapes are seeded random fields
 (a quadratic bowl plus wells whose number grows with beta), their topology is computed by the real
-engine and written by the real writer; train.json, history.csv, hessian.json / density.npz and the
+engine and written by the real writer; train.json, history.csv, hessian.json / density.npz (an SLQ
+measure with a near-zero bulk, negative nodes for beta > 10, none for a diverged run) and the
 connectivity path files hold seeded made-up numbers in the real layouts (no profile.svg: the page
 draws profiles itself from the topology). Optional flaws: runs whose training diverged
 (``--diverged``), runs whose sampling failed (no landscape.npz, with a log line) and grid points with
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from losstopo.hessian import DensityResult
 from losstopo.io import save_csv, save_json, save_npz
 from losstopo.sampling import grid_axes
 from losstopo.topology import compute_topology, write_topology
@@ -61,12 +63,39 @@ def _unit(unit_dir: Path, rng: np.random.Generator, beta: float, width: int, inf
              center_loss=np.float64(loss[(resolution // 2,) * dim]), metadata={"synthetic": True})
     write_topology(compute_topology(loss, graph="freudenthal"), unit_dir / "topology", 0.01)
     top = sorted(rng.lognormal(math.log(10 * beta + 1), 0.3, 2), reverse=True)
-    grid = np.linspace(-5, top[0] * 1.1, 200)
-    dens = np.exp(-grid ** 2 / 2) + 0.05 * np.exp(-(grid - top[1]) ** 2)
+    if status == "diverged":  # as losstopo.hessian.analyze at a non-finite loss: no analysis, empty arrays
+        save_json(unit_dir / "hessian" / "hessian.json", {"status": "nonfinite", "top": None, "trace": None,
+                                                          "density": None})
+        save_npz(unit_dir / "hessian" / "density.npz", **{k: np.zeros(0) for k in DensityResult.ARRAYS})
+        return
+    dens = _quadrature(rng, top, negative=beta > 10)
     save_json(unit_dir / "hessian" / "hessian.json", {
         "status": "ok", "top": {"eigenvalues": top, "converged": True},
-        "trace": {"value": float(sum(top) * 3), "stderr": 0.1}, "density": {"negative_mass_significant": 0.01}})
-    save_npz(unit_dir / "hessian" / "density.npz", grid=grid, density=dens / np.trapezoid(dens, grid))
+        "trace": {"value": float(sum(top) * 3), "stderr": 0.1}, "density": dens.summary()})
+    save_npz(unit_dir / "hessian" / "density.npz", **dens.arrays())
+
+
+def _quadrature(rng: np.random.Generator, top: list[float], negative: bool, probes: int = 4,
+                steps: int = 20) -> DensityResult:
+    """A made-up SLQ measure of ``probes`` x ``steps`` nodes: ~70% of the weight on a near-zero bulk of both
+    signs (|lambda| < 1e-3 top[0]), positive nodes spread over two decades up to the top eigenvalues and,
+    when ``negative``, three negative ones between -5% and -0.5% of top[0]; ``density`` the SLQ curve's
+    broadening (one Gaussian of 1% of the node range)."""
+    n = probes * steps
+    n_neg = 3 if negative else 0
+    n_pos = (n - n_neg) // 4
+    bulk = rng.uniform(-9e-4, 9e-4, n - n_neg - n_pos) * top[0]
+    positive = np.concatenate([top, 10 ** rng.uniform(-2, 0, n_pos - 2) * top[1]])
+    nodes = np.concatenate([bulk, positive, -10 ** rng.uniform(-2.3, -1.3, n_neg) * top[0]])
+    weights = np.concatenate([rng.uniform(0.5, 1.5, bulk.size) * 7 / bulk.size,
+                              rng.uniform(0.5, 1.5, n - bulk.size) * 3 / (n - bulk.size)])
+    weights /= weights.sum()
+    sigma = 0.01 * np.ptp(nodes)
+    grid = np.linspace(nodes.min() - 5 * sigma, nodes.max() + 5 * sigma, 200)
+    curve = (weights * np.exp(-0.5 * ((grid[:, None] - nodes) / sigma) ** 2)).sum(axis=1)
+    return DensityResult(grid=grid, density=curve / np.trapezoid(curve, grid), nodes=nodes, weights=weights,
+                         probe=np.repeat(np.arange(probes), steps), steps=np.full(probes, steps), sigma=sigma,
+                         n_params=1000, n_hvp=n)
 
 
 def make_results(out: str | Path, n_runs: int = 24, seeds: int = 2, resolution: int = 31, dim: int = 2,
