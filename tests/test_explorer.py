@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from losstopo import cli
-from losstopo.explorer.data import QMAX, SLICE_CAP, collect, packed, slices
+from losstopo.explorer.data import MAX_CURVE, QMAX, SLICE_CAP, collect, packed, slices
 from losstopo.explorer.synthetic import make_results
-from losstopo.io import load_json
+from losstopo.io import load_json, load_npz
+from losstopo.spectral_density import signed_log_density
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -118,6 +119,40 @@ def test_merge_tree_branches_are_the_persistence_pairs(results):
     pairs = load_json(out / "runs" / run / "topology" / "topology.json")
     assert tree["branches"] == min(pairs["n_pairs"] + pairs["n_components"], 200) == tree["n_pairs"]
     assert tree["parent"][0] == -1 and all(0 <= p < i for i, p in enumerate(tree["parent"]) if i)
+
+
+def test_density_is_the_signed_log_density_of_the_quadrature_nodes(results):
+    """Per sign the curve of losstopo.spectral_density (as the figures draw it) at MAX_CURVE points, its
+    masses and threshold; the negative mass is hessian.json's; a unit without nodes has no curve."""
+    out, made = results
+    data = collect(out)
+    units = {u["id"]: u for u in data["units"]}
+    with_negative = 0
+    for unit_id, detail in data["details"].items():
+        if "density" not in detail:
+            continue
+        d = detail["density"]
+        arrays = load_npz(out / "runs" / unit_id / "hessian" / "density.npz")
+        if not arrays["nodes"].size:
+            assert d == {"n_nodes": 0, "eigenvalues": []} and unit_id.startswith(made["diverged"][0])
+            continue
+        signed = signed_log_density(arrays["nodes"], arrays["weights"], n_grid=MAX_CURVE)
+        assert d["n_nodes"] == arrays["nodes"].size
+        assert (d["mass_positive"], d["mass_negative"], d["near_zero"], d["threshold"]) == (
+            signed.mass_positive, signed.mass_negative, signed.near_zero, signed.threshold)
+        assert d["mass_negative"] == pytest.approx(units[unit_id]["metrics"]["hessian_negative_mass"], rel=1e-12)
+        for sign in ("positive", "negative"):
+            curve = getattr(signed, sign)
+            assert (d[sign] is None) == (curve is None)
+            if curve is None:
+                continue
+            x, y = unpacked(d[sign]["abs_eigenvalue"]), unpacked(d[sign]["density"])
+            assert x.shape == y.shape == (MAX_CURVE,)
+            np.testing.assert_allclose(np.log10(x), np.log10(curve[0]), atol=np.ptp(np.log10(curve[0])) / QMAX)
+            np.testing.assert_allclose(y, curve[1], atol=np.ptp(curve[1]) / QMAX)
+        assert (d["negative"] is None) == (d["mass_negative"] == 0)
+        with_negative += d["mass_negative"] > 0
+    assert 0 < with_negative < len(data["details"])  # the fixture has units with and without negative curvature
 
 
 # ---------------------------------------------------------------- in a real browser
@@ -242,5 +277,51 @@ def test_slice_slider_moves_through_a_3d_landscape(browser, tmp_path):
     slider.fill("1")
     assert view.get_attribute("data-plane") == "1" and "a3 = -1" in view.inner_text()
     assert view.locator("canvas").screenshot() != before
+    assert errors == []
+    page.close()
+
+
+def _path_points(d: str) -> np.ndarray:
+    """The (x, y) vertices of an SVG path drawn by the page's polyline() ("M x,y L x,y ...")."""
+    return np.array(re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", d), dtype=float)
+
+
+def test_density_view_draws_each_sign_on_a_log_axis_and_states_the_masses(browser, results):
+    """The curve of a sign is drawn exactly when that sign has mass; each curve's peak sits at its |lambda|
+    on the log x axis (300 px wide, margins 46 and 8); the note states the three masses and the threshold;
+    a unit whose density.npz has no nodes says so."""
+    out, made = results
+    data = collect(out)
+    density = {run: data["details"][run]["density"] for run in made["runs"]}
+    negative = next(run for run in made["runs"] if density[run].get("mass_negative", 0) > 0)
+    positive = next(run for run in made["runs"] if density[run].get("mass_negative") == 0)
+    page, errors, _ = open_page(browser, out / "explorer.html")
+    for run in (negative, positive, made["diverged"][0]):
+        d = density[run]
+        page.click(f"#map rect[data-unit='{run}']")
+        view = page.locator(".unit[data-role='selected'] [data-view='density']")
+        assert view.get_attribute("data-unit") == run
+        if not d["n_nodes"]:
+            assert "no quadrature nodes" in view.inner_text() and view.locator("path").count() == 0
+            continue
+        assert view.locator("path.density-negative").count() == (d["mass_negative"] > 0)
+        assert view.locator("path.density-positive").count() == 1
+        curves = {s: (unpacked(d[s]["abs_eigenvalue"]), unpacked(d[s]["density"])) for s in ("positive", "negative")
+                  if d[s] is not None}
+        lo = min(np.log10(x).min() for x, _ in curves.values())
+        hi = max(np.log10(x).max() for x, _ in curves.values())
+        for sign, (x, y) in curves.items():
+            points = _path_points(view.locator(f"path.density-{sign}").get_attribute("d"))
+            assert len(points) == MAX_CURVE
+            peak = 46 + (np.log10(x[np.argmax(y)]) - lo) / (hi - lo) * (300 - 46 - 8)
+            assert points[np.argmin(points[:, 1]), 0] == pytest.approx(peak, abs=1.0)  # SVG y grows downwards
+        text = view.inner_text()
+        stated = dict(re.findall(r"(λ > 0|λ < 0|not drawn\)): ([-\d.e]+)", text))
+        assert float(stated["λ > 0"]) == pytest.approx(d["mass_positive"], rel=1e-3)
+        assert float(stated["λ < 0"]) == pytest.approx(d["mass_negative"], rel=1e-3, abs=1e-12)
+        assert float(stated["not drawn)"]) == pytest.approx(d["near_zero"], rel=1e-3)
+        threshold = float(re.search(r"max \|λ\| = ([-\d.e]+)", text).group(1))
+        assert threshold == pytest.approx(d["threshold"], rel=1e-3)
+        assert ("λ < 0 (none)" in text) == (d["mass_negative"] == 0)
     assert errors == []
     page.close()

@@ -25,6 +25,7 @@ import pandas as pd
 
 from losstopo.aggregate import hessian_columns
 from losstopo.io import InputFileError, load_json, load_npz, read_csv_table
+from losstopo.spectral_density import ZERO_TOL_REL, signed_log_density
 from losstopo.topology import PersistencePairs, Topology, load_topology
 from losstopo.topology.knn import branch_decomposition
 from losstopo.topology.profile import profile_geometry
@@ -36,7 +37,7 @@ SLICE_CAP = 2**17  # loss values kept per unit for the slice view (slider positi
 MAX_PAIRS = 500  # persistence pairs kept per diagram (the most persistent)
 MAX_BRANCHES = 200  # merge tree branches drawn (the most persistent; closed under their parents)
 QMAX = 65532  # the largest code of a finite value in a quantised array
-MAX_CURVE = 200  # points kept of a spectral density or a training-history column
+MAX_CURVE = 200  # points of each sign's spectral density curve, rows kept of a training-history column
 PROFILE = {"threshold": 0.01, "max_basins": 30, "levels": 32}  # the page's profiles: coarser than profile.svg
 
 
@@ -171,13 +172,29 @@ def profile(topo: Topology) -> dict[str, Any]:
 
 
 def density(path: Path, report: dict[str, Any]) -> dict[str, Any]:
-    """Hessian spectral density curve (grid, density) thinned to MAX_CURVE points, and the top eigenvalues."""
-    arrays = load_npz(path, required=("grid", "density"))
-    keep = _thin(len(arrays["grid"]), MAX_CURVE)
+    """Hessian spectral density of density.npz's SLQ quadrature (``nodes``, ``weights``) as the figures draw
+    it (:func:`losstopo.spectral_density.signed_log_density`): per sign, ``positive`` / ``negative`` is None
+    (no node beyond the near-zero threshold) or ``{"abs_eigenvalue", "density"}``, MAX_CURVE points of
+    |lambda| (log-spaced; the curve is computed at that many points: at most 3 decades of nodes plus the
+    kernels' tails, so 0.025 decades apart, half the narrowest kernel width) and density per decade; the
+    masses ``mass_positive``, ``mass_negative``, ``near_zero``, the ``threshold`` (eigenvalue units) and
+    ``zero_tol_rel``. Always ``n_nodes`` and ``eigenvalues`` (hessian.json's top eigenvalues); with
+    ``n_nodes`` = 0 (empty arrays: the density was off or the loss not finite) nothing else.
+
+    Raises InputFileError when the file lacks ``nodes`` or ``weights``, ValueError when they do not
+    form a quadrature measure (see ``signed_log_density``)."""
+    arrays = load_npz(path, required=("nodes", "weights"))
     top = (report.get("top") or {}).get("eigenvalues") or []
-    return {"grid": packed(arrays["grid"][keep], quantize=True),
-            "density": packed(arrays["density"][keep], quantize=True, log=True),
-            "eigenvalues": [_finite(v) for v in top]}
+    out: dict[str, Any] = {"n_nodes": int(arrays["nodes"].size), "eigenvalues": [_finite(v) for v in top]}
+    if not out["n_nodes"]:
+        return out
+    signed = signed_log_density(arrays["nodes"], arrays["weights"], n_grid=MAX_CURVE)
+    for sign in ("positive", "negative"):
+        curve = getattr(signed, sign)
+        out[sign] = None if curve is None else {"abs_eigenvalue": packed(curve[0], quantize=True, log=True),
+                                                "density": packed(curve[1], quantize=True)}
+    return out | {"mass_positive": signed.mass_positive, "mass_negative": signed.mass_negative,
+                  "near_zero": signed.near_zero, "threshold": signed.threshold, "zero_tol_rel": ZERO_TOL_REL}
 
 
 def history(path: Path) -> dict[str, Any]:

@@ -61,26 +61,29 @@ function ticks(lo, hi, n) {
   for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(+t.toPrecision(12));
   return out;
 }
-// An x-y chart frame: returns {svg, x(v), y(v)} with axes drawn; log: the y axis in log10.
-function frame(parent, w, h, xr, yr, xlabel, ylabel, logy) {
+// An x-y chart frame: returns {svg, X(v), Y(v)} with axes drawn; logy / logx: that axis in log10.
+function frame(parent, w, h, xr, yr, xlabel, ylabel, logy, logx) {
   const m = { l: 46, r: 8, t: 6, b: 28 };
   const svg = el("svg:svg", { width: w, height: h }, parent);
-  const ty = logy ? (v => Math.log10(v)) : (v => v);
-  let [y0, y1] = logy ? [Math.log10(yr[0]), Math.log10(yr[1])] : yr;
-  let [x0, x1] = xr;
+  const ty = logy ? (v => Math.log10(v)) : (v => v), tx = logx ? (v => Math.log10(v)) : (v => v);
+  let [y0, y1] = yr.map(ty), [x0, x1] = xr.map(tx);
   if (!(x1 > x0)) { x0 -= 0.5; x1 += 0.5; }
   if (!(y1 > y0)) { y0 -= 0.5; y1 += 0.5; }
-  const X = v => m.l + (v - x0) / (x1 - x0) * (w - m.l - m.r);
+  const X = v => m.l + (tx(v) - x0) / (x1 - x0) * (w - m.l - m.r);
   const Y = v => h - m.b - (ty(v) - y0) / (y1 - y0) * (h - m.t - m.b);
   const g = el("svg:g", { class: "axis" }, svg);
   el("svg:line", { x1: m.l, x2: w - m.r, y1: h - m.b, y2: h - m.b }, g);
   el("svg:line", { x1: m.l, x2: m.l, y1: m.t, y2: h - m.b }, g);
-  for (const t of ticks(x0, x1, 4)) el("svg:text", { x: X(t), y: h - m.b + 11, "text-anchor": "middle" }, g, fmt(t));
-  for (const t of ticks(y0, y1, 4)) {
+  const logTicks = (a, b) => { const t = ticks(a, b, 4), whole = t.filter(Number.isInteger); return whole.length > 1 ? whole : t; };
+  for (const t of logx ? logTicks(x0, x1) : ticks(x0, x1, 4)) {
+    const xx = m.l + (t - x0) / (x1 - x0) * (w - m.l - m.r);
+    el("svg:text", { x: xx, y: h - m.b + 11, "text-anchor": "middle" }, g, logx ? "1e" + t : fmt(t));
+  }
+  for (const t of logy ? logTicks(y0, y1) : ticks(y0, y1, 4)) {
     const yy = h - m.b - (t - y0) / (y1 - y0) * (h - m.t - m.b);
     el("svg:text", { x: m.l - 3, y: yy + 3, "text-anchor": "end" }, g, logy ? "1e" + t : fmt(t));
   }
-  el("svg:text", { x: (m.l + w) / 2, y: h - 2, "text-anchor": "middle" }, g, xlabel);
+  el("svg:text", { x: (m.l + w) / 2, y: h - 2, "text-anchor": "middle" }, g, (logx ? "log " : "") + xlabel);
   el("svg:text", { x: 10, y: (h - m.b) / 2, transform: `rotate(-90 10 ${(h - m.b) / 2})`, "text-anchor": "middle" },
      g, (logy ? "log " : "") + ylabel);
   return { svg, X, Y, m, w, h };
@@ -394,14 +397,26 @@ function drawTree(v, t) {
   }
   note(v, `${t.n_pairs} branches${t.n_pairs > n ? `, ${n} most persistent shown` : ""}`);
 }
-function drawDensity(v, d) {
+const SIGNS = [["positive", "λ > 0", "#21908d"], ["negative", "λ < 0", "#c33"]];  // key in the data, label, colour
+function drawDensity(v, d) {  // as losstopo.spectral_density draws it: density per decade of |λ|, by sign
   if (!d) { note(v, "no Hessian density (Hessian disabled or not computed)"); return; }
-  const x = Array.from(unpack(d.grid)), y = Array.from(unpack(d.density)).map(q => Math.max(q, 1e-12));
-  const f = frame(v, 300, 200, extent([x]), extent([y]), "eigenvalue", "density", true);
-  polyline(f, x, y, { stroke: "#21908d" });
-  for (const e of d.eigenvalues.filter(e => e !== null))
-    el("svg:line", { x1: f.X(e), x2: f.X(e), y1: f.m.t, y2: f.h - f.m.b, stroke: "#c33", "stroke-dasharray": "3,2" }, f.svg);
-  note(v, "red: top eigenvalues");
+  if (!d.n_nodes) { note(v, "no Hessian density: density.npz holds no quadrature nodes (density off, or the loss " +
+                            "was not finite)"); return; }
+  const curves = SIGNS.filter(([k]) => d[k]).map(([k, , colour]) =>
+    ({ k, colour, x: Array.from(unpack(d[k].abs_eigenvalue)), y: Array.from(unpack(d[k].density)) }));
+  const near = `near zero (|λ| ≤ ${d.zero_tol_rel} × max |λ| = ${fmt(d.threshold)}, not drawn): ${fmt(d.near_zero)}`;
+  if (!curves.length) { note(v, `every quadrature node is near zero: mass ${near}`); return; }
+  const [lo, hi] = extent(curves.map(c => c.x));
+  const f = frame(v, 300, 200, [lo, hi], [0, extent(curves.map(c => c.y))[1]], "|eigenvalue|", "density per decade",
+                  false, true);
+  for (const c of curves) polyline(f, c.x, c.y, { stroke: c.colour, class: "density-" + c.k });
+  for (const e of d.eigenvalues.filter(e => e !== null && Math.abs(e) >= lo && Math.abs(e) <= hi))
+    el("svg:line", { x1: f.X(Math.abs(e)), x2: f.X(Math.abs(e)), y1: f.m.t, y2: f.h - f.m.b, "stroke-dasharray": "3,2",
+                     stroke: SIGNS[e > 0 ? 0 : 1][2], class: "top-eigenvalue" }, f.svg);
+  const key = el("div", { class: "density-legend" }, v);
+  for (const [k, label, colour] of SIGNS) el("span", { style: `color:${colour};margin-right:10px` }, key,
+                                             `━ ${label}${d[k] ? "" : " (none)"}`);
+  note(v, `mass λ > 0: ${fmt(d.mass_positive)}, λ < 0: ${fmt(d.mass_negative)}, ${near}; dashed: top eigenvalues`);
 }
 function drawHistory(v, h) {
   if (!h || !h.columns.length) { note(v, "no training history"); return; }
