@@ -323,7 +323,7 @@ def collect(results: str | Path, link_base: str | Path | None = None) -> dict[st
                 raise KeyError(f"no {', '.join(missing)}")
         except (InputFileError, KeyError) as exc:
             units.append({"id": str(run_json.parent.relative_to(results / "runs")), "status": "failed",
-                          "reason": f"unreadable run.json: {exc}", "stage": "run_info", "family": None})
+                          "reason": f"unreadable run.json: {exc}", "stage": "train", "family": None})
             continue
         unit_dirs = [(run_json.parent, None)] + sorted(
             ((d, int(d.name.split("~", 1)[1])) for d in run_json.parent.glob("epoch~*") if d.is_dir()),
