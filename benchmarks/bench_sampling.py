@@ -90,8 +90,9 @@ def per_tensor_unit(directions: np.ndarray, layout: Layout) -> np.ndarray:
 def matmul_roofline(objective: Objective, n_points: int, batch: int) -> Callable[[], None]:
     """The batched products of ``pinn.batched_tanh_forward`` alone, for ``n_points`` in chunks of ``batch``.
 
-    Per chunk of B networks and layer (feature-major, as there): the weights (B, out, in) times the
-    values (B, in, N) and, for hidden and output layers, times the tangents (B, in, R), written into
+    Per chunk of B networks (feature-major, as there): for layer 0 one product of the B networks' stacked
+    weights and biases (B out, 3) with the inputs and a row of ones (3, N); for the other layers the weights
+    (B, out, in) times the values (B, in, N) and times the tangents (B, in, R); all written into
     preallocated outputs: nothing else.
     """
     meta, net = objective.metadata, objective.model
@@ -107,11 +108,11 @@ def matmul_roofline(objective: Objective, n_points: int, batch: int) -> Callable
         return tensors[(role, *shape)]
 
     def operands(b):
-        ops = []
-        for i, (out, fan_in) in enumerate(shapes):
+        (out, fan_in), ops = shapes[0], []
+        ops.append((new("w", b * out, fan_in + 1), new("in", fan_in + 1, n), new("out", b * out, n)))
+        for out, fan_in in shapes[1:]:
             ops.append((new("w", b, out, fan_in), new("in", b, fan_in, n), new("out", b, out, n)))
-            if i > 0:
-                ops.append((new("w", b, out, fan_in), new("in", b, fan_in, r), new("out", b, out, r)))
+            ops.append((new("w", b, out, fan_in), new("in", b, fan_in, r), new("out", b, out, r)))
         return ops
 
     chunks = [batch] * (n_points // batch) + ([n_points % batch] if n_points % batch else [])
@@ -120,7 +121,7 @@ def matmul_roofline(objective: Objective, n_points: int, batch: int) -> Callable
     def run():
         for b in chunks:
             for w, x, out in prepared[b]:
-                torch.bmm(w, x, out=out)
+                torch.matmul(w, x, out=out)
         if p.device.type == "cuda":
             torch.cuda.synchronize(p.device)
 

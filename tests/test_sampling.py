@@ -77,6 +77,30 @@ def test_pinn_fast_path_equals_vmap_of_the_plain_loss(depth, batch):
         torch.testing.assert_close(got32, want, rtol=1e-4, atol=0)
 
 
+def test_pinn_fast_path_workspace_is_reused_across_batch_sizes():
+    """One workspace for calls of 5, 3 and 5 networks (buffers kept, then their leading entries) gives
+    bit for bit what fresh buffers give, and keeps its buffers."""
+    hp = defaults(pinn) | TINY | {"depth": 3}
+    model = pinn.build_model(hp).double()
+    pts = pinn.collocation_points(hp, 0, "cpu", torch.float64)
+    layers = list(model.layers)
+    workspace = pinn.TanhWorkspace()
+    buffers = []
+    for seed, batch in ((0, 5), (1, 3), (2, 5)):
+        gen = torch.Generator().manual_seed(seed)
+        weights = [l.weight.detach() + 0.3 * torch.randn(batch, *l.weight.shape, generator=gen, dtype=torch.float64)
+                   for l in layers]
+        biases = [l.bias.detach() + 0.3 * torch.randn(batch, *l.bias.shape, generator=gen, dtype=torch.float64)
+                  for l in layers]
+        args = (weights, biases, pts.xt, pts.tangent, pts.n_res)
+        fresh = pinn.batched_tanh_forward(*args)
+        reused = pinn.batched_tanh_forward(*args, workspace)
+        for a, b in zip(fresh, reused):
+            assert a.shape == b.shape and torch.equal(a, b)
+        buffers.append(sorted(buf.data_ptr() for buf in workspace._buffers.values()))
+    assert buffers[0] == buffers[1] == buffers[2]
+
+
 def test_other_activations_take_the_generic_vmap_path():
     hp = defaults(pinn) | TINY | {"activation": "sin"}
     obj = pinn.objective(pinn.build_model(hp), hp, 0, "cpu", torch.float64)
