@@ -204,9 +204,19 @@ def test_diverged_run_still_writes_its_files(tmp_path, monkeypatch):
 def test_run_training_writes_loadable_files(tmp_path):
     out = tmp_path / "run"
     info = run_training("pinn", TINY, seed=4, out_dir=out, device="cpu")
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoints.pt", "history.csv", "model.pt", "train.json"]  # no temp files
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints.pt", "history.csv", "model.pt", "run.json",
+                                                     "train.json"]  # no temp files
     on_disk = load_json(out / "train.json")
     assert on_disk == info
+    # run.json: the run's identity for the summaries (run id defaults to the folder as given, nothing swept)
+    assert load_json(out / "run.json") == {"run_id": str(out), "family": "pinn", "seed": 4, "swept": {},
+                                           "hp": info["hp"], "checkpoints": []}
+    named = tmp_path / "named"
+    run_training("pinn", TINY, seed=4, out_dir=named, device="cpu", checkpoints=(2, 1),
+                 run_id="pinn/width~6/seed~4", swept={"width": 6})
+    assert load_json(named / "run.json") | {"hp": None} == {"run_id": "pinn/width~6/seed~4", "family": "pinn",
+                                                           "seed": 4, "swept": {"width": 6}, "hp": None,
+                                                           "checkpoints": [1, 2]}
     assert {"family", "seed", "hp", "status", "reason", "metrics", "wall_time_s", "device", "torch_version"} <= set(info)
     assert info["hp"] == tiny_hp() and info["status"] == "ok"
     saved = torch.load(out / "model.pt", weights_only=True)
