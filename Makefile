@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-run: setup  ## the default sweep of config/config.yaml (offline, CPU, ~10 minutes on 2 idle cores)
+run: setup  ## the default sweep of config/config.yaml (offline, CPU, about 8 minutes on 2 idle cores)
 	$(VENV)/bin/snakemake --cores $(CORES)
 
 test: setup  ## the whole test suite
