@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-run: setup  ## the default sweep of config/config.yaml (offline, CPU, about 8 minutes on 2 idle cores)
+run: setup  ## the default sweep of config/config.yaml (offline, CPU; its measured time is in the README)
 	$(VENV)/bin/snakemake --cores $(CORES)
 
 test: setup  ## the whole test suite
@@ -27,7 +27,9 @@ bench: setup  ## speed against the peers, measured in the same run (QUICK=1 for 
 	$(PY) -m pip install --quiet --no-deps landscaper==1.3.1 topopy==1.0.4 nglpy==1.1.7
 	$(PY) benchmarks/run_all.py $(if $(QUICK),--quick) $(if $(THREADS),--threads $(THREADS))
 
-lint: setup  ## snakemake's linter over every rule (exits 1 on any note)
+lint: setup  ## ruff (lint and format check) over the Python code, then Snakemake's linter over every rule
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/snakemake --lint
 
 clean:

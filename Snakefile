@@ -25,8 +25,6 @@ include: "workflow/rules/connectivity.smk"
 include: "workflow/rules/explorer.smk"
 
 
-SWEEP_TARGETS = (all_targets() + findings_targets() + PROFILE_TARGETS + DISTANCES_TARGETS + CONNECTIVITY_TARGETS
-                 + EXPLORER_TARGETS)
 if report_requested():
     check_report_inputs(SWEEP_TARGETS)
 

@@ -3,7 +3,8 @@
     python benchmarks/bench_dag.py [--runs 100 1000 ...]
 
 Each sweep is PINN-only (beta x lr x 5 seeds, Hessians on: 5.8 jobs per run, train, directions,
-hessian, sample and topology, and 4 connectivity jobs per 5 seeds), written as a config into a temporary folder that is also the dry run's working directory, so
+hessian, sample and topology, and 4 connectivity jobs per 5 seeds), written as a config into a temporary folder
+that is also the dry run's working directory, so
 nothing exists yet and every job is scheduled. The time is the CPU time (user + system) of the
 snakemake child process, which the 2-core machine's other load does not inflate the way it does wall
 time.
@@ -37,8 +38,7 @@ def sweep_config(runs: int) -> dict:
     return {
         "results": "results",
         "device": "cpu",
-        "families": {"pinn": {"seeds": list(range(SEEDS)),
-                              "sweep": {"beta": betas, "lr": [0.1, 0.2, 0.5, 1.0][:LRS]}}},
+        "families": {"pinn": {"seeds": list(range(SEEDS)), "sweep": {"beta": betas, "lr": [0.1, 0.2, 0.5, 1.0][:LRS]}}},
     }
 
 
@@ -47,8 +47,20 @@ def dry_run(runs: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory(prefix="bench_dag_") as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(yaml.safe_dump(sweep_config(runs)))
-        cmd = [str(SNAKEMAKE), "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", tmp,
-               "--configfile", str(config), "--cores", "1", "--quiet", "rules"]
+        cmd = [
+            str(SNAKEMAKE),
+            "-n",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            tmp,
+            "--configfile",
+            str(config),
+            "--cores",
+            "1",
+            "--quiet",
+            "rules",
+        ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)

@@ -47,8 +47,11 @@ def measure(label: str, results: Path, rounds: int) -> None:
     except ImportError:
         chromium = None
     if chromium is None:
-        print(f"BENCH explorer_{label} ready=not_measured (no chromium/playwright) "
-              + " ".join(f"{k}={v}" for k, v in notes.items()), flush=True)
+        print(
+            f"BENCH explorer_{label} ready=not_measured (no chromium/playwright) "
+            + " ".join(f"{k}={v}" for k, v in notes.items()),
+            flush=True,
+        )
         return
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
@@ -68,8 +71,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         make_results(tmp, n_runs=args.runs, seeds=2, resolution=31, checkpoints=(5,))
-        print(f"# synthetic folder: {args.runs} runs + {args.runs} checkpoints, 31 x 31 landscapes, "
-              f"made in {time.perf_counter() - start:.0f} s", flush=True)
+        print(
+            f"# synthetic folder: {args.runs} runs + {args.runs} checkpoints, 31 x 31 landscapes, "
+            f"made in {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
         measure(f"synthetic_{args.runs}", Path(tmp), args.rounds)
     for folder in args.results:
         measure(Path(folder).resolve().name, Path(folder), args.rounds)

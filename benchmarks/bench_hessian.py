@@ -29,8 +29,9 @@ import torch
 from harness import add_arguments, compare, limit_threads
 from torch import nn
 
-from losstopo.families import defaults, pinn
-from losstopo.hessian import HessianOperator, top_eigenpairs
+from losstopo.curvature.hessian import HessianOperator, top_eigenpairs
+from losstopo.sweep.families import defaults
+from losstopo.training.families import pinn
 
 K, TARGET = 4, 1e-3
 TOLS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
@@ -82,8 +83,9 @@ def run_pyhessian(objective, tol: float, max_iter: int):
     torch.set_default_dtype(torch.float64)  # its random start vectors must match the float64 parameters
     torch.manual_seed(0)
     try:
-        h = ph.hessian(LossAsModel(objective), lambda out, _target: out, data=(torch.zeros(1), torch.zeros(1)),
-                       cuda=False)
+        h = ph.hessian(
+            LossAsModel(objective), lambda out, _target: out, data=(torch.zeros(1), torch.zeros(1)), cuda=False
+        )
         vals, vecs = h.eigenvalues(maxIter=max_iter, tol=tol, top_n=K)
     finally:
         ph.hessian_vector_product = original
@@ -114,8 +116,11 @@ def first_qualifying(name: str, run, settings, checker: HessianOperator):
     for setting in settings:
         n_hvp, vals, vecs = run(setting)
         res = relative_residuals(checker, vals, vecs)
-        print(f"INFO {name}: {setting:g} -> {n_hvp} HVPs, eigenvalues {np.round(np.sort(vals)[::-1], 6).tolist()}, "
-              f"max residual {res.max():.2e}", flush=True)
+        print(
+            f"INFO {name}: {setting:g} -> {n_hvp} HVPs, eigenvalues {np.round(np.sort(vals)[::-1], 6).tolist()}, "
+            f"max residual {res.max():.2e}",
+            flush=True,
+        )
         if len(vals) == K and res.max() <= TARGET:
             return setting, n_hvp, np.sort(vals)
     raise SystemExit(f"{name} did not reach relative residual {TARGET} at {settings[-1]:g}")
@@ -130,9 +135,12 @@ def main() -> None:
     limit_threads(args.threads)
     objective, trained = trained_objective(args.lbfgs_steps)
     checker = HessianOperator(objective)
-    print(f"INFO PINN 4x50 tanh, beta=1, 1000 collocation points, P={checker.size}, trained "
-          f"{trained.metrics['iterations']} L-BFGS iterations (loss {trained.metrics['final_loss']:.3e}), "
-          f"{torch.get_num_threads()} threads", flush=True)
+    print(
+        f"INFO PINN 4x50 tanh, beta=1, 1000 collocation points, P={checker.size}, trained "
+        f"{trained.metrics['iterations']} L-BFGS iterations (loss {trained.metrics['final_loss']:.3e}), "
+        f"{torch.get_num_threads()} threads",
+        flush=True,
+    )
     methods = {
         "ours": (lambda tol: run_ours(objective, tol), TOLS),
         "pyhessian": (lambda tol: run_pyhessian(objective, tol, args.max_iter), TOLS),
@@ -144,10 +152,15 @@ def main() -> None:
     for name in ("pyhessian", "eigenthings"):
         if not np.allclose(values[name], values["ours"], rtol=1e-3):
             raise SystemExit(f"{name} eigenvalues {values[name].tolist()} differ from ours {values['ours'].tolist()}")
-    compare("hessian_top4", {name: (lambda run=run, s=chosen[name]: run(s)) for name, (run, _) in methods.items()},
-            rounds=args.rounds,
-            notes={"hvps": ",".join(str(hvps[n]) for n in methods),
-                   "settings": ",".join(f"{chosen[n]:g}" for n in methods)})
+    compare(
+        "hessian_top4",
+        {name: (lambda run=run, s=chosen[name]: run(s)) for name, (run, _) in methods.items()},
+        rounds=args.rounds,
+        notes={
+            "hvps": ",".join(str(hvps[n]) for n in methods),
+            "settings": ",".join(f"{chosen[n]:g}" for n in methods),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Same model (ResNet-20, BatchNorm in eval mode), same 128 CIFAR-shaped inputs (sy
 does not depend on the pixel values), same two directions, same grid. landscaper 1.3.1's
 ``compute_loss_landscape`` normalises the directions and walks to each grid point by repeated
 in-place additions; we hand it directions already in its normalised form and evaluate the same grid
-points with ``losstopo.sampling.sample`` (``theta_0 + A D``, chunks under ``torch.vmap``). Both
+points with ``losstopo.landscape.sampling.sample`` (``theta_0 + A D``, chunks under ``torch.vmap``). Both
 landscapes are compared before the timings are printed, so a fast wrong answer cannot pass.
 
     python benchmarks/bench_sampling_resnet.py [--quick | --steps 21] [--images 128] [--device auto]
@@ -24,12 +24,12 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from bench_sampling import peak_memory_line  # this folder
 from harness import Comparison, add_arguments, compare, limit_threads
+
 from losstopo.device import resolve_device
-from losstopo.families.resnet import ResNet, classification_objective
-from losstopo.sampling import sample
+from losstopo.landscape.sampling import sample
+from losstopo.training.families.resnet import ResNet, classification_objective
 
 
 def calibrate_batch_norm(model: torch.nn.Module, x: torch.Tensor) -> None:
@@ -45,24 +45,26 @@ def calibrate_batch_norm(model: torch.nn.Module, x: torch.Tensor) -> None:
     model.eval()
 
 
-def landscaper_directions(model: torch.nn.Module, k: int, steps: int, distance: float,
-                          gen: torch.Generator) -> list[list[torch.Tensor]]:
+def landscaper_directions(
+    model: torch.nn.Module, k: int, steps: int, distance: float, gen: torch.Generator
+) -> list[list[torch.Tensor]]:
     """Random directions in the form landscaper normalises them to (so its normalisation is a no-op),
     together with the grid step it uses: each parameter tensor of norm sqrt(numel), then the whole
     direction scaled to norm ``|theta_0| * distance / (steps / 2)``."""
     params = [p.detach() for p in model.parameters()]
-    theta_norm = torch.sqrt(sum((p ** 2).sum() for p in params))
+    theta_norm = torch.sqrt(sum((p**2).sum() for p in params))
     out = []
     for _ in range(k):
         d = [torch.randn(p.shape, generator=gen).to(p.device) for p in params]
         d = [t * math.sqrt(t.numel()) / (t.norm() + 1e-10) for t in d]
-        d_norm = torch.sqrt(sum((t ** 2).sum() for t in d))
+        d_norm = torch.sqrt(sum((t**2).sum() for t in d))
         out.append([t * (theta_norm * distance / (steps / 2)) / d_norm for t in d])
     return out
 
 
 def sample_ours(objective, directions: list[list[torch.Tensor]], steps: int, batch_size) -> np.ndarray:
-    """losstopo.sampling on the grid ``theta_0 + sum_i (j_i - steps // 2) * d_i`` (C order, like landscaper)."""
+    """losstopo.landscape.sampling on the grid ``theta_0 + sum_i (j_i - steps // 2) * d_i`` (C order, as
+    landscaper)."""
     dmat = np.stack([torch.cat([t.reshape(-1) for t in d]).cpu().numpy() for d in directions])  # (k, P)
     offsets = np.arange(steps, dtype=np.float64) - steps // 2
     axes = np.stack([offsets] * len(directions))
@@ -80,13 +82,22 @@ def sample_landscaper(model, x, y, directions, steps: int, distance: float, devi
 
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):  # statistics and a tqdm bar
-        loss, _ = compute_loss_landscape(model, (x, y), [list(d) for d in directions], scalar_fn, steps=steps,
-                                         distance=distance, dim=2, device=device.type)
+        loss, _ = compute_loss_landscape(
+            model,
+            (x, y),
+            [list(d) for d in directions],
+            scalar_fn,
+            steps=steps,
+            distance=distance,
+            dim=2,
+            device=device.type,
+        )
     return loss
 
 
-def run(rounds: int = 3, steps: int = 21, images: int = 128, device: str = "auto", batch_size="auto",
-        depth: int = 20) -> tuple[Comparison, dict]:
+def run(
+    rounds: int = 3, steps: int = 21, images: int = 128, device: str = "auto", batch_size="auto", depth: int = 20
+) -> tuple[Comparison, dict]:
     """``ours`` and ``landscaper`` (where installed) in ``rounds`` interleaved rounds (``harness.compare``, not
     printed; threads as ``limit_threads`` set them), after a first call of each (warm-up) whose landscapes must
     agree (SystemExit otherwise); also the agreement, loss range, parameter count and device."""
@@ -124,8 +135,12 @@ def run(rounds: int = 3, steps: int = 21, images: int = 128, device: str = "auto
         if rel > 1e-4:
             raise SystemExit(f"landscapes disagree: max relative difference {rel:.2e}")
     result = compare("sample_resnet20", named, rounds=rounds, out=None)
-    return result, {"agreement": rel, "loss_range": (float(mine.min()), float(mine.max())),
-                    "n_params": sum(p.numel() for p in model.parameters()), "device": str(dev)}
+    return result, {
+        "agreement": rel,
+        "loss_range": (float(mine.min()), float(mine.max())),
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "device": str(dev),
+    }
 
 
 def main() -> None:
@@ -143,8 +158,10 @@ def main() -> None:
     batch_size = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
     result, info = run(args.rounds, steps, args.images, args.device, batch_size)
     lo, hi = info["loss_range"]
-    print(f"grid {steps}x{steps}, {args.images} images, device {info['device']} ({args.threads} threads), "
-          f"{info['n_params']} parameters; loss {lo:.4f}..{hi:.4f}; max rel. diff vs landscaper {info['agreement']:.2e}")
+    print(
+        f"grid {steps}x{steps}, {args.images} images, device {info['device']} ({args.threads} threads), "
+        f"{info['n_params']} parameters; loss {lo:.4f}..{hi:.4f}; max rel. diff vs landscaper {info['agreement']:.2e}"
+    )
     result.name = args.name
     print(result.line(), flush=True)
     peak_memory_line(torch.device(info["device"]))

@@ -61,8 +61,10 @@ def same_pairs(field: np.ndarray, threads: int) -> str:
     theirs = Counter({k: n for k, n in theirs.items() if k[1] > k[0]})  # zero-persistence pairs: not in cripser's
     mine = Counter({k: n for k, n in mine.items() if k[1] > k[0]})
     if theirs != mine or int(essential.sum()) != int(p.essential.sum()):
-        raise SystemExit(f"cripser and ours disagree on {field.shape}: {sum((theirs - mine).values())} pairs only in "
-                         f"cripser's, {sum((mine - theirs).values())} only in ours")
+        raise SystemExit(
+            f"cripser and ours disagree on {field.shape}: {sum((theirs - mine).values())} pairs only in "
+            f"cripser's, {sum((mine - theirs).values())} only in ours"
+        )
     return f"{sum(mine.values())}"
 
 
@@ -79,18 +81,26 @@ def main() -> None:
     fields = {f"{n4}x4": smooth_field(n4, 4), f"{n3}x3": smooth_field(n3, 3)}
     for name, f in fields.items():
         n_pairs = same_pairs(f, args.threads)
-        compare(f"topology_cripser_{name}",
-                {"ours": lambda f=f: compute_topology(f, "axis"), "cripser": lambda f=f: cripser_dim0(f, args.threads)},
-                rounds=args.rounds, notes={"pairs_equal": n_pairs})
+        compare(
+            f"topology_cripser_{name}",
+            {"ours": lambda f=f: compute_topology(f, "axis"), "cripser": lambda f=f: cripser_dim0(f, args.threads)},
+            rounds=args.rounds,
+            notes={"pairs_equal": n_pairs},
+        )
     for name, f in fields.items():
-        compare(f"topology_{name}", {"ours": lambda f=f: ours_full(f), "gudhi": lambda f=f: gudhi_persistence(f)},
-                rounds=min(args.rounds, 3))
+        compare(
+            f"topology_{name}",
+            {"ours": lambda f=f: ours_full(f), "gudhi": lambda f=f: gudhi_persistence(f)},
+            rounds=min(args.rounds, 3),
+        )
     if ANCHOR.exists():
         for row in json.loads(ANCHOR.read_text()):
             if row["N"] == n3:
                 ttk = row["order_1t"] + row["ftm1"]
-                print(f"INFO TTK anchor (other session, same machine type) N={n3}: order+FTM join tree "
-                      f"{ttk:.3f} s, gudhi {row['gudhi_total']:.3f} s, ratio {row['gudhi_total'] / ttk:.1f}")
+                print(
+                    f"INFO TTK anchor (other session, same machine type) N={n3}: order+FTM join tree "
+                    f"{ttk:.3f} s, gudhi {row['gudhi_total']:.3f} s, ratio {row['gudhi_total'] / ttk:.1f}"
+                )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,12 @@ def default_threads() -> int:
 
 def add_arguments(parser: argparse.ArgumentParser, rounds: int = 5) -> None:
     """Add ``--threads`` (every side, default 1 or ``$LOSSTOPO_BENCH_THREADS``) and ``--rounds``."""
-    parser.add_argument("--threads", type=int, default=default_threads(),
-                        help="threads for every side of every comparison (default %(default)s)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=default_threads(),
+        help="threads for every side of every comparison (default %(default)s)",
+    )
     parser.add_argument("--rounds", type=int, default=rounds, help="interleaved timed rounds (default %(default)s)")
 
 
@@ -130,8 +134,16 @@ class Comparison:
         projected = [p for p in notes.pop("projected", "").split(",") if p.split("*")[0] in keep]
         if projected:
             notes["projected"] = ",".join(projected)
-        return Comparison(name, {s: self.wall[s] for s in keep}, {s: self.cpu[s] for s in keep}, self.load,
-                          self.cores, self.threads, notes, ratio_key)
+        return Comparison(
+            name,
+            {s: self.wall[s] for s in keep},
+            {s: self.cpu[s] for s in keep},
+            self.load,
+            self.cores,
+            self.threads,
+            notes,
+            ratio_key,
+        )
 
     def line(self) -> str:
         parts = [f"BENCH {self.name}"]
@@ -146,16 +158,23 @@ class Comparison:
                 parts.append(f"{key}={self.ratio(peer):.2f} ({min(r):.2f}-{max(r):.2f})")
         parts.append("spread=" + ",".join(f"{100 * self.spread(s):.0f}%" for s in self.sides))
         parts.append("cpu=" + ",".join(f"{statistics.median(self.cpu[s]):.3f}" for s in self.sides))
-        parts.append(f"rounds={self.rounds} threads={self.threads} "
-                     f"load={self.load[0]:.1f}/{self.load[1]:.1f} cores={self.cores}")
+        parts.append(
+            f"rounds={self.rounds} threads={self.threads} load={self.load[0]:.1f}/{self.load[1]:.1f} cores={self.cores}"
+        )
         parts += [f"{k}={v}" for k, v in self.notes.items()]
         if self.busy and len(self.sides) > 1:
             parts.append(f"(no ratio: {self.busy})")
         return " ".join(parts)
 
 
-def compare(name: str, sides: dict[str, Callable[[], object]], rounds: int = 5, notes: dict[str, str] | None = None,
-            out=sys.stdout, scale: dict[str, float] | None = None) -> Comparison:
+def compare(
+    name: str,
+    sides: dict[str, Callable[[], object]],
+    rounds: int = 5,
+    notes: dict[str, str] | None = None,
+    out=sys.stdout,
+    scale: dict[str, float] | None = None,
+) -> Comparison:
     """Time the callables in ``sides`` (ours first, then the peers) over ``rounds`` interleaved rounds.
 
     Every callable takes no argument and does the whole work being compared; warm-ups and output checks belong

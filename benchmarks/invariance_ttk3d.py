@@ -3,7 +3,7 @@
 Reads the 31 LossLens loss cubes (40 x 40 x 40) listed in ``../shared/conformance/ttk3d/index.csv``,
 first checks that our engine reproduces TTK's minimum and saddle counts in both of TTK's vertex layouts
 (the cube as stored = TTK's ``layoutC``; axes reversed = TTK's primary layout), then measures every cube
-with ``losstopo.invariance`` and writes per-cube spreads and the per-metric summary (docs/invariance.md).
+with ``losstopo.summary.invariance`` and writes per-cube spreads and the per-metric summary (docs/invariance.md).
 
     PYTHONPATH=. python benchmarks/invariance_ttk3d.py [--graph freudenthal] [--threshold 0.01] --out-dir DIR
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from losstopo.invariance import measure, spreads, summarize_spreads
+from losstopo.summary.invariance import measure, spreads, summarize_spreads
 from losstopo.topology import compute_topology, summarize
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "conformance"
@@ -40,8 +40,11 @@ def main() -> int:
     parser.add_argument("--graph", default="freudenthal")
     parser.add_argument("--threshold", type=float, default=0.01)
     parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--axes-only", action="store_true",
-                        help="the workflow's 9 orientations (permutations, single reflections) instead of all 48")
+    parser.add_argument(
+        "--axes-only",
+        action="store_true",
+        help="the workflow's 9 orientations (permutations, single reflections) instead of all 48",
+    )
     args = parser.parse_args()
     names = pd.read_csv(ROOT / "ttk3d" / "index.csv")["cube"].unique()
     blocks, problems = [], []
@@ -51,8 +54,12 @@ def main() -> int:
         table = spreads(measure(cube, args.graph, args.threshold, full=not args.axes_only))
         blocks.append(table.assign(family="pinn_losslens", run_id=name))
         row = table[(table["metric"] == "n_minima")].set_index("factor")
-        print(name, "n_minima:", ", ".join(f"{f} {row.at[f, 'min']:g}-{row.at[f, 'max']:g}" for f in row.index),
-              flush=True)
+        print(
+            name,
+            "n_minima:",
+            ", ".join(f"{f} {row.at[f, 'min']:g}-{row.at[f, 'max']:g}" for f in row.index),
+            flush=True,
+        )
     table = pd.concat(blocks, ignore_index=True)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from losstopo.directions import random_directions
-from losstopo.families import defaults, pinn
-from losstopo.sampling import sample_landscape
+from losstopo.landscape.directions import random_directions
+from losstopo.landscape.sampling import sample_landscape
+from losstopo.sweep.families import defaults
 from losstopo.topology import compute_topology
 from losstopo.topology.distances import bottleneck, diagram
+from losstopo.training.families import pinn
 
 
 def margin(diagram64: np.ndarray, loss64: np.ndarray, loss32: np.ndarray) -> float:
@@ -46,12 +47,18 @@ def compare(loss64: np.ndarray, loss32: np.ndarray, graph: str = "freudenthal") 
     loss_range = float(loss64.max() - loss64.min())
     diagrams = [diagram(t.pairs.birth, t.pairs.death) for t in tops]
     pairs = [set(zip(t.pairs.birth_vertex.tolist(), t.pairs.death_vertex.tolist())) for t in tops]
-    arcs = [set(zip(t.tree.node_vertex[t.tree.arc_down].tolist(), t.tree.node_vertex[t.tree.arc_up].tolist()))
-            for t in tops]
-    row = {"max_rel_diff": float(np.max(np.abs(loss32 - loss64) / np.abs(loss64))),
-           "same_pairs": pairs[0] == pairs[1], "same_tree": arcs[0] == arcs[1],
-           "bottleneck_rel": bottleneck(*diagrams) / loss_range, "margin": margin(diagrams[0], loss64, loss32),
-           "loss_min": float(loss64.min()), "loss_range": loss_range}
+    arcs = [
+        set(zip(t.tree.node_vertex[t.tree.arc_down].tolist(), t.tree.node_vertex[t.tree.arc_up].tolist())) for t in tops
+    ]
+    row = {
+        "max_rel_diff": float(np.max(np.abs(loss32 - loss64) / np.abs(loss64))),
+        "same_pairs": pairs[0] == pairs[1],
+        "same_tree": arcs[0] == arcs[1],
+        "bottleneck_rel": bottleneck(*diagrams) / loss_range,
+        "margin": margin(diagrams[0], loss64, loss32),
+        "loss_min": float(loss64.min()),
+        "loss_range": loss_range,
+    }
     for tag, d in zip(("64", "32"), diagrams):
         persistence = d[:, 1] - d[:, 0]
         row[f"minima{tag}"] = len(d) + 1
@@ -78,18 +85,29 @@ def main() -> None:
             trained = pinn.train(model, hp, seed, "cpu")
             directions = random_directions(model, 2, run_seed=seed)
             for span in args.spans:
-                loss = {name: sample_landscape(pinn.objective(model, hp, seed, "cpu", getattr(torch, name)),
-                                               directions, args.resolution, span, progress=False)
-                        for name in ("float64", "float32")}
-                rows.append({"beta": beta, "seed": seed, "span": span,
-                             "rel_l2_error": trained.metrics["rel_l2_error"]} | compare(loss["float64"], loss["float32"]))
+                loss = {
+                    name: sample_landscape(
+                        pinn.objective(model, hp, seed, "cpu", getattr(torch, name)),
+                        directions,
+                        args.resolution,
+                        span,
+                        progress=False,
+                    )
+                    for name in ("float64", "float32")
+                }
+                rows.append(
+                    {"beta": beta, "seed": seed, "span": span, "rel_l2_error": trained.metrics["rel_l2_error"]}
+                    | compare(loss["float64"], loss["float32"])
+                )
                 print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
     table = pd.DataFrame(rows)
     if args.out:
         table.to_csv(args.out, index=False)
-    print(f"same pairs in {int(table['same_pairs'].sum())} and the same merge tree in "
-          f"{int(table['same_tree'].sum())} of {len(table)} landscapes; "
-          f"largest bottleneck / range {table['bottleneck_rel'].max():.1e}, smallest margin {table['margin'].min():.1e}")
+    print(
+        f"same pairs in {int(table['same_pairs'].sum())} and the same merge tree in "
+        f"{int(table['same_tree'].sum())} of {len(table)} landscapes; "
+        f"largest bottleneck / range {table['bottleneck_rel'].max():.1e}, smallest margin {table['margin'].min():.1e}"
+    )
 
 
 if __name__ == "__main__":

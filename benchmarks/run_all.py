@@ -37,8 +37,11 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", default=None, help="script names to run (default: all)")
     args = parser.parse_args()
     env = {**os.environ, **thread_environment(args.threads)}
-    print(f"# {args.threads} thread(s) per side, {usable_cores()} usable cores, load average "
-          f"{os.getloadavg()[0]:.1f} at start", flush=True)
+    print(
+        f"# {args.threads} thread(s) per side, {usable_cores()} usable cores, load average "
+        f"{os.getloadavg()[0]:.1f} at start",
+        flush=True,
+    )
     lines, failed = [], []
     for script, quick_args in BENCHMARKS.items():
         if args.only and script not in args.only:

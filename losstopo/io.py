@@ -107,8 +107,10 @@ def load_json(path: str | os.PathLike) -> Any:
 
 def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
     """Write an uncompressed ``.npz``; metadata dicts are stored as a JSON string under their key."""
-    packed = {k: (np.array(json.dumps(_finite_or_str(v), default=_json_default)) if isinstance(v, dict) else v)
-              for k, v in arrays.items()}
+    packed = {
+        k: (np.array(json.dumps(_finite_or_str(v), default=_json_default)) if isinstance(v, dict) else v)
+        for k, v in arrays.items()
+    }
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **packed)

@@ -14,8 +14,15 @@ class Progress:
     line every ``every`` seconds and a final line, so logs stay readable.
     """
 
-    def __init__(self, total: int, desc: str, unit: str = "it", every: float = 10.0,
-                 stream: TextIO | None = None, enabled: bool = True):
+    def __init__(
+        self,
+        total: int,
+        desc: str,
+        unit: str = "it",
+        every: float = 10.0,
+        stream: TextIO | None = None,
+        enabled: bool = True,
+    ):
         self.total, self.desc, self.unit, self.every = int(total), desc, unit, every
         self.stream = stream or sys.stderr
         self.enabled = enabled
@@ -43,8 +50,12 @@ class Progress:
         elapsed = max(now - self._start, 1e-9)
         rate = self.done / elapsed
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        print(f"{self.desc}: {self.done}/{self.total} {self.unit} ({100.0 * self.done / max(self.total, 1):.0f}%), "
-              f"{rate:.1f} {self.unit}/s, elapsed {elapsed:.1f} s, ETA {eta:.1f} s", file=self.stream, flush=True)
+        print(
+            f"{self.desc}: {self.done}/{self.total} {self.unit} ({100.0 * self.done / max(self.total, 1):.0f}%), "
+            f"{rate:.1f} {self.unit}/s, elapsed {elapsed:.1f} s, ETA {eta:.1f} s",
+            file=self.stream,
+            flush=True,
+        )
 
     def close(self) -> None:
         if not self.enabled:

@@ -49,8 +49,13 @@ def test_projection_pairs_and_ours_alone(monkeypatch):
     monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
     monkeypatch.setattr(harness, "usable_cores", lambda: 2)
     monkeypatch.setattr(harness.time, "perf_counter", iter(range(0, 1000, 2)).__next__)  # every call: 2 s wall
-    result = harness.compare("t", {"ours": lambda: None, "loop": lambda: None, "matmul": lambda: None}, rounds=2,
-                             scale={"loop": 10.0}, out=None)
+    result = harness.compare(
+        "t",
+        {"ours": lambda: None, "loop": lambda: None, "matmul": lambda: None},
+        rounds=2,
+        scale={"loop": 10.0},
+        out=None,
+    )
     assert result.wall == {"ours": [2, 2], "loop": [20, 20], "matmul": [2, 2]}  # loop: timed on a tenth, projected
     assert result.notes == {"projected": "loop*10"}
     loop = result.pair("loop", "t_loop")

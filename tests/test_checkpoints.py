@@ -5,12 +5,22 @@ import math
 import pytest
 import torch
 
-from losstopo.families import pinn, resnet, unet
 from losstopo.io import load_json
-from losstopo.train import extract_checkpoint, load_trained, run_training
+from losstopo.trained import load_trained
+from losstopo.training.families import pinn, resnet, unet
+from losstopo.training.train import extract_checkpoint, run_training
 
-TINY_UNET = dict(n_images=24, image_size=16, eval_fraction=0.25, eval_size=4, eval_batch_size=4, depth=1,
-                 base_width=4, epochs=3, batch_size=8)
+TINY_UNET = dict(
+    n_images=24,
+    image_size=16,
+    eval_fraction=0.25,
+    eval_size=4,
+    eval_batch_size=4,
+    depth=1,
+    base_width=4,
+    epochs=3,
+    batch_size=8,
+)
 
 
 def test_checkpoints_are_the_models_of_those_epochs(tmp_path):
@@ -53,13 +63,15 @@ def resnet_metrics(model, hp, seed):
 def unet_metrics(model, hp, seed):
     hp = unet.full_hp(hp)
     images, masks = unet.load_data(hp, ("eval",))["eval"]
-    return unet.evaluate(model, images, masks, hp["n_classes"], hp["eval_batch_size"], "cpu",
-                         next(model.parameters()).dtype)
+    return unet.evaluate(
+        model, images, masks, hp["n_classes"], hp["eval_batch_size"], "cpu", next(model.parameters()).dtype
+    )
 
 
-@pytest.mark.parametrize("family, hp, direct", [("pinn", TINY_PINN, pinn_metrics),
-                                                ("resnet", TINY_RESNET, resnet_metrics),
-                                                ("unet", TINY_UNET, unet_metrics)])
+@pytest.mark.parametrize(
+    "family, hp, direct",
+    [("pinn", TINY_PINN, pinn_metrics), ("resnet", TINY_RESNET, resnet_metrics), ("unet", TINY_UNET, unet_metrics)],
+)
 def test_checkpoint_metrics_are_those_of_its_weights(tmp_path, family, hp, direct):
     """Every family's checkpoint carries the final model's performance metrics, of the checkpoint's weights."""
     final = run_training(family, hp, 0, tmp_path, "cpu", checkpoints=(1,))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from losstopo.config import ConfigError, canonical, expand_runs, load_config_file, validate_config
+from losstopo.sweep.config import ConfigError, canonical, expand_runs, load_config_file, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,9 +34,18 @@ def test_defaults_filled_in(base):
     assert "landscape" not in base  # input left untouched
 
 
-@pytest.mark.parametrize("value, spelling", [
-    (30, "30"), (30.0, "30"), (0.001, "0.001"), (1e-5, "1e-05"), (True, "true"), ("tanh", "tanh"), (2.5, "2.5"),
-])
+@pytest.mark.parametrize(
+    "value, spelling",
+    [
+        (30, "30"),
+        (30.0, "30"),
+        (0.001, "0.001"),
+        (1e-5, "1e-05"),
+        (True, "true"),
+        ("tanh", "tanh"),
+        (2.5, "2.5"),
+    ],
+)
 def test_canonical_spelling(value, spelling):
     assert canonical(value) == spelling
 
@@ -63,22 +72,25 @@ def _error(config) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("mutate, key", [
-    (lambda c: c.update(bogus=1), "bogus"),
-    (lambda c: c["families"]["pinn"].setdefault("params", {}).update(widht=3), "families.pinn.params.widht"),
-    (lambda c: c["families"]["pinn"]["sweep"].update(betta=[1]), "families.pinn.sweep.betta"),
-    (lambda c: c["families"]["pinn"]["sweep"].update(beta=[]), "families.pinn.sweep.beta"),
-    (lambda c: c["families"]["pinn"]["sweep"].update(beta=[1, 1.0]), "families.pinn.sweep.beta"),
-    (lambda c: c["families"]["pinn"]["sweep"].update(beta=["x"]), "families.pinn.sweep.beta[0]"),
-    (lambda c: c.update(landscape={"resolution": 2}), "landscape.resolution"),
-    (lambda c: c.update(landscape={"span": 0}), "landscape.span"),
-    (lambda c: c.update(landscape={"span": -1.0}), "landscape.span"),
-    (lambda c: c.update(landscape={"dim": "two"}), "landscape.dim"),
-    (lambda c: c["families"]["pinn"].update(seeds=[]), "families.pinn.seeds"),
-    (lambda c: c["families"]["pinn"].update(landscape={"resolution": 1}), "families.pinn.landscape.resolution"),
-    (lambda c: c.update(families={"transformer": {"seeds": [0]}}), "families.transformer"),
-    (lambda c: c.update(topology={"graph": "knn"}), "topology.graph"),
-])
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda c: c.update(bogus=1), "bogus"),
+        (lambda c: c["families"]["pinn"].setdefault("params", {}).update(widht=3), "families.pinn.params.widht"),
+        (lambda c: c["families"]["pinn"]["sweep"].update(betta=[1]), "families.pinn.sweep.betta"),
+        (lambda c: c["families"]["pinn"]["sweep"].update(beta=[]), "families.pinn.sweep.beta"),
+        (lambda c: c["families"]["pinn"]["sweep"].update(beta=[1, 1.0]), "families.pinn.sweep.beta"),
+        (lambda c: c["families"]["pinn"]["sweep"].update(beta=["x"]), "families.pinn.sweep.beta[0]"),
+        (lambda c: c.update(landscape={"resolution": 2}), "landscape.resolution"),
+        (lambda c: c.update(landscape={"span": 0}), "landscape.span"),
+        (lambda c: c.update(landscape={"span": -1.0}), "landscape.span"),
+        (lambda c: c.update(landscape={"dim": "two"}), "landscape.dim"),
+        (lambda c: c["families"]["pinn"].update(seeds=[]), "families.pinn.seeds"),
+        (lambda c: c["families"]["pinn"].update(landscape={"resolution": 1}), "families.pinn.landscape.resolution"),
+        (lambda c: c.update(families={"transformer": {"seeds": [0]}}), "families.transformer"),
+        (lambda c: c.update(topology={"graph": "knn"}), "topology.graph"),
+    ],
+)
 def test_bad_config_names_the_key(base, mutate, key):
     config = copy.deepcopy(base)
     mutate(config)
@@ -109,8 +121,9 @@ def test_validate_config_cli_lists_runs(tmp_path, capsys):
 
 
 def test_config_reference_is_up_to_date():
-    """config/README.md's key tables are generated: regenerate with python -m losstopo.config_docs config/README.md."""
-    from losstopo.config_docs import render
+    """config/README.md's key tables are generated: regenerate with
+    python -m losstopo.sweep.config_docs config/README.md."""
+    from losstopo.sweep.config_docs import render
 
     assert render() in (REPO / "config" / "README.md").read_text()
 
@@ -131,6 +144,7 @@ def test_paper_config_validates():
 
 
 # ------------------------------------------------------------------------------ typed values, one spelling
+
 
 def _runs(config):
     return expand_runs(validate_config(config))
@@ -168,9 +182,16 @@ def test_whole_floats_become_integers_everywhere(base):
     config = validate_config(base)
     run = expand_runs(config)["pinn/beta~1/seed~2"]
     assert (run.seed, run.checkpoints, run.hp["lbfgs_steps"]) == (2, (1,), 100)
-    values = [run.seed, *run.checkpoints, run.hp["lbfgs_steps"], config["hessian"]["top_k"],
-              config["hessian"]["trace"]["max_probes"], config["landscape"]["resolution"],
-              config["landscape"]["batch_size"], config["topology"]["knn"]]
+    values = [
+        run.seed,
+        *run.checkpoints,
+        run.hp["lbfgs_steps"],
+        config["hessian"]["top_k"],
+        config["hessian"]["trace"]["max_probes"],
+        config["landscape"]["resolution"],
+        config["landscape"]["batch_size"],
+        config["topology"]["knn"],
+    ]
     assert all(type(v) is int for v in values), values
 
 
@@ -195,46 +216,81 @@ def test_text_stays_text_where_a_key_takes_text(base):
     assert "'landscape.batch_size'" in _error(base)
 
 
-@pytest.mark.parametrize("mutate, key, value", [
-    (lambda c: c["families"]["pinn"].update(seeds=[0.5]), "families.pinn.seeds[0]", "0.5"),
-    (lambda c: c["families"]["pinn"].update(params={"width": 8.5}), "families.pinn.params.width", "8.5"),
-    (lambda c: c["families"]["pinn"]["sweep"].update(width=[8, 8.5]), "families.pinn.sweep.width[1]", "8.5"),
-    (lambda c: c["families"]["pinn"].update(checkpoints=[1.5]), "families.pinn.checkpoints[0]", "1.5"),
-    (lambda c: c.update(hessian={"top_k": 2.5}), "hessian.top_k", "2.5"),
-    (lambda c: c.update(hessian={"trace": {"max_probes": 10.5}}), "hessian.trace.max_probes", "10.5"),
-    (lambda c: c["families"]["pinn"].update(hessian={"density": {"n_probes": 1.5}}),
-     "families.pinn.hessian.density.n_probes", "1.5"),
-    (lambda c: c.update(topology={"knn": 2.5}), "topology.knn", "2.5"),
-    (lambda c: c.update(landscape={"batch_size": 3.5}), "landscape.batch_size", "3.5"),
-    (lambda c: c.update(findings={"bootstrap": 1e2 + 0.5}), "findings.bootstrap", "100.5"),
-    (lambda c: c["families"]["pinn"]["sweep"].update(beta=[float("inf")]), "families.pinn.sweep.beta[0]", "inf"),
-])
+@pytest.mark.parametrize(
+    "mutate, key, value",
+    [
+        (lambda c: c["families"]["pinn"].update(seeds=[0.5]), "families.pinn.seeds[0]", "0.5"),
+        (lambda c: c["families"]["pinn"].update(params={"width": 8.5}), "families.pinn.params.width", "8.5"),
+        (lambda c: c["families"]["pinn"]["sweep"].update(width=[8, 8.5]), "families.pinn.sweep.width[1]", "8.5"),
+        (lambda c: c["families"]["pinn"].update(checkpoints=[1.5]), "families.pinn.checkpoints[0]", "1.5"),
+        (lambda c: c.update(hessian={"top_k": 2.5}), "hessian.top_k", "2.5"),
+        (lambda c: c.update(hessian={"trace": {"max_probes": 10.5}}), "hessian.trace.max_probes", "10.5"),
+        (
+            lambda c: c["families"]["pinn"].update(hessian={"density": {"n_probes": 1.5}}),
+            "families.pinn.hessian.density.n_probes",
+            "1.5",
+        ),
+        (lambda c: c.update(topology={"knn": 2.5}), "topology.knn", "2.5"),
+        (lambda c: c.update(landscape={"batch_size": 3.5}), "landscape.batch_size", "3.5"),
+        (lambda c: c.update(findings={"bootstrap": 1e2 + 0.5}), "findings.bootstrap", "100.5"),
+        (lambda c: c["families"]["pinn"]["sweep"].update(beta=[float("inf")]), "families.pinn.sweep.beta[0]", "inf"),
+    ],
+)
 def test_a_fractional_integer_or_non_finite_number_names_key_and_value(base, mutate, key, value):
     mutate(base)
     message = _error(base)
     assert f"config key '{key}': {value}" in message, message
 
 
-@pytest.mark.parametrize("family, mutate, key, words", [
-    ("pinn", lambda f: f.update(checkpoints=[3], params={"lbfgs_steps": 100}), "families.pinn.checkpoints",
-     "epoch(s) 3 after the last epoch: these runs train for 2 epoch(s)"),
-    ("pinn", lambda f: f.update(checkpoints=[30, 31], params={
-        "optimizer": "adam+lbfgs", "adam_steps": 1000, "lbfgs_steps": 500}), "families.pinn.checkpoints",
-     "epoch(s) 31 after the last epoch: these runs train for 30 epoch(s)"),  # 1000 Adam + 500 L-BFGS steps
-    ("unet", lambda f: f.update(checkpoints=[2, 5], sweep={"epochs": [3, 4]}), "families.unet.checkpoints",
-     "epoch(s) 5 after the last epoch: these runs train for 3 epoch(s) (in 1 grid point(s) of the sweep, "
-     "e.g. epochs=3)"),
-    ("resnet", lambda f: f.update(sweep={"depth": [8, 10]}), "families.resnet", "depth=10: a CIFAR ResNet"),
-    ("unet", lambda f: f.update(params={"image_size": 18}), "families.unet", "image_size=18, depth=2"),
-    ("unet", lambda f: f.update(params={"n_images": 10, "eval_size": 5}), "families.unet", "eval_size=5 exceeds"),
-    ("unet", lambda f: f.update(params={"n_images": 1}), "families.unet", "needs at least 2"),
-    ("unet", lambda f: f.update(params={"dataset": "pets", "n_images": 8000}), "families.unet", "only 7390"),
-    ("pinn", lambda f: f.update(hessian={"trace": {"min_probes": 20, "max_probes": 10}}),
-     "families.pinn.hessian.trace", "min_probes 20 is more than max_probes 10"),
-    ("pinn", lambda f: f.update(landscape={"dim": 63, "resolution": 3}), "families.pinn.landscape.dim", "at most 62"),
-    ("pinn", lambda f: f.update(landscape={"sampling": "sobol", "n_samples": 4}), "topology.knn",
-     "8 neighbours but families.pinn.landscape.n_samples is 4"),
-])
+@pytest.mark.parametrize(
+    "family, mutate, key, words",
+    [
+        (
+            "pinn",
+            lambda f: f.update(checkpoints=[3], params={"lbfgs_steps": 100}),
+            "families.pinn.checkpoints",
+            "epoch(s) 3 after the last epoch: these runs train for 2 epoch(s)",
+        ),
+        (
+            "pinn",
+            lambda f: f.update(
+                checkpoints=[30, 31], params={"optimizer": "adam+lbfgs", "adam_steps": 1000, "lbfgs_steps": 500}
+            ),
+            "families.pinn.checkpoints",
+            "epoch(s) 31 after the last epoch: these runs train for 30 epoch(s)",
+        ),  # 1000 Adam + 500 L-BFGS steps
+        (
+            "unet",
+            lambda f: f.update(checkpoints=[2, 5], sweep={"epochs": [3, 4]}),
+            "families.unet.checkpoints",
+            "epoch(s) 5 after the last epoch: these runs train for 3 epoch(s) (in 1 grid point(s) of the sweep, "
+            "e.g. epochs=3)",
+        ),
+        ("resnet", lambda f: f.update(sweep={"depth": [8, 10]}), "families.resnet", "depth=10: a CIFAR ResNet"),
+        ("unet", lambda f: f.update(params={"image_size": 18}), "families.unet", "image_size=18, depth=2"),
+        ("unet", lambda f: f.update(params={"n_images": 10, "eval_size": 5}), "families.unet", "eval_size=5 exceeds"),
+        ("unet", lambda f: f.update(params={"n_images": 1}), "families.unet", "needs at least 2"),
+        ("unet", lambda f: f.update(params={"dataset": "pets", "n_images": 8000}), "families.unet", "only 7390"),
+        (
+            "pinn",
+            lambda f: f.update(hessian={"trace": {"min_probes": 20, "max_probes": 10}}),
+            "families.pinn.hessian.trace",
+            "min_probes 20 is more than max_probes 10",
+        ),
+        (
+            "pinn",
+            lambda f: f.update(landscape={"dim": 63, "resolution": 3}),
+            "families.pinn.landscape.dim",
+            "at most 62",
+        ),
+        (
+            "pinn",
+            lambda f: f.update(landscape={"sampling": "sobol", "n_samples": 4}),
+            "topology.knn",
+            "8 neighbours but families.pinn.landscape.n_samples is 4",
+        ),
+    ],
+)
 def test_checks_across_keys_name_the_key(family, mutate, key, words):
     config = {"families": {family: {"seeds": [0]}}}
     mutate(config["families"][family])
@@ -249,8 +305,8 @@ def test_a_wildcard_brace_in_the_results_path_is_an_error(base):
 
 def test_what_the_validator_accepts_the_jobs_accept():
     """Every run's hyperparameters of the default and paper configs pass the families' own checks."""
-    from losstopo.families import get_family
-    from losstopo.train import resolve_hparams
+    from losstopo.sweep.families import get_family
+    from losstopo.training.train import resolve_hparams
 
     for name in ("config.yaml", "paper.yaml"):
         for run in expand_runs(load_config_file(REPO / "config" / name)).values():
@@ -261,8 +317,15 @@ def test_what_the_validator_accepts_the_jobs_accept():
 
 
 def test_a_thousand_run_config_validates_in_well_under_a_second():
-    config = {"families": {"pinn": {"seeds": list(range(5)), "checkpoints": [1],
-                                    "sweep": {"beta": [float(b) for b in range(50)], "lr": [0.1, 0.2, 0.5, 1]}}}}
+    config = {
+        "families": {
+            "pinn": {
+                "seeds": list(range(5)),
+                "checkpoints": [1],
+                "sweep": {"beta": [float(b) for b in range(50)], "lr": [0.1, 0.2, 0.5, 1]},
+            }
+        }
+    }
     start = time.process_time()
     runs = expand_runs(validate_config(config))
     assert len(runs) == 1000

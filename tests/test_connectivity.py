@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from losstopo import cli
-from losstopo import connectivity as mc
-from losstopo.families import resnet, unet
 from losstopo.io import load_json, save_json
+from losstopo.landscape import connectivity as mc
+from losstopo.training.families import resnet, unet
 
 TINY = {"width": 6, "depth": 2, "n_collocation": 50, "n_initial": 12, "n_boundary": 6, "lbfgs_steps": 15}
 TINY_RESNET = {"train_size": 32, "test_size": 16, "eval_size": 12, "eval_batch_size": 12, "width": 0.25}
@@ -23,8 +23,9 @@ TINY_UNET = {"n_images": 24, "image_size": 16, "eval_size": 4, "depth": 1, "base
 
 
 def _write_run_json(run, seed):
-    save_json(run / "run.json", {"run_id": f"pinn/width~6/seed~{seed}", "family": "pinn", "seed": seed,
-                                 "swept": {"width": 6}})
+    save_json(
+        run / "run.json", {"run_id": f"pinn/width~6/seed~{seed}", "family": "pinn", "seed": seed, "swept": {"width": 6}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +34,24 @@ def two_seeds(tmp_path_factory):
     runs = []
     for seed in (0, 1):
         run = tmp_path_factory.mktemp(f"seed{seed}")
-        assert cli.main(["train", "--family", "pinn", "--seed", str(seed), "--out-dir", str(run), "--device", "cpu",
-                         "--params", json.dumps(TINY)]) == 0
+        assert (
+            cli.main(
+                [
+                    "train",
+                    "--family",
+                    "pinn",
+                    "--seed",
+                    str(seed),
+                    "--out-dir",
+                    str(run),
+                    "--device",
+                    "cpu",
+                    "--params",
+                    json.dumps(TINY),
+                ]
+            )
+            == 0
+        )
         _write_run_json(run, seed)
         runs.append(run)
     return runs
@@ -47,15 +64,19 @@ def reference_path(family, model_a, model_b, hp, seed, t):
     out = []
     for ti in t:
         model = copy.deepcopy(model_a).double()  # float64 weights: no rounding of the interpolated values
-        model.load_state_dict({k: (1 - ti) * v.double() + ti * state_b[k].double() if v.is_floating_point() else v
-                               for k, v in state_a.items()})
+        model.load_state_dict(
+            {
+                k: (1 - ti) * v.double() + ti * state_b[k].double() if v.is_floating_point() else v
+                for k, v in state_a.items()
+            }
+        )
         with torch.no_grad():
             out.append(float(family.objective(model, hp, seed, "cpu", torch.float64).loss_of_model()))
     return np.array(out)
 
 
 def test_path_equals_a_plain_loop_at_interpolated_weights(two_seeds):
-    from losstopo.train import load_trained
+    from losstopo.trained import load_trained
 
     family, model_a, hp, seed_a, _ = load_trained(two_seeds[0], "cpu")
     _, model_b, _, _, _ = load_trained(two_seeds[1], "cpu")
@@ -82,8 +103,11 @@ def test_batchnorm_statistics_are_interpolated_too(family, hp):
                 if b.is_floating_point():
                     b.copy_(torch.rand_like(b) + 0.5 if "var" in name else torch.randn_like(b) * 0.1)
         models.append(model)
-    assert any(not torch.equal(a, b) for (n, a), (_, b) in zip(models[0].named_buffers(), models[1].named_buffers())
-               if a.is_floating_point())
+    assert any(
+        not torch.equal(a, b)
+        for (n, a), (_, b) in zip(models[0].named_buffers(), models[1].named_buffers())
+        if a.is_floating_point()
+    )
     t = mc.path_coordinates(5)
     path = mc.linear_path(family, models[0], models[1], hp, 0, t, "cpu", torch.float64)
     np.testing.assert_allclose(path, reference_path(family, models[0], models[1], hp, 0, t), rtol=1e-10)
@@ -102,8 +126,24 @@ def test_barrier_height():
 
 def test_cli_path_files_table_and_a_diverged_model(two_seeds, tmp_path):
     paths = tmp_path / "seed~1.json"
-    assert cli.main(["connectivity", "--run-b", str(two_seeds[1]), "--runs-a", str(two_seeds[0]), "--points", "5",
-                     "--device", "cpu", "--out", str(paths)]) == 0
+    assert (
+        cli.main(
+            [
+                "connectivity",
+                "--run-b",
+                str(two_seeds[1]),
+                "--runs-a",
+                str(two_seeds[0]),
+                "--points",
+                "5",
+                "--device",
+                "cpu",
+                "--out",
+                str(paths),
+            ]
+        )
+        == 0
+    )
     [result] = load_json(paths)["pairs"]
     assert result["status"] == "ok" and len(result["loss"]) == 5 and result["t"][-1] == 1.0
     assert (result["seed_a"], result["seed_b"]) == (0, 1)
@@ -116,8 +156,25 @@ def test_cli_path_files_table_and_a_diverged_model(two_seeds, tmp_path):
     saved["state_dict"] = {k: torch.full_like(v, float("nan")) for k, v in saved["state_dict"].items()}
     torch.save(saved, bad / "model.pt")
     skipped = tmp_path / "skipped.json"
-    assert cli.main(["connectivity", "--run-b", str(bad), "--runs-a", str(two_seeds[0]), str(two_seeds[1]),
-                     "--points", "5", "--device", "cpu", "--out", str(skipped)]) == 0
+    assert (
+        cli.main(
+            [
+                "connectivity",
+                "--run-b",
+                str(bad),
+                "--runs-a",
+                str(two_seeds[0]),
+                str(two_seeds[1]),
+                "--points",
+                "5",
+                "--device",
+                "cpu",
+                "--out",
+                str(skipped),
+            ]
+        )
+        == 0
+    )
     pairs = load_json(skipped)["pairs"]
     assert [p["status"] for p in pairs] == ["skipped", "skipped"] and "not finite" in pairs[0]["reason"]
     assert [p["run_a"] for p in pairs] == [str(two_seeds[0]), str(two_seeds[1])]
@@ -132,7 +189,37 @@ def test_cli_path_files_table_and_a_diverged_model(two_seeds, tmp_path):
     assert "barrier" in pd.read_csv(tmp_path / "empty.csv").columns
     # two runs of different settings are refused
     other = tmp_path / "other"
-    assert cli.main(["train", "--family", "pinn", "--seed", "0", "--out-dir", str(other), "--device", "cpu",
-                     "--params", json.dumps(TINY | {"width": 5})]) == 0
-    assert cli.main(["connectivity", "--run-b", str(other), "--runs-a", str(two_seeds[0]), "--out",
-                     str(tmp_path / "x.json"), "--device", "cpu"]) == 2
+    assert (
+        cli.main(
+            [
+                "train",
+                "--family",
+                "pinn",
+                "--seed",
+                "0",
+                "--out-dir",
+                str(other),
+                "--device",
+                "cpu",
+                "--params",
+                json.dumps(TINY | {"width": 5}),
+            ]
+        )
+        == 0
+    )
+    assert (
+        cli.main(
+            [
+                "connectivity",
+                "--run-b",
+                str(other),
+                "--runs-a",
+                str(two_seeds[0]),
+                "--out",
+                str(tmp_path / "x.json"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from losstopo.data import augment_batch, make_image_data
-from losstopo.data import cifar10, digits
-from losstopo.data.download import ChecksumError, DataMissingError, extract_tar, fetch
 from losstopo.io import InputFileError
+from losstopo.training.data import augment_batch, cifar10, digits, make_image_data
+from losstopo.training.data.download import ChecksumError, DataMissingError, extract_tar, fetch
 
 UNREACHABLE = "http://127.0.0.1:9/cifar-10-binary.tar.gz"  # discard port: connection refused at once
 
@@ -46,16 +45,22 @@ def tiny_cifar(tmp_path):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     blob = archive.read_bytes()
-    return {"archive": archive, "sha256": hashlib.sha256(blob).hexdigest(), "md5": hashlib.md5(blob).hexdigest(),
-            "train": (np.concatenate(train_x), np.concatenate(train_y)), "test": (test_x, test_y)}
+    return {
+        "archive": archive,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "md5": hashlib.md5(blob).hexdigest(),
+        "train": (np.concatenate(train_x), np.concatenate(train_y)),
+        "test": (test_x, test_y),
+    }
 
 
 def test_loads_official_layout_byte_exact(tiny_cifar, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "cifar-10-binary.tar.gz").write_bytes(tiny_cifar["archive"].read_bytes())
-    x_train, y_train, x_test, y_test = cifar10.load_arrays(data_dir, sha256=tiny_cifar["sha256"],
-                                                           md5=tiny_cifar["md5"], download=False)
+    x_train, y_train, x_test, y_test = cifar10.load_arrays(
+        data_dir, sha256=tiny_cifar["sha256"], md5=tiny_cifar["md5"], download=False
+    )
     assert x_train.shape == (15, 3, 32, 32) and x_train.dtype == np.uint8
     np.testing.assert_array_equal(x_train, tiny_cifar["train"][0])
     np.testing.assert_array_equal(y_train, tiny_cifar["train"][1])
@@ -154,6 +159,6 @@ def test_augmentation_matches_a_per_image_reference():
     padded[:, :, pad:-pad, pad:-pad] = x
     for i in range(16):
         r, c = offsets[0, i].item(), offsets[1, i].item()
-        ref = padded[i, :, r:r + 6, c:c + 5]
+        ref = padded[i, :, r : r + 6, c : c + 5]
         torch.testing.assert_close(out[i], ref.flip(-1) if mirror[i] else ref, rtol=0, atol=0)
     assert torch.equal(augment_batch(x, 0, False, torch.Generator()), x)

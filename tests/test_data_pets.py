@@ -10,14 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from losstopo.data import pets
-from losstopo.data.download import ChecksumError, DataMissingError, file_digest
-from losstopo.families import unet
 from losstopo.io import InputFileError
+from losstopo.training.data import pets
+from losstopo.training.data.download import ChecksumError, DataMissingError, file_digest
+from losstopo.training.families import unet
 
 NAMES = ["Abyssinian_1", "Abyssinian_2", "Bengal_10", "beagle_3", "pug_7", "yorkshire_terrier_12"]
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40), (40, 220, 220), (120, 120, 120)]
-
 
 
 def _trimap(width: int, height: int) -> np.ndarray:
@@ -73,6 +72,7 @@ def test_load_pets_keeps_the_requested_order(pet_dir):
 
 # ---------------------------------------------------------------------------------------------- errors
 
+
 def test_image_without_trimap_is_named(pet_dir):
     (pet_dir / "annotations" / "trimaps" / "pug_7.png").unlink()
     with pytest.raises(InputFileError, match=r"images/pug_7\.jpg: no matching trimap"):
@@ -121,6 +121,7 @@ def test_missing_dataset_says_where_to_put_which_files(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- archives
 
+
 def _tar(pet_dir: Path, top: str, dest: Path) -> Path:
     with tarfile.open(dest, "w:gz") as tar:
         tar.add(pet_dir / top, arcname=top)
@@ -135,17 +136,30 @@ def test_archives_are_verified_then_unpacked(pet_dir, tmp_path, monkeypatch):
     with pytest.raises(ChecksumError, match="images.tar.gz: sha256 checksum mismatch"):
         pets.ensure_pets(data_dir, download=False)
     assert not (data_dir / "images").exists()
-    monkeypatch.setattr(pets, "ARCHIVES", {top: (path.name, file_digest(path), path.stat().st_size)
-                                           for top, path in archives.items()})
+    monkeypatch.setattr(
+        pets, "ARCHIVES", {top: (path.name, file_digest(path), path.stat().st_size) for top, path in archives.items()}
+    )
     assert pets.ensure_pets(data_dir, download=False) == data_dir
     assert pets.pet_index(data_dir) == sorted(NAMES)
 
 
 # -------------------------------------------------------------------------------------- through the family
 
+
 def test_unet_trains_and_builds_an_objective_on_pets(pet_dir):
-    hp = dict(dataset="pets", data_dir=str(pet_dir), download=False, n_images=0, image_size=16, eval_fraction=0.34,
-              eval_size=2, depth=1, base_width=4, epochs=1, batch_size=2)
+    hp = dict(
+        dataset="pets",
+        data_dir=str(pet_dir),
+        download=False,
+        n_images=0,
+        image_size=16,
+        eval_fraction=0.34,
+        eval_size=2,
+        depth=1,
+        base_width=4,
+        epochs=1,
+        batch_size=2,
+    )
     torch.manual_seed(0)
     model = unet.build_model(hp)
     result = unet.train(model, hp, seed=0, device="cpu")

@@ -20,8 +20,13 @@ CLAIM = textwrap.dedent("""
 
 
 def _job(n_gpus, env):
-    return subprocess.Popen([sys.executable, "-c", CLAIM.format(n=n_gpus)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", CLAIM.format(n=n_gpus)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_concurrent_jobs_get_distinct_gpus_and_release_them(tmp_path, monkeypatch):

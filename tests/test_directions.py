@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from losstopo import directions as dirs
-from losstopo.families import defaults, pinn
 from losstopo.io import InputFileError, save_npz
+from losstopo.landscape import directions as dirs
+from losstopo.sweep.families import defaults
+from losstopo.training.families import pinn
 
 TINY = {"width": 5, "depth": 2, "n_collocation": 40, "n_initial": 10, "n_boundary": 6}
 
@@ -26,8 +27,10 @@ def model():
 
 
 def blocks(vec: np.ndarray, layout: dirs.Layout):
-    return {n: vec[a:b].reshape(s) for n, s, a, b in zip(layout.names, layout.shapes, layout.offsets[:-1],
-                                                         layout.offsets[1:])}
+    return {
+        n: vec[a:b].reshape(s)
+        for n, s, a, b in zip(layout.names, layout.shapes, layout.offsets[:-1], layout.offsets[1:])
+    }
 
 
 def test_layout_follows_named_parameters(model):
@@ -46,8 +49,9 @@ def test_layout_follows_named_parameters(model):
 def test_filter_normalisation_per_output_unit(model, normalize_1d):
     layout = dirs.Layout.of(model)
     theta = dirs.flat_parameters(model).numpy()
-    d = dirs.filter_normalize(np.random.default_rng(0).standard_normal(layout.size), theta,
-                              dirs.filter_ids(model, normalize_1d))
+    d = dirs.filter_normalize(
+        np.random.default_rng(0).standard_normal(layout.size), theta, dirs.filter_ids(model, normalize_1d)
+    )
     th, dd = blocks(theta, layout), blocks(d, layout)
     for name, shape in zip(layout.names, layout.shapes):
         if len(shape) >= 2:  # every row (output unit) scaled to the norm of the same row of theta
@@ -90,7 +94,7 @@ def test_a_filter_is_an_output_channel_for_every_layer_kind(layer, shape, normal
             continue
         seen = set()
         for o in range(model(x).shape[1]):
-            grad, = torch.autograd.grad(model(x)[:, o].sum(), params[name])
+            (grad,) = torch.autograd.grad(model(x)[:, o].sum(), params[name])
             used = (grad != 0).numpy()
             assert len(set(block[used].tolist())) == 1, (name, o)
             assert ((block == block[used][0]) == used).all(), (name, o)
@@ -114,11 +118,19 @@ def test_random_directions_are_orthogonal_and_keep_their_scale(model):
     theta = dirs.flat_parameters(model).numpy()
     weights = [a for a, s in zip(layout.offsets[:-1], layout.shapes) if len(s) >= 2]
     for a, s in zip(weights, [s for s in layout.shapes if len(s) >= 2]):
-        rows = d[0, a:a + int(np.prod(s))].reshape(s[0], -1)
-        np.testing.assert_allclose(np.linalg.norm(rows, axis=1),
-                                   np.linalg.norm(theta[a:a + int(np.prod(s))].reshape(s[0], -1), axis=1), rtol=1e-12)
-    target = np.sqrt(sum(np.sum(theta[a:b] ** 2) for a, b, s in
-                         zip(layout.offsets[:-1], layout.offsets[1:], layout.shapes) if len(s) >= 2))
+        rows = d[0, a : a + int(np.prod(s))].reshape(s[0], -1)
+        np.testing.assert_allclose(
+            np.linalg.norm(rows, axis=1),
+            np.linalg.norm(theta[a : a + int(np.prod(s))].reshape(s[0], -1), axis=1),
+            rtol=1e-12,
+        )
+    target = np.sqrt(
+        sum(
+            np.sum(theta[a:b] ** 2)
+            for a, b, s in zip(layout.offsets[:-1], layout.offsets[1:], layout.shapes)
+            if len(s) >= 2
+        )
+    )
     np.testing.assert_allclose(np.linalg.norm(d, axis=1), target, rtol=1e-12)
 
 
@@ -160,8 +172,9 @@ def test_cli_writes_the_documented_npz(tmp_path, model):
     hp = defaults(pinn) | TINY
     run = write_run(tmp_path, model, hp, seed=3)
     out = tmp_path / "directions.npz"
-    args = argparse.Namespace(run_dir=str(run), landscape={"dim": 3, "seed": 2, "normalize_1d": True},
-                              out=str(out), device="cpu")
+    args = argparse.Namespace(
+        run_dir=str(run), landscape={"dim": 3, "seed": 2, "normalize_1d": True}, out=str(out), device="cpu"
+    )
     assert dirs.main(args) == 0
     data = dirs.load_directions(out, model)
     np.testing.assert_array_equal(data["directions"], dirs.random_directions(model, 3, 3, 2, normalize_1d=True))
@@ -182,8 +195,9 @@ def test_hessian_directions_are_eigenvectors(tmp_path):
     model = pinn.build_model(hp)
     run = write_run(tmp_path, model, hp, seed=1)
     out = tmp_path / "directions.npz"
-    dirs.main(argparse.Namespace(run_dir=str(run), landscape={"directions": "hessian", "dim": 2}, out=str(out),
-                                 device="cpu"))
+    dirs.main(
+        argparse.Namespace(run_dir=str(run), landscape={"directions": "hessian", "dim": 2}, out=str(out), device="cpu")
+    )
     data = dirs.load_directions(out, model)
     objective = pinn.objective(model, hp, 1, "cpu", torch.float64)
     layout = dirs.Layout.of(objective.model)

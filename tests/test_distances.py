@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from losstopo import cli
+from losstopo.summary.distances import comparisons, distance_table
 from losstopo.topology import compute_topology, write_topology
-from losstopo.topology.distances import bottleneck, comparisons, diagram, distance_table, wasserstein
+from losstopo.topology.distances import bottleneck, diagram, wasserstein
 
 
 def brute_force(a, b, order=1.0, p=np.inf):
@@ -27,7 +28,7 @@ def brute_force(a, b, order=1.0, p=np.inf):
         if i == len(a):
             costs = costs + [to_diagonal(b[j]) for j in range(len(b)) if j not in used]
             costs = np.array(costs)
-            best_w = min(best_w, (costs ** order).sum() ** (1 / order))
+            best_w = min(best_w, (costs**order).sum() ** (1 / order))
             best_b = min(best_b, costs.max(initial=0.0))
             return
         extend(i + 1, used, costs + [to_diagonal(a[i])])
@@ -67,7 +68,8 @@ def test_hand_computed_distances():
     assert bottleneck(np.tile([0.0, 1.0], (200, 1)), np.tile([0.0, 1.0], (100, 1))) == 0.5
     # a point below the diagonal is |death - birth| / 2 away from it in L-inf, 1/sqrt(2) * |d - b| in L2
     assert wasserstein([[2.0, 1.0]], empty) == 0.5 and wasserstein([[2.0, 1.0]], empty, internal_p=2) == pytest.approx(
-        2 ** -0.5)
+        2**-0.5
+    )
 
 
 @pytest.mark.parametrize("ties", [False, True])
@@ -83,7 +85,7 @@ def test_distances_equal_brute_force_matching(ties, order, p):
         assert wasserstein(a, b, np.inf, p) == bottleneck(a, b, p)
 
 
-@pytest.mark.parametrize("scale", [1e-310, 1e-200, 1e200, 2.0 ** 1020])
+@pytest.mark.parametrize("scale", [1e-310, 1e-200, 1e200, 2.0**1020])
 def test_extreme_magnitudes(scale):
     """Distances are homogeneous of degree 1: scaled diagrams give the scaled distance, no overflow or underflow."""
     rng = np.random.default_rng(3)
@@ -98,8 +100,12 @@ def test_essential_points_and_bad_input():
     b = np.array([[0.5, np.inf], [1.0, 3.25]])
     assert bottleneck(a, b) == 0.5 and wasserstein(a, b) == pytest.approx(0.5 + 0.25)
     assert bottleneck(a, b[1:]) == np.inf and wasserstein(a[1:], b) == np.inf
-    for bad, match in (([[np.nan, 1.0]], "NaN"), ([[np.inf, np.inf]], "births must be finite"),
-                       ([[0.0, -np.inf]], "deaths"), (np.zeros((2, 3)), "shape")):
+    for bad, match in (
+        ([[np.nan, 1.0]], "NaN"),
+        ([[np.inf, np.inf]], "births must be finite"),
+        ([[0.0, -np.inf]], "deaths"),
+        (np.zeros((2, 3)), "shape"),
+    ):
         with pytest.raises(ValueError, match=match):
             wasserstein(bad, a)
         with pytest.raises(ValueError, match=match):
@@ -128,32 +134,70 @@ def test_essential_classes():
 
 
 def test_comparisons_pair_seeds_and_neighbours():
-    rows = [{"seed": s, "a": a, "b": b} for a in (1, 2, 10) for b in ("x", "y") for s in (0, 1, 2)
-            if not (a == 10 and b == "y" and s == 2)]
+    rows = [
+        {"seed": s, "a": a, "b": b}
+        for a in (1, 2, 10)
+        for b in ("x", "y")
+        for s in (0, 1, 2)
+        if not (a == 10 and b == "y" and s == 2)
+    ]
     frame = pd.DataFrame(rows)
     pairs = comparisons(frame, ["a", "b"])
-    got = {(p["kind"], p["hyperparameter"], p["values"], p["other_values"],
-            int(frame.loc[p["a"], "seed"]), int(frame.loc[p["b"], "seed"])) for p in pairs}
-    seeds = {("seed", "", (a, b), (a, b), s, t) for a in (1, 2, 10) for b in ("x", "y")
-             for s, t in ((0, 1), (0, 2), (1, 2)) if not (a == 10 and b == "y" and 2 in (s, t))}
-    along_a = {("neighbour", "a", (a, b), (a2, b), s, s) for a, a2 in ((1, 2), (2, 10)) for b in ("x", "y")
-               for s in (0, 1, 2) if not (a2 == 10 and b == "y" and s == 2)}
-    along_b = {("neighbour", "b", (a, "x"), (a, "y"), s, s) for a in (1, 2, 10) for s in (0, 1, 2)
-               if not (a == 10 and s == 2)}
+    got = {
+        (
+            p["kind"],
+            p["hyperparameter"],
+            p["values"],
+            p["other_values"],
+            int(frame.loc[p["a"], "seed"]),
+            int(frame.loc[p["b"], "seed"]),
+        )
+        for p in pairs
+    }
+    seeds = {
+        ("seed", "", (a, b), (a, b), s, t)
+        for a in (1, 2, 10)
+        for b in ("x", "y")
+        for s, t in ((0, 1), (0, 2), (1, 2))
+        if not (a == 10 and b == "y" and 2 in (s, t))
+    }
+    along_a = {
+        ("neighbour", "a", (a, b), (a2, b), s, s)
+        for a, a2 in ((1, 2), (2, 10))
+        for b in ("x", "y")
+        for s in (0, 1, 2)
+        if not (a2 == 10 and b == "y" and s == 2)
+    }
+    along_b = {
+        ("neighbour", "b", (a, "x"), (a, "y"), s, s) for a in (1, 2, 10) for s in (0, 1, 2) if not (a == 10 and s == 2)
+    }
     assert got == seeds | along_a | along_b and len(pairs) == len(got)
 
 
 def make_runs(tmp_path):
     """Three runs of one family: beta 1 (seeds 0, 1) and beta 30 (seed 0); one more without finite samples."""
-    fields = {("1", 0): [0, 3, 1, 2, 5.0], ("1", 1): [0, 3, 2, 2.5, 5.0], ("30", 0): [1, 9, 2, 6, 4, 11.0],
-              ("30", 1): [np.nan] * 4}
+    fields = {
+        ("1", 0): [0, 3, 1, 2, 5.0],
+        ("1", 1): [0, 3, 2, 2.5, 5.0],
+        ("30", 0): [1, 9, 2, 6, 4, 11.0],
+        ("30", 1): [np.nan] * 4,
+    }
     rows = []
     for (beta, seed), f in fields.items():
         run_dir = tmp_path / f"beta~{beta}" / f"seed~{seed}"
         summary = write_topology(compute_topology(np.array(f)), run_dir / "topology")
-        rows.append({"family": "pinn", "run_id": f"pinn/beta~{beta}/seed~{seed}", "seed": seed, "beta": int(beta),
-                     "run_dir": str(run_dir), "loss_min": summary["loss_min"], "loss_max": summary["loss_max"],
-                     "n_vertices": summary["n_vertices"]})
+        rows.append(
+            {
+                "family": "pinn",
+                "run_id": f"pinn/beta~{beta}/seed~{seed}",
+                "seed": seed,
+                "beta": int(beta),
+                "run_dir": str(run_dir),
+                "loss_min": summary["loss_min"],
+                "loss_max": summary["loss_max"],
+                "n_vertices": summary["n_vertices"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -161,7 +205,9 @@ def test_distance_table(tmp_path):
     runs = make_runs(tmp_path)
     table = distance_table(runs)
     assert table[["kind", "setting", "other_setting", "seed_a", "seed_b"]].values.tolist() == [
-        ["seed", "beta=1", "beta=1", 0, 1], ["neighbour", "beta=1", "beta=30", 0, 0]]
+        ["seed", "beta=1", "beta=1", 0, 1],
+        ["neighbour", "beta=1", "beta=30", 0, 0],
+    ]
     seed_row, nb_row = table.iloc[0], table.iloc[1]
     # beta=1: pairs (1, 3) vs (2, 3): matched at L-inf distance 1 (both to the diagonal: 1 and 0.5)
     assert seed_row["bottleneck"] == pytest.approx(1.0) and seed_row["wasserstein"] == pytest.approx(1.0)

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import io
 import math
-from base64 import b64decode
 import re
 import shutil
 import time
+from base64 import b64decode
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from losstopo import cli
+from losstopo.curvature.spectral_density import signed_log_density
 from losstopo.explorer.data import MAX_CURVE, QMAX, SLICE_CAP, collect, packed, slices
 from losstopo.explorer.synthetic import make_results
 from losstopo.io import load_json, load_npz
-from losstopo.spectral_density import signed_log_density
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -82,7 +82,7 @@ def unpacked(p: dict) -> np.ndarray:
     codes = np.frombuffer(b64decode(p["q"]), "<u2").astype(float)
     special = {65535: np.nan, 65534: np.inf, 65533: -np.inf}
     values = np.array([special.get(int(c), p["lo"] + c / QMAX * (p["hi"] - p["lo"])) for c in codes])
-    return (np.where(np.isfinite(values), 10.0 ** values, values) if p["log"] else values).reshape(p["shape"])
+    return (np.where(np.isfinite(values), 10.0**values, values) if p["log"] else values).reshape(p["shape"])
 
 
 def test_packed_arrays_round_trip():
@@ -122,7 +122,7 @@ def test_merge_tree_branches_are_the_persistence_pairs(results):
 
 
 def test_density_is_the_signed_log_density_of_the_quadrature_nodes(results):
-    """Per sign the curve of losstopo.spectral_density (as the figures draw it) at MAX_CURVE points, its
+    """Per sign the curve of losstopo.curvature.spectral_density (as the figures draw it) at MAX_CURVE points, its
     masses and threshold; the negative mass is hessian.json's; a unit without nodes has no curve."""
     out, made = results
     data = collect(out)
@@ -139,7 +139,11 @@ def test_density_is_the_signed_log_density_of_the_quadrature_nodes(results):
         signed = signed_log_density(arrays["nodes"], arrays["weights"], n_grid=MAX_CURVE)
         assert d["n_nodes"] == arrays["nodes"].size
         assert (d["mass_positive"], d["mass_negative"], d["near_zero"], d["threshold"]) == (
-            signed.mass_positive, signed.mass_negative, signed.near_zero, signed.threshold)
+            signed.mass_positive,
+            signed.mass_negative,
+            signed.near_zero,
+            signed.threshold,
+        )
         assert d["mass_negative"] == pytest.approx(units[unit_id]["metrics"]["hessian_negative_mass"], rel=1e-12)
         for sign in ("positive", "negative"):
             curve = getattr(signed, sign)
@@ -156,6 +160,7 @@ def test_density_is_the_signed_log_density_of_the_quadrature_nodes(results):
 
 
 # ---------------------------------------------------------------- in a real browser
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -306,8 +311,11 @@ def test_density_view_draws_each_sign_on_a_log_axis_and_states_the_masses(browse
             continue
         assert view.locator("path.density-negative").count() == (d["mass_negative"] > 0)
         assert view.locator("path.density-positive").count() == 1
-        curves = {s: (unpacked(d[s]["abs_eigenvalue"]), unpacked(d[s]["density"])) for s in ("positive", "negative")
-                  if d[s] is not None}
+        curves = {
+            s: (unpacked(d[s]["abs_eigenvalue"]), unpacked(d[s]["density"]))
+            for s in ("positive", "negative")
+            if d[s] is not None
+        }
         lo = min(np.log10(x).min() for x, _ in curves.values())
         hi = max(np.log10(x).max() for x, _ in curves.values())
         for sign, (x, y) in curves.items():

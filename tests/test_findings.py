@@ -11,17 +11,29 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from losstopo import findings, findings_figures, findings_report, outputs
 from losstopo.io import read_csv_table
-from losstopo.findings import (_bootstrap_rank_correlations, correlations, locate_transition, permutation_test,
-                               rank_association, transition, trends, variability)
+from losstopo.summary.findings import figures as findings_figures
+from losstopo.summary.findings import report as findings_report
+from losstopo.summary.findings import statistics as findings
+from losstopo.summary.findings.statistics import (
+    _bootstrap_rank_correlations,
+    correlations,
+    locate_transition,
+    permutation_test,
+    rank_association,
+    transition,
+    trends,
+    variability,
+)
+from losstopo.sweep import outputs
 
 REPO = Path(__file__).resolve().parents[1]
 PERF = {"pinn": ("rel_l2_error", "final_loss")}
 
 
-def make_runs(betas=range(1, 11), seeds=range(4), lrs=(1.0,), jump_after=5, near_spread=6, far_spread=1,
-              hessian=True, seed=0) -> pd.DataFrame:
+def make_runs(
+    betas=range(1, 11), seeds=range(4), lrs=(1.0,), jump_after=5, near_spread=6, far_spread=1, hessian=True, seed=0
+) -> pd.DataFrame:
     """A PINN-like sweep: error jumps after ``jump_after``; n_minima rises with beta and alternates across
     seeds by ``near_spread`` at the two betas around the jump and by ``far_spread`` elsewhere (plus 0/1 noise)."""
     rng = np.random.default_rng(seed)
@@ -35,10 +47,21 @@ def make_runs(betas=range(1, 11), seeds=range(4), lrs=(1.0,), jump_after=5, near
                 spread = near_spread if beta in near else far_spread
                 n_minima = 3 + 2 * beta + spread * (s % 2) + int(rng.integers(0, 2))
                 run_id = f"pinn/beta~{beta}/" + (f"lr~{lr:g}/" if len(lrs) > 1 else "") + f"seed~{s}"
-                row = {"family": "pinn", "run_id": run_id, "seed": s, "status": "ok", "train_reason": None,
-                       "beta": beta, "rel_l2_error": error, "final_loss": error ** 2, "n_minima": n_minima,
-                       "n_saddles": n_minima - 1, "avg_persistence": 0.1 * beta + rng.normal(0, 0.01),
-                       "landscape_dim": 2, "run_dir": "unused"}
+                row = {
+                    "family": "pinn",
+                    "run_id": run_id,
+                    "seed": s,
+                    "status": "ok",
+                    "train_reason": None,
+                    "beta": beta,
+                    "rel_l2_error": error,
+                    "final_loss": error**2,
+                    "n_minima": n_minima,
+                    "n_saddles": n_minima - 1,
+                    "avg_persistence": 0.1 * beta + rng.normal(0, 0.01),
+                    "landscape_dim": 2,
+                    "run_dir": "unused",
+                }
                 if len(lrs) > 1:
                     row["lr"] = lr
                 if hessian:
@@ -66,7 +89,7 @@ def test_bootstrap_statistics_equal_scipy_on_the_explicit_resamples():
 
 def test_planted_monotone_correlation_is_near_one_with_an_interval_excluding_zero():
     x = np.arange(30.0)
-    y = x ** 3 + np.random.default_rng(2).normal(0, 1e-3, 30)
+    y = x**3 + np.random.default_rng(2).normal(0, 1e-3, 30)
     out = rank_association(x, y, 500, np.random.default_rng(0))
     assert out["spearman_rho"] == pytest.approx(1.0)
     assert out["kendall_tau"] == pytest.approx(1.0)
@@ -108,8 +131,9 @@ def test_independent_variables_give_an_interval_covering_zero():
 
 
 def test_constant_column_and_too_few_runs_give_nan_with_a_reason():
-    constant = rank_association(np.arange(10.0), np.full(10, 2.0), 100, np.random.default_rng(0),
-                                names=("n_minima", "rel_l2_error"))
+    constant = rank_association(
+        np.arange(10.0), np.full(10, 2.0), 100, np.random.default_rng(0), names=("n_minima", "rel_l2_error")
+    )
     assert np.isnan(constant["spearman_rho"]) and np.isnan(constant["spearman_ci_low"])
     assert constant["note"] == "rel_l2_error is constant (2)"
     few = rank_association(np.array([1.0, 2.0]), np.array([3.0, 4.0]), 100, np.random.default_rng(0))
@@ -121,16 +145,22 @@ def test_correlations_use_only_ok_runs_with_finite_values():
     clean = correlations(runs, 200, seed=0, performance=PERF)
     # a diverged run and non-finite values that would change every coefficient if they were used
     first = runs.iloc[0].to_dict()
-    bad = pd.DataFrame([first | {"run_id": "x1", "status": "diverged", "rel_l2_error": -5.0, "n_minima": 999},
-                        first | {"run_id": "x2", "rel_l2_error": np.inf, "n_minima": -1},
-                        first | {"run_id": "x3", "n_minima": np.nan, "rel_l2_error": -7.0}])
+    bad = pd.DataFrame(
+        [
+            first | {"run_id": "x1", "status": "diverged", "rel_l2_error": -5.0, "n_minima": 999},
+            first | {"run_id": "x2", "rel_l2_error": np.inf, "n_minima": -1},
+            first | {"run_id": "x3", "n_minima": np.nan, "rel_l2_error": -7.0},
+        ]
+    )
     dirty = correlations(pd.concat([runs, bad], ignore_index=True), 200, seed=0, performance=PERF)
     key = ["metric", "performance"]
     pair = dirty.set_index(key).loc[("n_minima", "rel_l2_error")]
     assert pair["n"] == len(runs) and pair["n_excluded"] == 3
     stat_columns = ["n", "spearman_rho", "spearman_p", "kendall_tau", "spearman_ci_low", "spearman_ci_high"]
-    pd.testing.assert_frame_equal(clean.set_index(key).loc[[("n_minima", "rel_l2_error")], stat_columns],
-                                  dirty.set_index(key).loc[[("n_minima", "rel_l2_error")], stat_columns])
+    pd.testing.assert_frame_equal(
+        clean.set_index(key).loc[[("n_minima", "rel_l2_error")], stat_columns],
+        dirty.set_index(key).loc[[("n_minima", "rel_l2_error")], stat_columns],
+    )
 
 
 def test_bootstrap_is_seeded_and_independent_of_the_other_columns():
@@ -150,9 +180,24 @@ def test_correlation_table_columns_and_metric_selection():
     assert set(table["metric"]) == {"n_minima", "n_saddles", "avg_persistence", "hessian_top_eigenvalue"}
     assert set(table["metric_kind"]) == {"topology", "curvature"}
     assert "hessian_trace_stderr" not in set(table["metric"])  # a precision, not a curvature
-    for column in ("family", "performance", "n", "n_excluded", "spearman_rho", "spearman_p", "spearman_q",
-                   "spearman_ci_low", "spearman_ci_high", "kendall_tau", "kendall_p", "kendall_ci_low",
-                   "kendall_ci_high", "n_boot", "n_boot_valid", "note"):
+    for column in (
+        "family",
+        "performance",
+        "n",
+        "n_excluded",
+        "spearman_rho",
+        "spearman_p",
+        "spearman_q",
+        "spearman_ci_low",
+        "spearman_ci_high",
+        "kendall_tau",
+        "kendall_p",
+        "kendall_ci_low",
+        "kendall_ci_high",
+        "n_boot",
+        "n_boot_valid",
+        "note",
+    ):
         assert column in table.columns, column
 
 
@@ -197,8 +242,14 @@ def test_a_sweep_without_ok_runs_gives_notes_and_well_formed_tables(tmp_path):
     runs = make_runs(betas=(1, 2, 3), seeds=range(2)).assign(status="diverged")
     tables = findings.compute_all(runs, 50, 50, 0, PERF)
     assert tables["correlations"]["spearman_rho"].isna().all()
-    assert tables["correlations"]["note"].str.match(r"only 0 run\(s\) with status ok and finite .* \(0 seeds × 0 grid "
-                                                    r"points \(beta\)\); a rank correlation needs at least 3 runs").all()
+    assert (
+        tables["correlations"]["note"]
+        .str.match(
+            r"only 0 run\(s\) with status ok and finite .* \(0 seeds × 0 grid "
+            r"points \(beta\)\); a rank correlation needs at least 3 runs"
+        )
+        .all()
+    )
     assert tables["transition"]["p_value"].isna().all()
     for name, table in tables.items():  # an empty table still round-trips with its header
         table.to_csv(tmp_path / f"{name}.csv", index=False)
@@ -260,8 +311,10 @@ def test_small_sweep_is_called_too_few_and_missing_metrics_not_measured(tmp_path
     runs = make_runs(betas=(1, 5, 10, 20, 30, 40), seeds=range(2), jump_after=10, hessian=False)
     text = _report(runs, tmp_path)
     assert "n = 12 runs: too few to conclude" in text
-    assert ("**pinn: top Hessian eigenvalue rising with beta**: not measured in this sweep (runs.csv has no finite "
-            "hessian_top_eigenvalue).") in text
+    assert (
+        "**pinn: top Hessian eigenvalue rising with beta**: not measured in this sweep (runs.csv has no finite "
+        "hessian_top_eigenvalue)."
+    ) in text
     assert "supported in this sweep" not in text
     # 6 grid points, 2 next to the jump: the permutation test cannot reach p < 0.05
     assert "6 grid points: too few to conclude (the smallest p-value this test can give is 0.067)" in text
@@ -273,14 +326,18 @@ def test_a_sweep_that_cannot_support_a_statistic_says_what_is_missing(tmp_path):
     lines = [line for line in _report(runs, tmp_path).splitlines() if line.startswith("- **pinn: ")]
     assert lines
     for line in lines:
-        assert ("1 seed × 2 grid points (beta)" in line and "needs at least 3 runs" in line) or \
-            ("1 seed(s) with status ok each" in line and "needs at least 2 seeds per grid point" in line) or \
-            "not measured in this sweep (runs.csv has no finite" in line, line
+        assert (
+            ("1 seed × 2 grid points (beta)" in line and "needs at least 3 runs" in line)
+            or ("1 seed(s) with status ok each" in line and "needs at least 2 seeds per grid point" in line)
+            or "not measured in this sweep (runs.csv has no finite" in line
+        ), line
     constant = make_runs(betas=(1, 2, 3, 4), seeds=range(3), hessian=False).assign(n_saddles=0)
     text = _report(constant, tmp_path)
     assert "fewer saddles**: cannot be assessed: n_saddles is constant (0) (n = 12 runs)." in text
-    assert "s.d. of saddles highest next to the beta transition**: cannot be assessed: std of n_saddles is 0 at " \
-           "every grid point: it does not vary across seeds." in text
+    assert (
+        "s.d. of saddles highest next to the beta transition**: cannot be assessed: std of n_saddles is 0 at "
+        "every grid point: it does not vary across seeds." in text
+    )
     two_values = make_runs(betas=(1, 2), seeds=range(3), jump_after=1, hessian=False)
     assert "beta has only 2 values, so every grid point is next to the transition" in _report(two_values, tmp_path)
 
@@ -290,18 +347,33 @@ def test_checks_on_metrics_that_move_are_not_judged_and_scale_free_variants_are_
     runs["avg_persistence_log"] = np.log10(1 + runs["avg_persistence"])
     tables = findings.compute_all(runs, 200, 2000, 0, PERF)
     tables["invariance_summary"] = pd.DataFrame(
-        [{"family": "pinn", "metric": m, "n_landscapes": 21, "median_orientation": spread, "median_stencil": 0.0,
-          "median_resolution": 0.3, "max_orientation": 1, "max_stencil": 1, "max_resolution": 1,
-          "holds_still": spread <= 0.1} for m, spread in (("n_minima", 0.9), ("avg_persistence", 0.05),
-                                                           ("avg_persistence_log", 0.0))])
+        [
+            {
+                "family": "pinn",
+                "metric": m,
+                "n_landscapes": 21,
+                "median_orientation": spread,
+                "median_stencil": 0.0,
+                "median_resolution": 0.3,
+                "max_orientation": 1,
+                "max_stencil": 1,
+                "max_resolution": 1,
+                "holds_still": spread <= 0.1,
+            }
+            for m, spread in (("n_minima", 0.9), ("avg_persistence", 0.05), ("avg_persistence_log", 0.0))
+        ]
+    )
     text = findings_report.render(runs, tables, [], tmp_path / "findings.md")
-    assert ("- **pinn: better relative L2 error with fewer minima**: not judged: n_minima moves under arbitrary "
-            "choices (median relative spread 0.9 under axis order and reflections") in text
+    assert (
+        "- **pinn: better relative L2 error with fewer minima**: not judged: n_minima moves under arbitrary "
+        "choices (median relative spread 0.9 under axis order and reflections"
+    ) in text
     assert "For reference, supported in this sweep" in text  # the numbers stay
     assert "- **pinn: average persistence of log10 loss rising with beta**: supported in this sweep" in text
     assert "hold still: avg_persistence, avg_persistence_log; move: n_minima." in text
-    assert ("- pinn: average persistence rising with beta: raw: supported; log10 loss: supported; relative: not "
-            "measured") in text
+    assert (
+        "- pinn: average persistence rising with beta: raw: supported; log10 loss: supported; relative: not measured"
+    ) in text
 
 
 def test_well_powered_sweep_wording(tmp_path):
@@ -312,8 +384,16 @@ def test_well_powered_sweep_wording(tmp_path):
 
 
 def test_verdict_rules():
-    base = {"n": 40, "spearman_rho": 0.6, "spearman_p": 0.001, "kendall_p": 0.002, "spearman_ci_low": 0.3,
-            "spearman_ci_high": 0.8, "kendall_tau": 0.45, "note": ""}
+    base = {
+        "n": 40,
+        "spearman_rho": 0.6,
+        "spearman_p": 0.001,
+        "kendall_p": 0.002,
+        "spearman_ci_low": 0.3,
+        "spearman_ci_high": 0.8,
+        "kendall_tau": 0.45,
+        "note": "",
+    }
     judge = findings_report.judge_association
     assert judge(base, +1)[0] == "supported"
     assert judge(base, -1)[0] == "contradicted"
@@ -328,8 +408,9 @@ def test_verdict_rules():
 def test_missing_family_and_unswept_beta_are_not_measured():
     runs = make_runs(betas=(1, 2, 3), seeds=range(2), hessian=False)
     checks = findings_report.pinn_beta_checks(runs.assign(family="resnet"), pd.DataFrame())
-    assert [c.line() for c in checks] == ["- **PINN metrics rising with beta**: not measured in this sweep "
-                                          "(no PINN runs)."]
+    assert [c.line() for c in checks] == [
+        "- **PINN metrics rising with beta**: not measured in this sweep (no PINN runs)."
+    ]
     lr_only = runs.assign(run_id=runs["run_id"].str.replace("beta~", "lr~"))
     checks = findings_report.pinn_beta_checks(lr_only, pd.DataFrame())
     assert checks[0].text == "not measured in this sweep (beta is not swept)."
@@ -342,8 +423,10 @@ def test_missing_family_and_unswept_beta_are_not_measured():
 def test_every_figure_has_an_existing_caption():
     names = outputs.findings_figure_files({"pinn": ["beta", "lr"]})
     assert "pinn/heatmap_beta_x_lr.png" in names and "pinn/variability_vs_lr.pdf" in names
-    names += [f"pinn/{stem}.png" for stem in ("topology_vs_beta", "topology_vs_performance", "loss_heatmaps",
-                                               "hessian_density", "profiles")]
+    names += [
+        f"pinn/{stem}.png"
+        for stem in ("topology_vs_beta", "topology_vs_performance", "loss_heatmaps", "hessian_density", "profiles")
+    ]
     for name in names:
         spec = outputs.report_spec(name)
         if name.endswith(".pdf"):
@@ -358,13 +441,14 @@ def test_axis_labels_carry_units():
     assert findings_figures.label("avg_persistence") == "avg persistence (loss)"
     assert findings_figures.label("n_minima_simplified") == "n minima simplified (count)"
     assert findings_figures.label("beta") == "beta"
-    assert findings_figures.label("avg_persistence_simplified_log") == \
-        "avg persistence simplified log (decades of loss)"
+    assert (
+        findings_figures.label("avg_persistence_simplified_log") == "avg persistence simplified log (decades of loss)"
+    )
     assert findings_figures.label("max_persistence_rel") == "max persistence rel (fraction of the loss range)"
 
 
 def test_decade_quantities_go_on_log_axes_and_booleans_are_categories():
-    from losstopo.figures import axis_scale, is_categorical
+    from losstopo.summary.figures import axis_scale, is_categorical
 
     assert axis_scale("rel_l2_error", [0.01, 0.02]) == ("log", {})  # an error, even within one decade
     assert axis_scale("avg_persistence", [0.0, 0.1, 10.0]) == ("symlog", {"linthresh": 0.1})
@@ -381,19 +465,30 @@ def test_command_line_writes_tables_figures_and_report(tmp_path):
     runs = runs.drop(columns=["avg_persistence"])  # fewer panels: a faster test
     runs.to_csv(tmp_path / "runs.csv", index=False)
     tables, figures = tmp_path / "tables", tmp_path / "figures"
-    assert findings.main(argparse.Namespace(runs=tmp_path / "runs.csv", out_dir=tables, seed=0, bootstrap=100,
-                                            permutations=100)) == 0
+    assert (
+        findings.main(
+            argparse.Namespace(runs=tmp_path / "runs.csv", out_dir=tables, seed=0, bootstrap=100, permutations=100)
+        )
+        == 0
+    )
     for name in outputs.FINDINGS_TABLES:
         assert len(pd.read_csv(tables / f"{name}.csv")) > 0, name
-    assert findings_figures.main(argparse.Namespace(runs=tmp_path / "runs.csv", tables_dir=tables,
-                                                    out_dir=figures)) == 0
+    assert (
+        findings_figures.main(argparse.Namespace(runs=tmp_path / "runs.csv", tables_dir=tables, out_dir=figures)) == 0
+    )
     names = outputs.findings_figure_files({"pinn": ["beta", "lr"]})
     for name in names:
         assert (figures / name).stat().st_size > 1000, name
     pngs = [str(figures / n) for n in names if n.endswith(".png")]
     out = tmp_path / "findings.md"
-    assert findings_report.main(argparse.Namespace(runs=tmp_path / "runs.csv", tables_dir=tables, out=out,
-                                                   figures=pngs, alpha=0.05, min_runs=20)) == 0
+    assert (
+        findings_report.main(
+            argparse.Namespace(
+                runs=tmp_path / "runs.csv", tables_dir=tables, out=out, figures=pngs, alpha=0.05, min_runs=20
+            )
+        )
+        == 0
+    )
     text = out.read_text()
     assert "[heatmap beta x lr](figures/pinn/heatmap_beta_x_lr.png)" in text
     assert "average persistence rising with beta**: not measured in this sweep" in text

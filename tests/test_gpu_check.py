@@ -24,14 +24,22 @@ def run_check(tmp_path: Path, limit: str) -> tuple[subprocess.CompletedProcess, 
     (shim / "pip" / "__init__.py").write_text("")
     pip_log = tmp_path / "pip.log"
     (shim / "pip" / "__main__.py").write_text(
-        f"import sys\nwith open({str(pip_log)!r}, 'a') as f:\n    f.write(' '.join(sys.argv[1:]) + '\\n')\n")
+        f"import sys\nwith open({str(pip_log)!r}, 'a') as f:\n    f.write(' '.join(sys.argv[1:]) + '\\n')\n"
+    )
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    env = os.environ | {"GPU_CHECK_DEVICE": "cpu", "GPU_CHECK_TINY": "1", "PYTHON": sys.executable,
-                        "OMP_NUM_THREADS": "1", "STEP_LIMIT_S": limit, "GPU_CHECK_WHEELS": str(wheels),
-                        "PYTHONPATH": str(shim)}
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, capture_output=True,
-                          text=True, timeout=300)
+    env = os.environ | {
+        "GPU_CHECK_DEVICE": "cpu",
+        "GPU_CHECK_TINY": "1",
+        "PYTHON": sys.executable,
+        "OMP_NUM_THREADS": "1",
+        "STEP_LIMIT_S": limit,
+        "GPU_CHECK_WHEELS": str(wheels),
+        "PYTHONPATH": str(shim),
+    }
+    proc = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, capture_output=True, text=True, timeout=300
+    )
     return proc, pip_log
 
 
@@ -58,11 +66,13 @@ def test_gpu_check_runs_on_the_cpu_at_tiny_size(tmp_path):
     assert len(installs) == 2 and all(wheels in line for line in installs)
     assert installs[1].endswith("--no-deps landscaper==1.3.1 topopy==1.0.4 nglpy==1.1.7")
     assert "landscaper cannot be imported" in out  # the install was a stub: its sides are left out
-    summary = out[out.index("# summary"):]
+    summary = out[out.index("# summary") :]
     bench = bench_fields(summary)
     lines = {line.split()[1]: line for line in summary.splitlines() if line.startswith("BENCH ")}
     assert set(bench) == {f"gpu_pinn_5x{k}_{s}" for k in (2, 3) for s in ("loop", "generic", "roofline")} | {
-        "gpu_pinn_5x4", "gpu_resnet20_3x2"}
+        "gpu_pinn_5x4",
+        "gpu_resnet20_3x2",
+    }
     for grid in ("5x2", "5x3"):
         for peer, key in (("loop", "ratio"), ("generic", "ratio"), ("roofline", "fraction")):
             name = f"gpu_pinn_{grid}_{peer}"

@@ -9,10 +9,18 @@ import pytest
 import torch
 from torch import nn
 
-from losstopo.families.base import Objective
-from losstopo.hessian import (HessianOperator, analyze, hessian_directions, hutchinson_trace, plot_density,
-                              slq_density, smoothness, top_eigenpairs)
+from losstopo.curvature.hessian import (
+    HessianOperator,
+    analyze,
+    hessian_directions,
+    hutchinson_trace,
+    plot_density,
+    slq_density,
+    smoothness,
+    top_eigenpairs,
+)
 from losstopo.io import load_json, save_json
+from losstopo.objective import Objective
 
 DT = torch.float64
 
@@ -39,11 +47,19 @@ def mlp_objective(sizes=(3, 8, 8, 1), act=nn.Tanh, loss="mse", seed=0, n=40) -> 
 
 
 def pinn_objective(width=6, depth=2, beta=1.0, activation="tanh"):
-    from losstopo.families import defaults, pinn
+    from losstopo.sweep.families import defaults
+    from losstopo.training.families import pinn
 
-    hp = {**defaults(pinn), "width": width, "depth": depth, "beta": beta, "activation": activation,
-          "n_collocation": 60,
-          "n_initial": 20, "n_boundary": 10}
+    hp = {
+        **defaults(pinn),
+        "width": width,
+        "depth": depth,
+        "beta": beta,
+        "activation": activation,
+        "n_collocation": 60,
+        "n_initial": 20,
+        "n_boundary": 10,
+    }
     torch.manual_seed(1)
     return pinn.objective(pinn.build_model(hp), hp, 0, "cpu", "float64")
 
@@ -60,7 +76,6 @@ def exact_hessian(obj: Objective) -> np.ndarray:
 
     h = torch.autograd.functional.hessian(f, theta).numpy()
     return 0.5 * (h + h.T)
-
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +141,9 @@ def test_smoothness_sees_functional_kinks_and_family_declarations():
     obj = mlp_objective()
     assert smoothness(obj)[0] is True
     pool = torch.nn.functional.max_pool1d
-    kinked = Objective(obj.model, lambda p: obj.loss_fn(p) + pool(p["0.weight"][None], 2).sum()
-                       + p["0.bias"].clamp(min=0).sum())
+    kinked = Objective(
+        obj.model, lambda p: obj.loss_fn(p) + pool(p["0.weight"][None], 2).sum() + p["0.bias"].clamp(min=0).sum()
+    )
     smooth, note = smoothness(kinked)
     assert not smooth and "clamp" in note and "max_pool1d" in note
     declared = Objective(obj.model, obj.loss_fn, {"twice_differentiable": False, "nonsmooth_reason": "ReLU blocks"})
@@ -254,8 +270,8 @@ def test_slq_moments_match_exact_spectrum(mlp):
     assert s["max_node"] == pytest.approx(vals[-1], rel=1e-6)
     assert s["min_node"] == pytest.approx(vals[0], rel=1e-3)
     assert np.trapezoid(dens.grid * dens.density, dens.grid) == pytest.approx(s["mean"], abs=1e-6 * vals[-1])
-    broadened = np.trapezoid(dens.grid ** 2 * dens.density, dens.grid)
-    assert broadened == pytest.approx(s["second_moment"] + dens.sigma ** 2, rel=1e-6)
+    broadened = np.trapezoid(dens.grid**2 * dens.density, dens.grid)
+    assert broadened == pytest.approx(s["second_moment"] + dens.sigma**2, rel=1e-6)
     assert s["negative_mass"] > 0 and s["negative_mass_significant"] <= s["negative_mass"]
 
 
@@ -275,9 +291,15 @@ def test_slq_with_p_steps_is_exact_quadrature():
 
 def test_analyze_report_is_json_ready(mlp, tmp_path):
     obj, h, vals, _ = mlp
-    report, dens = analyze(obj, top_k=2, bottom_k=1, eig_tol=1e-8,
-                           trace={"rel_tol": 0.05, "max_probes": 300}, density={"n_probes": 2, "lanczos_steps": 20},
-                           seed=5)
+    report, dens = analyze(
+        obj,
+        top_k=2,
+        bottom_k=1,
+        eig_tol=1e-8,
+        trace={"rel_tol": 0.05, "max_probes": 300},
+        density={"n_probes": 2, "lanczos_steps": 20},
+        seed=5,
+    )
     save_json(tmp_path / "hessian.json", report)
     back = load_json(tmp_path / "hessian.json")
     assert back["status"] == "ok" and back["n_params"] == 113 and back["dtype"] == "float64"
@@ -311,16 +333,21 @@ def test_analyze_rejects_bad_settings_and_nonfinite_loss(mlp):
 def test_main_writes_json_density_and_plot(tmp_path):
     from argparse import Namespace
 
-    from losstopo.hessian import main
+    from losstopo.curvature.hessian import main
     from losstopo.io import load_npz
-    from losstopo.train import run_training
+    from losstopo.training.train import run_training
 
     hp = {"width": 5, "depth": 2, "n_collocation": 40, "n_initial": 16, "n_boundary": 8, "lbfgs_steps": 5}
     run_training("pinn", hp, seed=0, out_dir=tmp_path / "run", device="cpu")
     settings = {"top_k": 2, "trace": {"max_probes": 40}, "density": {"n_probes": 2, "lanczos_steps": 15}, "seed": 1}
-    args = Namespace(run_dir=str(tmp_path / "run"), settings=settings, out_json=str(tmp_path / "h" / "hessian.json"),
-                     out_density=str(tmp_path / "h" / "density.npz"), out_plot=str(tmp_path / "h" / "esd.png"),
-                     device="cpu")
+    args = Namespace(
+        run_dir=str(tmp_path / "run"),
+        settings=settings,
+        out_json=str(tmp_path / "h" / "hessian.json"),
+        out_density=str(tmp_path / "h" / "density.npz"),
+        out_plot=str(tmp_path / "h" / "esd.png"),
+        device="cpu",
+    )
     assert main(args) == 0
     report = load_json(args.out_json)
     assert report["status"] == "ok" and report["dtype"] == "float64" and report["train_status"] == "ok"

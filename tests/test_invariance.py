@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from losstopo import invariance
+from losstopo.summary import invariance
 
 
 def _two_dips() -> np.ndarray:
@@ -45,10 +45,12 @@ def test_known_spreads_of_a_two_dip_field():
 
 def test_a_bowl_holds_still_and_a_tie_broken_field_does_not():
     i, j, k = np.meshgrid(*[np.linspace(-1, 1, 9)] * 3, indexing="ij")
-    bowl = invariance.spreads(invariance.measure(1 + i ** 2 + 2 * j ** 2 + 3 * k ** 2, "freudenthal", 0.0))
+    bowl = invariance.spreads(invariance.measure(1 + i**2 + 2 * j**2 + 3 * k**2, "freudenthal", 0.0))
     assert (bowl.loc[bowl["metric"] == "n_minima", "rel_spread"] == 0).all()
-    rows = [bowl.assign(family="f", run_id="bowl"),
-            invariance.spreads(invariance.measure(_two_dips(), "freudenthal", 0.0)).assign(family="f", run_id="dips")]
+    rows = [
+        bowl.assign(family="f", run_id="bowl"),
+        invariance.spreads(invariance.measure(_two_dips(), "freudenthal", 0.0)).assign(family="f", run_id="dips"),
+    ]
     summary = invariance.summarize_spreads(pd.concat(rows, ignore_index=True)).set_index("metric")
     # medians over the two landscapes: n_minima moves by 0 and 0.5, median 0.25 > 0.1
     assert summary.loc["n_minima", "median_orientation"] == pytest.approx(0.25)

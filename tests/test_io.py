@@ -12,9 +12,9 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from losstopo.data.download import fetch
-from losstopo.figures import save_figure
 from losstopo.io import atomic_path, save_csv, save_json, save_npz
+from losstopo.summary.figures import save_figure
+from losstopo.training.data.download import fetch
 
 
 def mode(path) -> int:
@@ -26,6 +26,7 @@ def umask(request):
     old = os.umask(request.param)
     yield request.param
     os.umask(old)
+
 
 def test_outputs_get_the_mode_of_an_ordinary_open(tmp_path, umask):
     """mkstemp's private 0600 made every output unreadable to collaborators (ipython#7317, click#1382)."""
@@ -49,6 +50,7 @@ def test_outputs_get_the_mode_of_an_ordinary_open(tmp_path, umask):
     assert mode(fetched) == want
     assert mode(out) == mode(tmp_path / "results") == 0o777 & ~umask  # folders as mkdir makes them
     assert sorted(p.name for p in out.iterdir()) == sorted(files)  # no temporary file left
+
 
 def test_rewriting_keeps_the_existing_mode(tmp_path, umask):
     """open(path, "w") on an existing file keeps its permissions; so does an atomic rewrite."""

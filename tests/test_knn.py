@@ -14,9 +14,12 @@ from scipy.sparse.csgraph import connected_components
 from scipy.stats import qmc
 
 from losstopo import cli
-from losstopo.scatter import scatter_points
+from losstopo.landscape.scatter import scatter_points
+from losstopo.sweep.schema import default
 from losstopo.topology import MINIMUM, compute_topology, read_topology, summarize
-from losstopo.topology.knn import assemble_topology, default_k, graph_topology, grid_adjacency, knn_graph
+from losstopo.topology.graph import graph_topology, grid_adjacency
+from losstopo.topology.knn import default_k, knn_graph
+from losstopo.topology.tree import assemble_topology
 
 GRAPHS = ("axis", "freudenthal", "full")
 TREE_FIELDS = ("node_vertex", "node_value", "node_type", "arc_down", "arc_up", "arc_region_size", "segmentation")
@@ -31,7 +34,7 @@ def assert_same_topology(a, b):
 
 
 def field(rng, shape, ties=False, holes=False):
-    f = rng.integers(1, 7, size=shape) * 1.0 if ties else rng.integers(1, 2 ** 20, size=shape) / 1024
+    f = rng.integers(1, 7, size=shape) * 1.0 if ties else rng.integers(1, 2**20, size=shape) / 1024
     if holes:
         f[rng.random(shape) < 0.2] = np.nan
     return f
@@ -50,8 +53,13 @@ def ripser_pairs(values, adj):
     u, v = index[coo.row[both]], index[coo.col[both]]
     vals = values[keep]
     n = vals.size
-    matrix = sparse.coo_matrix((np.concatenate([vals, np.maximum(vals[u], vals[v])]),
-                                (np.concatenate([np.arange(n), u]), np.concatenate([np.arange(n), v]))), shape=(n, n))
+    matrix = sparse.coo_matrix(
+        (
+            np.concatenate([vals, np.maximum(vals[u], vals[v])]),
+            (np.concatenate([np.arange(n), u]), np.concatenate([np.arange(n), v])),
+        ),
+        shape=(n, n),
+    )
     dgm = ripser(matrix, distance_matrix=True, maxdim=0)["dgms"][0]
     return finite_pairs(dgm[:, 0], dgm[:, 1]), int(np.isinf(dgm[:, 1]).sum())
 
@@ -76,10 +84,16 @@ def test_knn_graph_equals_brute_force(dim):
     assert np.all(np.diff(adj.indptr) >= k)  # symmetrised: at least k neighbours each
 
 
-@pytest.mark.parametrize("case, message", [
-    ("duplicate", "duplicate sample"), ("k_too_big", "k=10 must be between 1"), ("k_zero", "k=0 must be"),
-    ("nonfinite", "non-finite coordinates"), ("shape", "(N, n) array"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("duplicate", "duplicate sample"),
+        ("k_too_big", "k=10 must be between 1"),
+        ("k_zero", "k=0 must be"),
+        ("nonfinite", "non-finite coordinates"),
+        ("shape", "(N, n) array"),
+    ],
+)
 def test_knn_graph_bad_input(case, message):
     pts = np.random.default_rng(0).random((10, 2))
     k = None
@@ -182,8 +196,14 @@ def test_hand_made_graph_tree():
 
 def test_assemble_rejects_inconsistent_trees():
     f = np.array([0, 3, 1, 2, 5.0])
-    args = dict(node_vertex=[0, 2, 1, 4], arc_down_vertex=[0, 2, 1], arc_up_vertex=[1, 1, 4],
-                vertex_arc=[-1, -1, -1, 1, -1], birth_vertex=[0, 2], death_vertex=[-1, 1])
+    args = dict(
+        node_vertex=[0, 2, 1, 4],
+        arc_down_vertex=[0, 2, 1],
+        arc_up_vertex=[1, 1, 4],
+        vertex_arc=[-1, -1, -1, 1, -1],
+        birth_vertex=[0, 2],
+        death_vertex=[-1, 1],
+    )
     assert assemble_topology(f, "x", **args).pairs.basin_size.tolist() == [5, 2]
     with pytest.raises(ValueError, match="elder rule|cover"):
         assemble_topology(f, "x", **{**args, "death_vertex": [-1, 4]})
@@ -203,15 +223,18 @@ def lone_vertices(values):
     return order.tolist(), [int(MINIMUM)] * order.size, [1] * order.size
 
 
-@pytest.mark.parametrize("values, adjacency", [
-    ([2.5], sparse.csr_matrix((1, 1))),  # a single vertex
-    ([1.0, -2.0, 0.5, 0.5], sparse.csr_matrix((4, 4))),  # isolated vertices, a tie
-    ([1.0, np.nan], sparse.csr_matrix([[0, 1], [1, 0]])),  # the only neighbour is non-finite
-    ([np.nan, np.inf, -np.inf], sparse.csr_matrix(np.ones((3, 3)))),  # nothing finite
-    (np.zeros(0), sparse.csr_matrix((0, 0))),  # no vertex
-    ([3.0, 1.0], sparse.csr_matrix(np.eye(2))),  # self-loops only
-    ([3.0, 1.0], sparse.coo_matrix(([1.0, -1.0], ([0, 0], [1, 1])), shape=(2, 2))),  # duplicates summing to 0
-])
+@pytest.mark.parametrize(
+    "values, adjacency",
+    [
+        ([2.5], sparse.csr_matrix((1, 1))),  # a single vertex
+        ([1.0, -2.0, 0.5, 0.5], sparse.csr_matrix((4, 4))),  # isolated vertices, a tie
+        ([1.0, np.nan], sparse.csr_matrix([[0, 1], [1, 0]])),  # the only neighbour is non-finite
+        ([np.nan, np.inf, -np.inf], sparse.csr_matrix(np.ones((3, 3)))),  # nothing finite
+        (np.zeros(0), sparse.csr_matrix((0, 0))),  # no vertex
+        ([3.0, 1.0], sparse.csr_matrix(np.eye(2))),  # self-loops only
+        ([3.0, 1.0], sparse.coo_matrix(([1.0, -1.0], ([0, 0], [1, 1])), shape=(2, 2))),  # duplicates summing to 0
+    ],
+)
 def test_graph_without_arcs(values, adjacency):
     values = np.asarray(values, float)
     topo = graph_topology(values, adjacency)
@@ -234,8 +257,9 @@ def test_graph_without_arcs_equals_grid_engine(graph):
     f = np.where(cut, np.nan, np.random.default_rng(4).integers(0, 3, shape) * 1.0)
     topo = graph_topology(f, grid_adjacency(shape, graph), graph)
     assert_same_topology(topo, compute_topology(f, graph))
-    assert [topo.tree.node_vertex.tolist(), topo.tree.node_type.tolist(), topo.pairs.basin_size.tolist()] == \
-        list(lone_vertices(f.ravel()))
+    assert [topo.tree.node_vertex.tolist(), topo.tree.node_type.tolist(), topo.pairs.basin_size.tolist()] == list(
+        lone_vertices(f.ravel())
+    )
 
 
 def test_duplicate_edges_count_once():
@@ -267,8 +291,12 @@ def test_sobol_is_more_uniform_than_random():
 
 
 def test_scatter_bad_arguments():
-    for kwargs, msg in [({"method": "grid"}, "sampling"), ({"n": 0}, "n_samples"), ({"span": 0.0}, "span"),
-                        ({"dim": 0}, "dim")]:
+    for kwargs, msg in [
+        ({"method": "grid"}, "sampling"),
+        ({"n": 0}, "n_samples"),
+        ({"span": 0.0}, "span"),
+        ({"dim": 0}, "dim"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             scatter_points(**{"n": 10, "dim": 2, "span": 1.0, **kwargs})
 
@@ -277,20 +305,54 @@ def test_scattered_sampling_chain(tmp_path, capsys):
     """train -> directions -> sample (Sobol points) -> topology on the k-NN graph, through the CLI."""
     import torch
 
-    from losstopo import sampling as smp
-    from losstopo.directions import load_directions
     from losstopo.io import load_npz
-    from losstopo.train import load_trained
+    from losstopo.landscape import sampling as smp
+    from losstopo.landscape.directions import load_directions
+    from losstopo.trained import load_trained
 
     run = tmp_path / "run"
     tiny = '{"width": 6, "depth": 2, "n_collocation": 40, "n_initial": 10, "n_boundary": 6, "lbfgs_steps": 10}'
-    assert cli.main(["train", "--family", "pinn", "--seed", "2", "--out-dir", str(run), "--device", "cpu",
-                     "--params", tiny]) == 0
-    assert cli.main(["directions", "--run-dir", str(run), "--landscape", '{"dim": 2, "seed": 1}',
-                     "--out", str(tmp_path / "d.npz"), "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            ["train", "--family", "pinn", "--seed", "2", "--out-dir", str(run), "--device", "cpu", "--params", tiny]
+        )
+        == 0
+    )
+    assert (
+        cli.main(
+            [
+                "directions",
+                "--run-dir",
+                str(run),
+                "--landscape",
+                '{"dim": 2, "seed": 1}',
+                "--out",
+                str(tmp_path / "d.npz"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     settings = '{"dim": 2, "seed": 1, "span": 0.5, "sampling": "sobol", "n_samples": 63}'
-    assert cli.main(["sample", "--run-dir", str(run), "--directions", str(tmp_path / "d.npz"), "--landscape",
-                     settings, "--out", str(tmp_path / "landscape.npz"), "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--run-dir",
+                str(run),
+                "--directions",
+                str(tmp_path / "d.npz"),
+                "--landscape",
+                settings,
+                "--out",
+                str(tmp_path / "landscape.npz"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     data = load_npz(tmp_path / "landscape.npz", required=("loss", "points", "center_loss", "metadata"))
     assert data["loss"].shape == (64,) and "axes" not in data and data["metadata"]["n_points"] == 64
     assert np.array_equal(data["points"], scatter_points(63, 2, 0.5, "sobol", seed=[1, 2]))
@@ -337,15 +399,23 @@ def test_cli_points_and_values(tmp_path, capsys):
     assert summary["loss_center"] == loss[0] and summary["shape"] == [200]
     assert np.array_equal(got["segmentation"], topo.tree.segmentation)
     assert got["pairs"]["birth_vertex"].tolist() == topo.pairs.birth_vertex.tolist()
-    assert summary == json.loads(json.dumps(summarize(topo) | {"knn_k": 8, "n_dims": 2, "loss_center": loss[0]}))
+    threshold = default("topology", "threshold")  # the CLI's default, the config schema's
+    assert summary == json.loads(
+        json.dumps(summarize(topo, threshold) | {"knn_k": 8, "n_dims": 2, "loss_center": loss[0]})
+    )
     rc, err = run_topology(tmp_path, capsys, {"points": pts, "loss": loss}, "--knn", "3")
     assert rc == 0 and read_topology(tmp_path / "out")["summary"]["knn_k"] == 3
 
 
-@pytest.mark.parametrize("case, message", [
-    ("length", "'points' has 10 rows but 'loss' has shape (9,)"), ("duplicate", "duplicate sample"),
-    ("k", "k=12 must be between 1"), ("ttk", "topologytoolkit"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("length", "'points' has 10 rows but 'loss' has shape (9,)"),
+        ("duplicate", "duplicate sample"),
+        ("k", "k=12 must be between 1"),
+        ("ttk", "topologytoolkit"),
+    ],
+)
 def test_cli_points_bad_input(tmp_path, capsys, case, message):
     pts = np.random.default_rng(0).random((10, 2))
     loss = np.arange(10.0)
@@ -368,8 +438,9 @@ def test_cli_points_bad_input(tmp_path, capsys, case, message):
 
 
 def test_cli_all_nonfinite_points(tmp_path, capsys):
-    rc, err = run_topology(tmp_path, capsys, {"points": np.random.default_rng(1).random((12, 2)),
-                                              "loss": np.full(12, np.nan)})
+    rc, err = run_topology(
+        tmp_path, capsys, {"points": np.random.default_rng(1).random((12, 2)), "loss": np.full(12, np.nan)}
+    )
     assert rc == 0, err
     s = read_topology(tmp_path / "out")["summary"]
     assert (s["n_minima"], s["n_nonfinite"], s["loss_center"]) == (0, 12, None)

@@ -11,9 +11,11 @@ import pytest
 import torch
 
 from losstopo import cli
-from losstopo.families import defaults, pinn
 from losstopo.io import load_json
-from losstopo.train import load_trained, resolve_hparams, run_training
+from losstopo.sweep.families import defaults
+from losstopo.trained import load_trained
+from losstopo.training.families import pinn
+from losstopo.training.train import resolve_hparams, run_training
 
 DT = torch.float64
 TINY = {"width": 6, "depth": 2, "n_collocation": 64, "n_initial": 16, "n_boundary": 8, "lbfgs_steps": 20}
@@ -58,10 +60,12 @@ def test_each_loss_term_matches_its_formula():
     pts = pinn.collocation_points(hp, 0, "cpu", DT)
     terms = {k: float(v) for k, v in pinn.loss_terms(sine_net(beta, amp, speed), pts).items()}
     xt = pts.xt.numpy()
-    x_r, t_r = xt[:pts.n_res].T
-    x_ic = xt[pts.n_res:pts.n_res + pts.n_ic, 0]
+    x_r, t_r = xt[: pts.n_res].T
+    x_ic = xt[pts.n_res : pts.n_res + pts.n_ic, 0]
     # u = amp sin(x - speed t): u_t + beta u_x = amp (beta - speed) cos(x - speed t); u(x, 0) - sin x = (amp - 1) sin x
-    assert terms["loss_pde"] == pytest.approx(np.mean((amp * (beta - speed) * np.cos(x_r - speed * t_r)) ** 2), rel=1e-12)
+    assert terms["loss_pde"] == pytest.approx(
+        np.mean((amp * (beta - speed) * np.cos(x_r - speed * t_r)) ** 2), rel=1e-12
+    )
     assert terms["loss_ic"] == pytest.approx(np.mean(((amp - 1) * np.sin(x_ic)) ** 2), rel=1e-12)
     assert terms["loss_bc"] < 1e-26  # sin is 2 pi periodic in x
     assert terms["loss"] == pytest.approx(terms["loss_pde"] + terms["loss_ic"] + terms["loss_bc"], rel=1e-15)
@@ -90,9 +94,11 @@ def test_collocation_points_are_seeded_and_in_the_domain():
     assert not torch.equal(a.xt, pinn.collocation_points(hp, 8, "cpu", DT).xt)
     n_res, n_ic, n_bc = TINY["n_collocation"], TINY["n_initial"], TINY["n_boundary"]
     assert a.xt.shape == (n_res + n_ic + 2 * n_bc, 2)
-    res, ic = a.xt[:n_res], a.xt[n_res:n_res + n_ic]
-    b0, b1 = a.xt[n_res + n_ic:n_res + n_ic + n_bc], a.xt[n_res + n_ic + n_bc:]
-    assert (res[:, 0] >= 0).all() and (res[:, 0] < 2 * math.pi).all() and (res[:, 1] >= 0).all() and (res[:, 1] <= 1).all()
+    res, ic = a.xt[:n_res], a.xt[n_res : n_res + n_ic]
+    b0, b1 = a.xt[n_res + n_ic : n_res + n_ic + n_bc], a.xt[n_res + n_ic + n_bc :]
+    assert (
+        (res[:, 0] >= 0).all() and (res[:, 0] < 2 * math.pi).all() and (res[:, 1] >= 0).all() and (res[:, 1] <= 1).all()
+    )
     assert (ic[:, 1] == 0).all() and torch.equal(a.u_initial, torch.sin(ic[:, 0]))
     assert (b0[:, 0] == 0).all() and (b1[:, 0] == 2 * math.pi).all() and torch.equal(b0[:, 1], b1[:, 1])
     assert a.tangent.tolist() == [5.0, 1.0]
@@ -193,8 +199,21 @@ def test_diverged_run_still_writes_its_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pinn, "build_model", build_diverging)
     out = tmp_path / "run"
-    code = cli.main(["train", "--family", "pinn", "--seed", "0", "--out-dir", str(out), "--device", "cpu",
-                     "--params", '{"width": 6, "depth": 2, "n_collocation": 64, "n_initial": 16, "n_boundary": 8}'])
+    code = cli.main(
+        [
+            "train",
+            "--family",
+            "pinn",
+            "--seed",
+            "0",
+            "--out-dir",
+            str(out),
+            "--device",
+            "cpu",
+            "--params",
+            '{"width": 6, "depth": 2, "n_collocation": 64, "n_initial": 16, "n_boundary": 8}',
+        ]
+    )
     assert code == 0
     info = load_json(out / "train.json")
     assert info["status"] == "diverged" and "non-finite" in info["reason"]
@@ -204,20 +223,46 @@ def test_diverged_run_still_writes_its_files(tmp_path, monkeypatch):
 def test_run_training_writes_loadable_files(tmp_path):
     out = tmp_path / "run"
     info = run_training("pinn", TINY, seed=4, out_dir=out, device="cpu")
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoints.pt", "history.csv", "model.pt", "run.json",
-                                                     "train.json"]  # no temp files
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoints.pt",
+        "history.csv",
+        "model.pt",
+        "run.json",
+        "train.json",
+    ]  # no temp files
     on_disk = load_json(out / "train.json")
     assert on_disk == info
     # run.json: the run's identity for the summaries (run id defaults to the folder as given, nothing swept)
-    assert load_json(out / "run.json") == {"run_id": str(out), "family": "pinn", "seed": 4, "swept": {},
-                                           "hp": info["hp"], "checkpoints": []}
+    assert load_json(out / "run.json") == {
+        "run_id": str(out),
+        "family": "pinn",
+        "seed": 4,
+        "swept": {},
+        "hp": info["hp"],
+        "checkpoints": [],
+    }
     named = tmp_path / "named"
-    run_training("pinn", TINY, seed=4, out_dir=named, device="cpu", checkpoints=(2, 1),
-                 run_id="pinn/width~6/seed~4", swept={"width": 6})
-    assert load_json(named / "run.json") | {"hp": None} == {"run_id": "pinn/width~6/seed~4", "family": "pinn",
-                                                           "seed": 4, "swept": {"width": 6}, "hp": None,
-                                                           "checkpoints": [1, 2]}
-    assert {"family", "seed", "hp", "status", "reason", "metrics", "wall_time_s", "device", "torch_version"} <= set(info)
+    run_training(
+        "pinn",
+        TINY,
+        seed=4,
+        out_dir=named,
+        device="cpu",
+        checkpoints=(2, 1),
+        run_id="pinn/width~6/seed~4",
+        swept={"width": 6},
+    )
+    assert load_json(named / "run.json") | {"hp": None} == {
+        "run_id": "pinn/width~6/seed~4",
+        "family": "pinn",
+        "seed": 4,
+        "swept": {"width": 6},
+        "hp": None,
+        "checkpoints": [1, 2],
+    }
+    assert {"family", "seed", "hp", "status", "reason", "metrics", "wall_time_s", "device", "torch_version"} <= set(
+        info
+    )
     assert info["hp"] == tiny_hp() and info["status"] == "ok"
     saved = torch.load(out / "model.pt", weights_only=True)
     assert saved["family"] == "pinn" and saved["seed"] == 4 and saved["hp"] == info["hp"]

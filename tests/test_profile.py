@@ -10,8 +10,9 @@ from scipy.sparse.csgraph import connected_components
 
 from losstopo import cli
 from losstopo.topology import compute_topology, write_topology
-from losstopo.topology.command import load_topology
-from losstopo.topology.knn import graph_topology, grid_adjacency, knn_graph
+from losstopo.topology.files import load_topology
+from losstopo.topology.graph import graph_topology, grid_adjacency
+from losstopo.topology.knn import knn_graph
 from losstopo.topology.profile import profile_geometry
 
 
@@ -59,7 +60,11 @@ def test_nested_basins():
     prof = profile_geometry(compute_topology(f), levels=13)  # every half unit
     v = by_floor_vertex(prof)
     assert {k: (x.floor, x.rim, x.size) for k, x in v.items()} == {
-        0: (0, 6, 8), 2: (1, 4, 3), 4: (1.5, 2, 1), 6: (3, 5, 1)}
+        0: (0, 6, 8),
+        2: (1, 4, 3),
+        4: (1.5, 2, 1),
+        6: (3, 5, 1),
+    }
     index = {k: prof.valleys.index(x) for k, x in v.items()}
     assert (v[2].parent, v[4].parent, v[6].parent) == (index[0], index[2], index[0])
     assert [width_at(v[0], y) for y in (0, 1, 1.5, 2, 3, 4, 5, 6)] == [1, 2, 3, 4, 5, 6, 7, 8]
@@ -102,7 +107,7 @@ def check_profile(topo, adj, prof):
             assert np.array_equal(v.levels[j], c.levels)
             assert np.all(c.left >= v.left[j] - 1e-9) and np.all(c.right <= v.right[j] + 1e-9)
         for a_i, a in enumerate(kids):  # siblings never overlap, largest on the left
-            for b in kids[a_i + 1:]:
+            for b in kids[a_i + 1 :]:
                 _, ia, ib = np.intersect1d(a.levels, b.levels, return_indices=True)
                 assert np.all(a.right[ia] <= b.left[ib] + 1e-9)
 
@@ -197,19 +202,60 @@ def test_cli_profile_and_grid(tmp_path, capsys):
             make_run(run, rng.random((12, 12)) * beta + 1, {"beta": beta}, seed)
             runs.append(str(run))
     out = tmp_path / "one"
-    rc = cli.main(["profile", "--topology-dir", f"{runs[0]}/topology", "--landscape", f"{runs[0]}/landscape.npz",
-                   "--out-svg", f"{out}.svg", "--out-png", f"{out}.png", "--threshold", "0.05", "--scale", "linear"])
+    rc = cli.main(
+        [
+            "profile",
+            "--topology-dir",
+            f"{runs[0]}/topology",
+            "--landscape",
+            f"{runs[0]}/landscape.npz",
+            "--out-svg",
+            f"{out}.svg",
+            "--out-png",
+            f"{out}.png",
+            "--threshold",
+            "0.05",
+            "--scale",
+            "linear",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert (tmp_path / "one.svg").read_text().lstrip().startswith("<?xml")
     assert (tmp_path / "one.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rc = cli.main(["profile-grid", "--run-dirs", *runs, "--out-svg", str(tmp_path / "grid.svg"),
-                   "--out-png", str(tmp_path / "grid.png"), "--title", "pinn", "--levels", "32"])
+    rc = cli.main(
+        [
+            "profile-grid",
+            "--run-dirs",
+            *runs,
+            "--out-svg",
+            str(tmp_path / "grid.svg"),
+            "--out-png",
+            str(tmp_path / "grid.png"),
+            "--title",
+            "pinn",
+            "--levels",
+            "32",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     svg = (tmp_path / "grid.svg").read_text()
     assert all(label in svg for label in ("beta=1", "beta=10", "seed 0", "seed 1"))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-    rc = cli.main(["profile", "--topology-dir", f"{runs[0]}/topology", "--landscape", f"{runs[0]}/landscape.npz",
-                   "--out-svg", f"{out}.svg", "--out-png", f"{out}.png", "--cmap", "no_such_map"])
+    rc = cli.main(
+        [
+            "profile",
+            "--topology-dir",
+            f"{runs[0]}/topology",
+            "--landscape",
+            f"{runs[0]}/landscape.npz",
+            "--out-svg",
+            f"{out}.svg",
+            "--out-png",
+            f"{out}.png",
+            "--cmap",
+            "no_such_map",
+        ]
+    )
     assert rc == 2 and "colormap" in capsys.readouterr().err
 
 
@@ -217,8 +263,18 @@ def test_profile_of_scattered_samples(tmp_path, capsys):
     pts = np.random.default_rng(4).random((150, 2))
     np.savez(tmp_path / "landscape.npz", points=pts, loss=np.cos(6 * pts).sum(axis=1) + 3)
     assert cli.main(["topology", str(tmp_path / "landscape.npz"), "--out-dir", str(tmp_path / "topology")]) == 0
-    rc = cli.main(["profile", "--topology-dir", str(tmp_path / "topology"), "--landscape",
-                   str(tmp_path / "landscape.npz"), "--out-svg", str(tmp_path / "p.svg"),
-                   "--out-png", str(tmp_path / "p.png")])
+    rc = cli.main(
+        [
+            "profile",
+            "--topology-dir",
+            str(tmp_path / "topology"),
+            "--landscape",
+            str(tmp_path / "landscape.npz"),
+            "--out-svg",
+            str(tmp_path / "p.svg"),
+            "--out-png",
+            str(tmp_path / "p.png"),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert (tmp_path / "p.png").stat().st_size > 1000

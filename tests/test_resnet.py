@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losstopo.families import defaults, get_family
-from losstopo.families import resnet
+from losstopo.sweep.families import defaults, get_family
+from losstopo.training.families import resnet
+from losstopo.training.loop import lr_factor
 
 TINY = {"train_size": 200, "test_size": 100, "eval_size": 48, "eval_batch_size": 20, "width": 0.5, "epochs": 2}
-
 
 
 def hp(**overrides):
@@ -22,9 +22,25 @@ def hp(**overrides):
 
 def test_contract_and_params_schema():
     assert get_family("resnet") is resnet
-    for key in ("dataset", "data_dir", "train_size", "eval_size", "depth", "width", "residual", "batch_norm",
-                "optimizer", "lr", "momentum", "weight_decay", "lr_schedule", "batch_size", "epochs", "augment",
-                "dtype"):
+    for key in (
+        "dataset",
+        "data_dir",
+        "train_size",
+        "eval_size",
+        "depth",
+        "width",
+        "residual",
+        "batch_norm",
+        "optimizer",
+        "lr",
+        "momentum",
+        "weight_decay",
+        "lr_schedule",
+        "batch_size",
+        "epochs",
+        "augment",
+        "dtype",
+    ):
         assert key in resnet.PARAMS, key
     for key, spec in resnet.PARAMS.items():
         assert spec["description"] and "type" in spec, key
@@ -136,7 +152,7 @@ def test_objective_vmap_equals_a_per_point_loop(tiny):
 
 
 def test_objective_through_the_sampling_stage(tiny):
-    sampling = pytest.importorskip("losstopo.sampling")
+    sampling = pytest.importorskip("losstopo.landscape.sampling")
     model, params = tiny
     obj = resnet.objective(model, params, seed=0, device="cpu", dtype="float64")
     n_params = sum(p.numel() for p in obj.model.parameters())
@@ -175,8 +191,9 @@ def test_training_learns_and_is_reproducible():
     for _ in range(2):
         torch.manual_seed(0)
         model = resnet.build_model(params)
-        results.append(resnet.train(model, params, seed=1, device="cpu",
-                                    on_epoch=lambda e, m, metrics: calls.append(e)))
+        results.append(
+            resnet.train(model, params, seed=1, device="cpu", on_epoch=lambda e, m, metrics: calls.append(e))
+        )
     first, second = results
     assert first.status == "ok" and calls == [1, 2, 3, 1, 2, 3]
     assert set(first.history[0]) >= {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy"}
@@ -189,8 +206,16 @@ def test_training_learns_and_is_reproducible():
 
 
 def test_other_optimiser_schedule_and_augmentation_run():
-    params = hp(epochs=1, optimizer="adam", lr=1e-3, lr_schedule="step", augment=True, batch_norm=False,
-                residual=False, dtype="float64")
+    params = hp(
+        epochs=1,
+        optimizer="adam",
+        lr=1e-3,
+        lr_schedule="step",
+        augment=True,
+        batch_norm=False,
+        residual=False,
+        dtype="float64",
+    )
     torch.manual_seed(0)
     result = resnet.train(resnet.build_model(params), params, seed=0, device="cpu")
     assert result.status == "ok" and math.isfinite(result.metrics["train_loss"])
@@ -200,18 +225,19 @@ def test_divergence_is_reported_not_raised():
     params = hp(epochs=3, lr=1e12, momentum=0.0)
     torch.manual_seed(0)
     calls = []
-    result = resnet.train(resnet.build_model(params), params, seed=0, device="cpu",
-                          on_epoch=lambda e, m, metrics: calls.append(e))
+    result = resnet.train(
+        resnet.build_model(params), params, seed=0, device="cpu", on_epoch=lambda e, m, metrics: calls.append(e)
+    )
     assert result.status == "diverged" and "non-finite" in result.reason
     assert math.isnan(result.metrics["test_accuracy"]) and len(calls) == len(result.history) - 1
 
 
 def test_lr_schedules():
-    cos = resnet._lr_factor("cosine", 100)
+    cos = lr_factor("cosine", 100)
     assert cos(0) == 1.0 and abs(cos(50) - 0.5) < 1e-12 and abs(cos(100)) < 1e-12
-    step = resnet._lr_factor("step", 100)
+    step = lr_factor("step", 100)
     assert [step(s) for s in (0, 49, 50, 74, 75, 99)] == [1.0, 1.0, 0.1, 0.1, pytest.approx(0.01), pytest.approx(0.01)]
-    assert resnet._lr_factor("none", 100)(77) == 1.0
+    assert lr_factor("none", 100)(77) == 1.0
 
 
 @pytest.mark.cuda

@@ -7,13 +7,14 @@ import pytest
 import torch
 
 from losstopo import cli
-from losstopo import sampling as smp
-from losstopo.directions import Layout, flat_parameters, random_directions
-from losstopo.families import defaults, pinn
-from losstopo.families.base import Objective
-from losstopo.hessian import HessianOperator
+from losstopo.curvature.hessian import HessianOperator
 from losstopo.io import load_json, load_npz
-from losstopo.train import load_trained
+from losstopo.landscape import sampling as smp
+from losstopo.landscape.directions import Layout, flat_parameters, random_directions
+from losstopo.objective import Objective
+from losstopo.sweep.families import defaults
+from losstopo.trained import load_trained
+from losstopo.training.families import pinn
 
 TINY = {"width": 6, "depth": 2, "n_collocation": 50, "n_initial": 12, "n_boundary": 6, "lbfgs_steps": 15}
 
@@ -22,8 +23,24 @@ TINY = {"width": 6, "depth": 2, "n_collocation": 50, "n_initial": 12, "n_boundar
 def trained(tmp_path_factory):
     """A tiny trained PINN run folder (through the CLI) and its float64 objective."""
     run = tmp_path_factory.mktemp("run")
-    assert cli.main(["train", "--family", "pinn", "--seed", "2", "--out-dir", str(run), "--device", "cpu",
-                     "--params", str(TINY).replace("'", '"')]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--family",
+                "pinn",
+                "--seed",
+                "2",
+                "--out-dir",
+                str(run),
+                "--device",
+                "cpu",
+                "--params",
+                str(TINY).replace("'", '"'),
+            ]
+        )
+        == 0
+    )
     family, model, hp, seed, _ = load_trained(run, "cpu")
     return run, model, family.objective(model, hp, seed, "cpu", torch.float64)
 
@@ -88,10 +105,14 @@ def test_pinn_fast_path_workspace_is_reused_across_batch_sizes():
     buffers = []
     for seed, batch in ((0, 5), (1, 3), (2, 5)):
         gen = torch.Generator().manual_seed(seed)
-        weights = [l.weight.detach() + 0.3 * torch.randn(batch, *l.weight.shape, generator=gen, dtype=torch.float64)
-                   for l in layers]
-        biases = [l.bias.detach() + 0.3 * torch.randn(batch, *l.bias.shape, generator=gen, dtype=torch.float64)
-                  for l in layers]
+        weights = [
+            layer.weight.detach() + 0.3 * torch.randn(batch, *layer.weight.shape, generator=gen, dtype=torch.float64)
+            for layer in layers
+        ]
+        biases = [
+            layer.bias.detach() + 0.3 * torch.randn(batch, *layer.bias.shape, generator=gen, dtype=torch.float64)
+            for layer in layers
+        ]
         args = (weights, biases, pts.xt, pts.tangent, pts.n_res)
         fresh = pinn.batched_tanh_forward(*args)
         reused = pinn.batched_tanh_forward(*args, workspace)
@@ -136,14 +157,14 @@ def test_output_bias_slice_is_the_analytic_quadratic(trained):
     _, model, objective = trained
     layout = Layout.of(objective.model)
     d = np.zeros((1, layout.size))
-    d[0, layout.offsets[-2]:layout.offsets[-1]] = 1.0  # last tensor: the output bias
+    d[0, layout.offsets[-2] : layout.offsets[-1]] = 1.0  # last tensor: the output bias
     assert layout.names[-1] == "layers.2.bias"
     axes = smp.grid_axes(1, 11, 2.0)
     loss = smp.sample(objective, d, axes, batch_size=4, progress=False).loss
     hp = defaults(pinn) | TINY
     pts = pinn.collocation_points(hp, 2, "cpu", torch.float64)
     with torch.no_grad():
-        u0 = objective.model(pts.xt)[pts.n_res:pts.n_res + pts.n_ic]
+        u0 = objective.model(pts.xt)[pts.n_res : pts.n_res + pts.n_ic]
         l0 = float(objective.loss_of_model())
     mean_gap = float(torch.mean(u0 - pts.u_initial))
     np.testing.assert_allclose(loss, l0 + 2 * axes[0] * mean_gap + axes[0] ** 2, rtol=1e-12)
@@ -176,7 +197,7 @@ def test_vmap_failure_falls_back_to_the_loop():
 
     def loss_fn(params):  # .item() cannot run under vmap
         out = torch.func.functional_call(lin, params, (x,))
-        return torch.tensor((out ** 2).mean().item(), dtype=torch.float64)
+        return torch.tensor((out**2).mean().item(), dtype=torch.float64)
 
     obj = Objective(model=lin, loss_fn=loss_fn)
     d = np.random.default_rng(0).standard_normal((2, 4))
@@ -195,6 +216,7 @@ def stochastic_objectives():
         def loss_fn(params):
             loss = (torch.func.functional_call(model, params, (x,)) ** 2).mean()
             return loss if noise is None else loss + noise()
+
         return Objective(model=model, loss_fn=loss_fn)
 
     linear = lambda: torch.nn.Linear(3, 4).double()  # noqa: E731
@@ -232,11 +254,31 @@ def test_cli_chain_train_directions_sample(trained, tmp_path):
     run, model, objective = trained
     directions = tmp_path / "directions.npz"
     landscape = '{"dim": 2, "resolution": 5, "span": 0.5, "seed": 1}'
-    assert cli.main(["directions", "--run-dir", str(run), "--landscape", landscape, "--out", str(directions),
-                     "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            ["directions", "--run-dir", str(run), "--landscape", landscape, "--out", str(directions), "--device", "cpu"]
+        )
+        == 0
+    )
     out = tmp_path / "landscape.npz"
-    assert cli.main(["sample", "--run-dir", str(run), "--directions", str(directions), "--landscape", landscape,
-                     "--out", str(out), "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--run-dir",
+                str(run),
+                "--directions",
+                str(directions),
+                "--landscape",
+                landscape,
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     data = load_npz(out, required=("loss", "axes", "center_loss", "metadata"))
     assert data["loss"].shape == (5, 5) and data["axes"].shape == (2, 5)
     np.testing.assert_array_equal(data["axes"], smp.grid_axes(2, 5, 0.5))
@@ -251,12 +293,44 @@ def test_cli_chain_train_directions_sample(trained, tmp_path):
     assert meta["hp"] == load_json(run / "train.json")["hp"]
     # same settings, loop method: same numbers
     loop_out = tmp_path / "loop.npz"
-    assert cli.main(["sample", "--run-dir", str(run), "--directions", str(directions), "--landscape",
-                     landscape[:-1] + ', "method": "loop"}', "--out", str(loop_out), "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--run-dir",
+                str(run),
+                "--directions",
+                str(directions),
+                "--landscape",
+                landscape[:-1] + ', "method": "loop"}',
+                "--out",
+                str(loop_out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     np.testing.assert_allclose(load_npz(loop_out)["loss"], data["loss"], rtol=1e-6)
     # a wrong dim is an error naming the key, exit code 2
-    assert cli.main(["sample", "--run-dir", str(run), "--directions", str(directions), "--landscape",
-                     '{"dim": 3}', "--out", str(tmp_path / "x.npz"), "--device", "cpu"]) == 2
+    assert (
+        cli.main(
+            [
+                "sample",
+                "--run-dir",
+                str(run),
+                "--directions",
+                str(directions),
+                "--landscape",
+                '{"dim": 3}',
+                "--out",
+                str(tmp_path / "x.npz"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
 
 
 def test_diverged_model_is_skipped_with_nan_landscape(trained, tmp_path):
@@ -268,16 +342,17 @@ def test_diverged_model_is_skipped_with_nan_landscape(trained, tmp_path):
     torch.save(saved, broken / "model.pt")
     (broken / "train.json").write_text((run / "train.json").read_text())
     landscape = {"dim": 2, "resolution": 4, "span": 1.0}
-    smp.run_sampling(broken, _directions_file(model, tmp_path), landscape, broken / "landscape.npz", "cpu",
-                     progress=False)
+    smp.run_sampling(
+        broken, _directions_file(model, tmp_path), landscape, broken / "landscape.npz", "cpu", progress=False
+    )
     data = load_npz(broken / "landscape.npz")
     assert data["loss"].shape == (4, 4) and np.isnan(data["loss"]).all() and np.isnan(data["center_loss"])
     assert "not finite" in data["metadata"]["skipped_reason"]
 
 
 def _directions_file(model, tmp_path):
-    from losstopo.directions import compute_directions
     from losstopo.io import save_npz
+    from losstopo.landscape.directions import compute_directions
 
     path = tmp_path / "d.npz"
     save_npz(path, **compute_directions(pinn, model, {}, 0, {"dim": 2}, torch.device("cpu")))

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from losstopo.directions import compute_directions
 from losstopo.io import InputFileError, load_npz, save_npz
-from losstopo.sampling import _aligned_batch, gather_shards, run_sampling, shard_count
-from losstopo.train import load_trained, run_training
+from losstopo.landscape.directions import compute_directions
+from losstopo.landscape.sampling import _aligned_batch, gather_shards, run_sampling, shard_count
+from losstopo.trained import load_trained
+from losstopo.training.train import run_training
 
 LANDSCAPE = {"dim": 2, "resolution": 9, "span": 0.5, "shard_points": 20}
 

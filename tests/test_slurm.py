@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from slurm.local_cluster import LocalSlurm, SlurmUnavailable, install
 from snakemake.profiles import ProfileConfigFileParser
+from workflow_helpers import REPO, SNAKEMAKE, tiny_config, write_config
 
 from losstopo.io import load_npz
-from slurm.local_cluster import LocalSlurm, SlurmUnavailable, install
-from workflow_helpers import REPO, SNAKEMAKE, tiny_config, write_config
 
 PROFILE = REPO / "profiles" / "slurm"
 RETRY_SNAKEFILE = REPO / "tests" / "slurm" / "retry" / "Snakefile"
@@ -33,14 +33,17 @@ SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\
 RUN = "pinn/beta~30/seed~0"
 LIGHT_GROUP = "unit_light"  # the topology jobs (with the profile), eight units to a cluster job
 # The plugin's options the profile may set: its ExecutorSettings fields, as --slurm-<field> / slurm-<field>.
-PLUGIN_KEYS = {"slurm-" + f.name.replace("_", "-") for f in dataclasses.fields(
-    importlib.import_module("snakemake_executor_plugin_slurm").ExecutorSettings)} - {"slurm-no-account"}
+PLUGIN_KEYS = {
+    "slurm-" + f.name.replace("_", "-")
+    for f in dataclasses.fields(importlib.import_module("snakemake_executor_plugin_slurm").ExecutorSettings)
+} - {"slurm-no-account"}
 TARGET = "results/tables/runs.csv"  # every cluster job and the aggregate; the figures are local rules only
 
 pytestmark = pytest.mark.slow
 
 
 # ---- what the profiles render to (no Slurm needed)
+
 
 def render(profile: str, monkeypatch, argv=("snakemake",), **env) -> dict:
     for key in [k for k in os.environ if k.startswith("LOSSTOPO_") or k == "CUDA_VISIBLE_DEVICES"]:
@@ -59,11 +62,24 @@ def test_slurm_profile_takes_site_settings_from_the_environment(monkeypatch):
     assert not [key for key in bare if key.startswith("slurm-") and key not in PLUGIN_KEYS], bare
     assert bare["default-resources"] == ["mem_mb=2000 * attempt", "runtime=60 * attempt"]
     assert sorted(bare["set-resources"]) == [f"{rule}:gpu=1" for rule in sorted(GPU_RULES)]
-    site = render("slurm", monkeypatch, LOSSTOPO_PARTITION="all", LOSSTOPO_ACCOUNT="proj7", LOSSTOPO_MEM_MB="3000",
-                  LOSSTOPO_RUNTIME="30", LOSSTOPO_CPUS_PER_TASK="4", LOSSTOPO_GPU_MODEL="a100")
+    site = render(
+        "slurm",
+        monkeypatch,
+        LOSSTOPO_PARTITION="all",
+        LOSSTOPO_ACCOUNT="proj7",
+        LOSSTOPO_MEM_MB="3000",
+        LOSSTOPO_RUNTIME="30",
+        LOSSTOPO_CPUS_PER_TASK="4",
+        LOSSTOPO_GPU_MODEL="a100",
+    )
     # Quoted, so a partition named like a Python builtin ("all") stays a string.
-    assert site["default-resources"] == ["mem_mb=3000 * attempt", "runtime=30 * attempt", "cpus_per_task=4",
-                                         "slurm_partition='all'", "slurm_account='proj7'"]
+    assert site["default-resources"] == [
+        "mem_mb=3000 * attempt",
+        "runtime=30 * attempt",
+        "cpus_per_task=4",
+        "slurm_partition='all'",
+        "slurm_account='proj7'",
+    ]
     assert "sample:gpu_model='a100'" in site["set-resources"]
     # A GPU type with '-', which the plugin rejects as gpu_model, goes in as a node constraint (sbatch -C).
     featured = render("slurm", monkeypatch, LOSSTOPO_GPU_CONSTRAINT="a100-80gb")
@@ -83,6 +99,7 @@ def test_default_profile_limits_gpu_jobs_to_the_visible_gpus_but_not_under_slurm
 
 # ---- a real Slurm
 
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     try:
@@ -101,8 +118,20 @@ def submit(cluster: LocalSlurm, workdir: Path, snakefile: Path, *args: str) -> s
     """Snakemake through profiles/slurm, with only the test's own LOSSTOPO_* settings; its log text."""
     env = {k: v for k, v in cluster.env.items() if not k.startswith("LOSSTOPO_")}
     env.update(LOSSTOPO_PARTITION=cluster.partition, PYTHONUNBUFFERED="1")
-    cmd = [*SNAKEMAKE, "-s", str(snakefile), "-d", str(workdir), "--profile", str(PROFILE), "--cores", "1",
-           *FAST_POLL, "--slurm-keep-successful-logs", *args]
+    cmd = [
+        *SNAKEMAKE,
+        "-s",
+        str(snakefile),
+        "-d",
+        str(workdir),
+        "--profile",
+        str(PROFILE),
+        "--cores",
+        "1",
+        *FAST_POLL,
+        "--slurm-keep-successful-logs",
+        *args,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=480)
     log = result.stdout + result.stderr
     assert result.returncode == 0, f"snakemake failed ({result.returncode}):\n{log[-6000:]}\n{cluster.log_tails()}"
@@ -131,8 +160,18 @@ def sweeps(cluster, tmp_path_factory):
     on_slurm, local = tmp_path_factory.mktemp("on_slurm"), tmp_path_factory.mktemp("local")
     for workdir in (on_slurm, local):
         write_config(workdir, one_run_config())
-    local_cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(local), "--configfile",
-                 str(local / "sweep.yaml"), "--cores", "1", TARGET]
+    local_cmd = [
+        *SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(local),
+        "--configfile",
+        str(local / "sweep.yaml"),
+        "--cores",
+        "1",
+        TARGET,
+    ]
     local_run = subprocess.Popen(local_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         log = submit(cluster, on_slurm, REPO / "Snakefile", TARGET, "--configfile", str(on_slurm / "sweep.yaml"))
@@ -150,9 +189,14 @@ def test_every_cluster_job_went_through_sbatch_into_the_profiles_partition(sweep
     for job_id, job in jobs.items():
         assert job["JobState"] == "COMPLETED", job
         assert job["Partition"] == cluster.partition, job  # LOSSTOPO_PARTITION, not the cluster's default
-    for path in sweeps["slurm_logs"]:  # rule_<rule>/<wildcards, / as _>/<jobid>.log or group_<group>_<rules>/<jobid>.log
-        assert Path(path).is_file() and re.search(r"\.snakemake/slurm_logs/(rule_\w+/pinn_beta~30_seed~0|"
-                                                  rf"group_{LIGHT_GROUP}_topology)/\d+\.log$", path), path
+    for path in sweeps[
+        "slurm_logs"
+    ]:  # rule_<rule>/<wildcards, / as _>/<jobid>.log or group_<group>_<rules>/<jobid>.log
+        assert Path(path).is_file() and re.search(
+            r"\.snakemake/slurm_logs/(rule_\w+/pinn_beta~30_seed~0|"
+            rf"group_{LIGHT_GROUP}_topology)/\d+\.log$",
+            path,
+        ), path
     # aggregate is a local rule: it ran here, not through sbatch.
     assert (sweeps["workdir"] / TARGET).is_file()
 
@@ -180,8 +224,10 @@ def test_a_job_failing_once_is_resubmitted_with_more_memory_and_time(cluster, tm
     assert (tmp_path / "done.txt").read_text().strip() == "ok"
     job_ids = [job_id for job_id, _ in SUBMITTED.findall(log)]
     attempts = (tmp_path / "attempts.txt").read_text().splitlines()
-    assert attempts == [f"attempt=1 mem_mb=2000 runtime=60 job={job_ids[0]}",
-                        f"attempt=2 mem_mb=4000 runtime=120 job={job_ids[1]}"]
+    assert attempts == [
+        f"attempt=1 mem_mb=2000 runtime=60 job={job_ids[0]}",
+        f"attempt=2 mem_mb=4000 runtime=120 job={job_ids[1]}",
+    ]
     first, second = (cluster.job(job_id) for job_id in job_ids)
     # What Slurm was asked for, not just what Snakemake meant to ask.
     assert (first["JobState"], first["MinMemoryNode"], first["TimeLimit"]) == ("FAILED", "2000M", "01:00:00")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from losstopo.hessian import DensityResult
-from losstopo.spectral_density import MAX_WIDTH, signed_log_density
+from losstopo.curvature.hessian import DensityResult
+from losstopo.curvature.spectral_density import MAX_WIDTH, signed_log_density
 
 
 def _positive_spectrum():
@@ -45,8 +45,17 @@ def test_negative_mass_equals_the_hessian_summary_and_near_zero_nodes_are_counte
     nodes = np.array([-30.0, -1.5, 1e-4, 0.5, 2.0, 1e4])
     weights = np.array([0.1, 0.2, 0.3, 0.2, 0.1, 0.1])
     signed = signed_log_density(nodes, weights)
-    summary = DensityResult(grid=np.zeros(2), density=np.zeros(2), nodes=nodes, weights=weights,
-                            probe=np.zeros(6, int), steps=np.array([6]), sigma=1.0, n_params=10, n_hvp=6).summary()
+    summary = DensityResult(
+        grid=np.zeros(2),
+        density=np.zeros(2),
+        nodes=nodes,
+        weights=weights,
+        probe=np.zeros(6, int),
+        steps=np.array([6]),
+        sigma=1.0,
+        n_params=10,
+        n_hvp=6,
+    ).summary()
     # threshold 1e-3 * 1e4 = 10: -1.5, 1e-4 and 0.5 and 2.0 are near zero, only -30 is significant
     assert signed.mass_negative == pytest.approx(summary["negative_mass_significant"]) == pytest.approx(0.1)
     assert signed.near_zero == pytest.approx(0.2 + 0.3 + 0.2 + 0.1)

@@ -24,15 +24,14 @@ from losstopo.topology import (
     summarize,
     write_topology,
 )
-from losstopo.topology.graph import flat_offsets
+from losstopo.topology.stencils import flat_offsets
 
 GRAPHS = ("axis", "freudenthal", "full")
 
 
 def finite_pairs(pairs, decimals=9):
     """Multiset of finite (birth, death) pairs with positive persistence, rounded for comparison."""
-    return Counter((round(float(b), decimals), round(float(d), decimals))
-                   for b, d in pairs if np.isfinite(d) and d > b)
+    return Counter((round(float(b), decimals), round(float(d), decimals)) for b, d in pairs if np.isfinite(d) and d > b)
 
 
 def ours(f, graph):
@@ -80,7 +79,7 @@ def ripser_pairs(f, graph):
 
 def f32_field(rng, shape, ties=False):
     """Positive values exact in float32 (ripser computes in float32); optionally with many ties."""
-    return rng.integers(1, 7, size=shape) * 1.0 if ties else rng.integers(1, 2 ** 20, size=shape) / 1024
+    return rng.integers(1, 7, size=shape) * 1.0 if ties else rng.integers(1, 2**20, size=shape) / 1024
 
 
 # ---------------------------------------------------------------- stencils
@@ -89,7 +88,7 @@ def f32_field(rng, shape, ties=False):
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 def test_neighbour_counts(k):
     counts = {g: len(stencil_steps(k, g)) for g in GRAPHS}
-    assert counts == {"axis": 2 * k, "freudenthal": 2 * (2 ** k - 1), "full": 3 ** k - 1}
+    assert counts == {"axis": 2 * k, "freudenthal": 2 * (2**k - 1), "full": 3**k - 1}
     for g in GRAPHS:
         steps = stencil_steps(k, g)
         assert {tuple(d) for d in steps} == {tuple(-d) for d in steps}  # symmetric
@@ -218,8 +217,11 @@ def engine_tree(f, graph):
     types = dict(zip(t.node_vertex.tolist(), t.node_type.tolist()))
     arcs = set(zip(t.node_vertex[t.arc_down].tolist(), t.node_vertex[t.arc_up].tolist(), t.arc_region_size.tolist()))
     flat_seg = t.segmentation.ravel()
-    seg = {v: (int(t.node_vertex[t.arc_down[a]]) if a >= 0 else None)
-           for v, a in enumerate(flat_seg.tolist()) if np.isfinite(f.flat[v])}
+    seg = {
+        v: (int(t.node_vertex[t.arc_down[a]]) if a >= 0 else None)
+        for v, a in enumerate(flat_seg.tolist())
+        if np.isfinite(f.flat[v])
+    }
     pairs = set(zip(p.birth_vertex.tolist(), p.death_vertex.tolist(), p.basin_size.tolist()))
     assert np.all(flat_seg[~np.isfinite(f.ravel())] == -1)
     assert t.arc_region_size.sum() + t.n_nodes == np.isfinite(f).sum()
@@ -240,8 +242,28 @@ def test_tree_segmentation_and_basins_equal_reference(graph):
 # ---------------------------------------------------------------- extreme magnitudes (issue 12, fault 2)
 
 BIG = np.finfo(np.float64).max
-EXTREMES = np.array([0.0, -0.0, 5e-324, -5e-324, 1e-323, 1e-308, -1e-308, 2.2250738585072014e-308, 1e-300, 1.0, -1.0,
-                     1e300, 1e308, -1e308, np.nextafter(BIG, 0), -np.nextafter(BIG, 0), BIG, -BIG])
+EXTREMES = np.array(
+    [
+        0.0,
+        -0.0,
+        5e-324,
+        -5e-324,
+        1e-323,
+        1e-308,
+        -1e-308,
+        2.2250738585072014e-308,
+        1e-300,
+        1.0,
+        -1.0,
+        1e300,
+        1e308,
+        -1e308,
+        np.nextafter(BIG, 0),
+        -np.nextafter(BIG, 0),
+        BIG,
+        -BIG,
+    ]
+)
 
 
 def extreme_fields(rng, shape):
@@ -257,12 +279,15 @@ def extreme_fields(rng, shape):
     yield np.full(shape, -BIG)
 
 
-@pytest.mark.parametrize("field, seg, pairs", [
-    ([0.0, 1e-308, 0.0, 1.0], [0, 2, 1, 2], [(0.0, 1e-308)]),
-    ([-1e308, 1e308, -1e308], [0, 0, 1], [(-1e308, 1e308)]),
-    ([-BIG, BIG, 0.0, BIG, -BIG], [0, 3, 2, 3, 1], [(0.0, BIG), (-BIG, BIG)]),
-    ([5e-324, 0.0, -0.0, 5e-324, 1e-323, 0.0], [0, 0, 0, 0, 0, 1], [(0.0, 1e-323)]),
-])
+@pytest.mark.parametrize(
+    "field, seg, pairs",
+    [
+        ([0.0, 1e-308, 0.0, 1.0], [0, 2, 1, 2], [(0.0, 1e-308)]),
+        ([-1e308, 1e308, -1e308], [0, 0, 1], [(-1e308, 1e308)]),
+        ([-BIG, BIG, 0.0, BIG, -BIG], [0, 3, 2, 3, 1], [(0.0, BIG), (-BIG, BIG)]),
+        ([5e-324, 0.0, -0.0, 5e-324, 1e-323, 0.0], [0, 0, 0, 0, 0, 1], [(0.0, 1e-323)]),
+    ],
+)
 def test_extreme_magnitudes_known_trees(field, seg, pairs):
     topo = compute_topology(np.array(field), "axis")
     p = topo.pairs
@@ -283,7 +308,7 @@ def test_extreme_magnitudes_summary(threshold):
 def test_extreme_magnitudes_equal_references(graph):
     """Every array against the plain union-find (small fields) and the graph engine's sorted sweep
     (which shares no bucketing with the grid engine), pairs against gudhi; 1-D to 4-D."""
-    from losstopo.topology.knn import graph_topology, grid_adjacency
+    from losstopo.topology.graph import graph_topology, grid_adjacency
 
     rng = np.random.default_rng(GRAPHS.index(graph))
     for shape in [(1,), (2,), (37,), (9, 8), (1, 7), (5, 4, 6), (4, 3, 3, 4), (6, 6, 6, 6)]:
@@ -308,8 +333,10 @@ def test_extreme_magnitudes_equal_references(graph):
 def tree_of(f, graph="axis"):
     t = compute_topology(np.asarray(f, float), graph).tree
     nodes = dict(zip(t.node_vertex.tolist(), t.node_type.tolist()))
-    arcs = {(int(t.node_vertex[d]), int(t.node_vertex[u])): int(r)
-            for d, u, r in zip(t.arc_down, t.arc_up, t.arc_region_size)}
+    arcs = {
+        (int(t.node_vertex[d]), int(t.node_vertex[u])): int(r)
+        for d, u, r in zip(t.arc_down, t.arc_up, t.arc_region_size)
+    }
     seg = [int(t.node_vertex[t.arc_down[a]]) if a >= 0 else None for a in t.segmentation.ravel()]
     return nodes, arcs, seg
 
@@ -463,8 +490,10 @@ def test_cli_npy_and_npz(tmp_path, capsys):
     np.savez(tmp_path / "landscape.npz", loss=loss, axes=np.linspace(-1, 1, 11))
     for name in ("a.npy", "landscape.npz"):
         out = tmp_path / f"out_{name}"
-        rc, err = run_cli(["topology", str(tmp_path / name), "--graph", "freudenthal", "--out-dir", str(out),
-                           "--threshold", "0.1"], capsys)
+        rc, err = run_cli(
+            ["topology", str(tmp_path / name), "--graph", "freudenthal", "--out-dir", str(out), "--threshold", "0.1"],
+            capsys,
+        )
         assert rc == 0, err
         got = read_topology(out)
         topo = compute_topology(loss, "freudenthal")

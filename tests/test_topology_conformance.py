@@ -54,8 +54,13 @@ def test_losslens_2d_matches_ttk(case):
     diagram = pd.read_csv(case / "PersistenceDiagram.csv").to_numpy().reshape(-1, 2, 8)
 
     assert node_set(tree) == set(zip(mt.VertexId, mt.CriticalType))
-    ours_arcs = set(zip(tree.node_vertex[tree.arc_down].tolist(), tree.node_vertex[tree.arc_up].tolist(),
-                        tree.arc_region_size.tolist()))
+    ours_arcs = set(
+        zip(
+            tree.node_vertex[tree.arc_down].tolist(),
+            tree.node_vertex[tree.arc_up].tolist(),
+            tree.arc_region_size.tolist(),
+        )
+    )
     assert ours_arcs == set(zip(arcs.downVertexId, arcs.upVertexId, arcs.RegionSize))
     # RegionSize of each non-root TTK node = regular samples on the arc above it.
     region = dict(zip(tree.node_vertex[tree.arc_down].tolist(), tree.arc_region_size.tolist()))

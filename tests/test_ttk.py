@@ -22,7 +22,8 @@ from vtkmodules.vtkCommonDataModel import VTK_LINE, vtkImageData, vtkUnstructure
 
 from losstopo.topology import compute_topology  # noqa: E402
 from losstopo.topology import ttk as ttk_backend  # noqa: E402
-from losstopo.topology.knn import graph_topology, knn_graph  # noqa: E402
+from losstopo.topology.graph import graph_topology  # noqa: E402
+from losstopo.topology.knn import knn_graph  # noqa: E402
 from losstopo.topology.ttk import (  # noqa: E402
     field_to_image,
     graph_to_unstructured,
@@ -35,8 +36,12 @@ from losstopo.topology.ttk import (  # noqa: E402
 )
 
 CONFORMANCE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "losslens" / "2d"
-SADDLE_MAX_PAIRS = {"pinn_convection/beta50.0_seed0": 26, "resnet20_noresidual/seed123_dist1.0": 16,
-                    "resnet20_noresidual/seed0_dist0.05": 0, "vit_threshold00_corruptedFalse/seed0_dist0.1": 0}
+SADDLE_MAX_PAIRS = {
+    "pinn_convection/beta50.0_seed0": 26,
+    "resnet20_noresidual/seed123_dist1.0": 16,
+    "resnet20_noresidual/seed0_dist0.05": 0,
+    "vit_threshold00_corruptedFalse/seed0_dist0.1": 0,
+}
 LOSSLENS = list(SADDLE_MAX_PAIRS)
 NO_TTK = "topologytoolkit is not installed (conda-forge only: envs/ttk.yaml); the TTK call itself is not run"
 
@@ -97,8 +102,10 @@ def test_ttk_pairs_from_real_ttk_diagrams(case):
     no IsFinite), gives the native engine's (minimum, saddle) pairs and drops the (saddle, maximum) ones."""
     folder = CONFORMANCE / case
     table = pd.read_csv(folder / "PersistenceDiagram.csv")
-    points = {"ttkVertexScalarField": table["ttkVertexScalarField"].to_numpy(),
-              "CriticalType": table["CriticalType"].to_numpy()}
+    points = {
+        "ttkVertexScalarField": table["ttkVertexScalarField"].to_numpy(),
+        "CriticalType": table["CriticalType"].to_numpy(),
+    }
     edges = np.arange(len(table)).reshape(-1, 2)
     birth, death = ttk_pairs(points, {}, edges)
     topo = compute_topology(np.ascontiguousarray(np.load(folder / "loss.npy").reshape(40, 40).T))
@@ -118,15 +125,21 @@ def lower_star_1d_pairs(f):
     rank[order] = np.arange(flat.size)
     idx = np.arange(flat.size).reshape(f.shape)
     st = gudhi.SimplexTree()
-    cells = [[idx]] + [[idx[:, :-1], idx[:, 1:]], [idx[:-1], idx[1:]], [idx[:-1, 1:], idx[1:, :-1]]] + [
-        [idx[:-1, :-1], idx[:-1, 1:], idx[1:, :-1]], [idx[:-1, 1:], idx[1:, :-1], idx[1:, 1:]]]
+    cells = (
+        [[idx]]
+        + [[idx[:, :-1], idx[:, 1:]], [idx[:-1], idx[1:]], [idx[:-1, 1:], idx[1:, :-1]]]
+        + [[idx[:-1, :-1], idx[:-1, 1:], idx[1:, :-1]], [idx[:-1, 1:], idx[1:, :-1], idx[1:, 1:]]]
+    )
     for corners in cells:  # vertices, the three edge directions, the two triangles of each square
         simplices = np.stack([c.ravel() for c in corners], axis=1)
         for simplex in simplices.tolist():
             st.insert(simplex, float(rank[simplex].max()))
     st.compute_persistence(min_persistence=0)
-    return sorted((int(order[int(st.filtration(s))]), int(order[int(st.filtration(t))]))
-                  for s, t in st.persistence_pairs() if len(s) == 2 and len(t) == 3)
+    return sorted(
+        (int(order[int(st.filtration(s))]), int(order[int(st.filtration(t))]))
+        for s, t in st.persistence_pairs()
+        if len(s) == 2 and len(t) == 3
+    )
 
 
 @pytest.mark.skipif(not CONFORMANCE.is_dir(), reason=f"conformance data not found at {CONFORMANCE}")
@@ -221,13 +234,26 @@ class FakeMergeTree(_Filter):
         ttk_type = t.node_type.copy()
         n_down = np.bincount(t.arc_up, minlength=t.n_nodes)
         ttk_type[(t.node_type == 3) & (n_down >= 2)] = 4  # TTK: 0 up and >= 2 down arcs is 'degenerate'
-        nodes = _grid_of({"NodeId": node_id, "VertexId": t.node_vertex, "CriticalType": ttk_type.astype(np.int32),
-                          "Scalar": t.node_value.astype(np.float32)}, t.n_nodes)
+        nodes = _grid_of(
+            {
+                "NodeId": node_id,
+                "VertexId": t.node_vertex,
+                "CriticalType": ttk_type.astype(np.int32),
+                "Scalar": t.node_value.astype(np.float32),
+            },
+            t.n_nodes,
+        )
         labels = 100 + rng.permutation(t.arc_down.size)
         order = rng.permutation(t.arc_down.size)
-        arcs = _grid_of({"SegmentationId": labels[order], "downNodeId": node_id[t.arc_down[order]],
-                         "upNodeId": node_id[t.arc_up[order]]}, t.n_nodes,
-                        cells=np.stack([t.arc_down[order], t.arc_up[order]], 1))
+        arcs = _grid_of(
+            {
+                "SegmentationId": labels[order],
+                "downNodeId": node_id[t.arc_down[order]],
+                "upNodeId": node_id[t.arc_up[order]],
+            },
+            t.n_nodes,
+            cells=np.stack([t.arc_down[order], t.arc_up[order]], 1),
+        )
         seg = t.segmentation.reshape(-1)
         seg_ids = np.where(seg >= 0, labels[np.maximum(seg, 0)], -1)
         seg_ids[t.node_vertex] = labels[rng.integers(0, max(t.arc_down.size, 1), t.n_nodes)] if t.arc_down.size else -1
@@ -256,10 +282,17 @@ class FakeDiagram(_Filter):
         vid = np.stack([np.append(p.birth_vertex, top), np.append(death, top)], 1).reshape(-1)
         ctype = np.stack([np.append(np.zeros(p.birth.size), 2), np.append(np.where(p.essential, 3, 1), 3)], 1)
         n = p.birth.size + 2
-        self.outputs = {0: _diagram_grid(
-            {"ttkVertexScalarField": np.append(vid, [0, 0]), "CriticalType": np.append(ctype.reshape(-1), [0, 0])},
-            {"PairIdentifier": np.append(np.arange(n - 1), -1), "PairType": np.append(np.zeros(n - 2), [1, -1]),
-             "IsFinite": np.append(~p.essential | self.essential_is_finite, [1, 0]).astype(np.uint8)}, n)}
+        self.outputs = {
+            0: _diagram_grid(
+                {"ttkVertexScalarField": np.append(vid, [0, 0]), "CriticalType": np.append(ctype.reshape(-1), [0, 0])},
+                {
+                    "PairIdentifier": np.append(np.arange(n - 1), -1),
+                    "PairType": np.append(np.zeros(n - 2), [1, -1]),
+                    "IsFinite": np.append(~p.essential | self.essential_is_finite, [1, 0]).astype(np.uint8),
+                },
+                n,
+            )
+        }
 
 
 class FakeTTK:
@@ -281,8 +314,9 @@ def test_image_path_through_ttk_format(fake_ttk, shape):
     assert fake_ttk == [f.size]  # one TTK run on the whole image
 
 
-@pytest.mark.parametrize("shape, graph", [((40,), "freudenthal"), ((6, 7), "axis"), ((6, 5), "full"),
-                                          ((3, 4, 3, 3), "freudenthal")])
+@pytest.mark.parametrize(
+    "shape, graph", [((40,), "freudenthal"), ((6, 7), "axis"), ((6, 5), "full"), ((3, 4, 3, 3), "freudenthal")]
+)
 def test_line_cell_path_through_ttk_format(fake_ttk, shape, graph):
     f = np.random.default_rng(len(shape)).random(shape)
     assert_same_topology(ttk_topology(f, graph), compute_topology(f, graph))

@@ -10,12 +10,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from losstopo.data.shapes import BACKGROUND, BOUNDARY, FOREGROUND, make_shapes
-from losstopo.families import defaults, get_family, unet
+from losstopo.sweep.families import defaults, get_family
+from losstopo.training.data.shapes import BACKGROUND, BOUNDARY, FOREGROUND, make_shapes
+from losstopo.training.families import unet
 
-TINY = dict(n_images=40, image_size=16, eval_fraction=0.25, eval_size=6, eval_batch_size=4, depth=1,
-            base_width=4, epochs=2, batch_size=8)
-
+TINY = dict(
+    n_images=40,
+    image_size=16,
+    eval_fraction=0.25,
+    eval_size=6,
+    eval_batch_size=4,
+    depth=1,
+    base_width=4,
+    epochs=2,
+    batch_size=8,
+)
 
 
 def _model(hp: dict, seed: int = 0) -> torch.nn.Module:
@@ -25,6 +34,7 @@ def _model(hp: dict, seed: int = 0) -> torch.nn.Module:
 
 # ----------------------------------------------------------------------------------------- parameters
 
+
 def test_params_are_complete_json_schemas():
     assert get_family("unet") is unet
     for key, spec in unet.PARAMS.items():
@@ -33,19 +43,23 @@ def test_params_are_complete_json_schemas():
     assert unet.full_hp({}) == defaults(unet)
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"depht": 2}, "unknown unet hyperparameter"),
-    ({"loss": "dice"}, "loss='dice'"),
-    ({"lr": 0}, "lr=0"),
-    ({"image_size": 18, "depth": 2}, "multiple of 2\\*\\*depth = 4"),
-    ({"image_size": 8, "depth": 3}, "at least 16"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"depht": 2}, "unknown unet hyperparameter"),
+        ({"loss": "dice"}, "loss='dice'"),
+        ({"lr": 0}, "lr=0"),
+        ({"image_size": 18, "depth": 2}, "multiple of 2\\*\\*depth = 4"),
+        ({"image_size": 8, "depth": 3}, "at least 16"),
+    ],
+)
 def test_bad_hyperparameters_name_the_key(bad, match):
     with pytest.raises(ValueError, match=match):
         unet.full_hp(bad)
 
 
 # ---------------------------------------------------------------------------------------------- model
+
 
 @pytest.mark.parametrize("depth, batch_norm", [(1, True), (3, False)])
 def test_unet_shapes_and_widths(depth, batch_norm):
@@ -66,6 +80,7 @@ def test_build_model_uses_n_classes():
 
 
 # ----------------------------------------------------------------------------------------------- data
+
 
 def test_shapes_are_seeded_and_trimap_like():
     images, masks = make_shapes(12, 32, seed=3)
@@ -102,6 +117,7 @@ def test_split_is_seeded_disjoint_and_independent_of_the_training_seed():
 
 # -------------------------------------------------------------------------------------------- metrics
 
+
 def test_metrics_match_scikit_learn():
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(0)
@@ -133,11 +149,11 @@ def test_soft_dice_loss_limits():
 
 # ------------------------------------------------------------------------------------------- training
 
+
 def test_training_learns_and_reports_every_epoch():
     hp = dict(n_images=96, image_size=16, depth=1, epochs=8, batch_size=8, eval_size=8, lr=1e-2)
     model, seen = _model(hp), []
-    result = unet.train(model, hp, seed=0, device="cpu",
-                        on_epoch=lambda epoch, m, metrics: seen.append((epoch, m)))
+    result = unet.train(model, hp, seed=0, device="cpu", on_epoch=lambda epoch, m, metrics: seen.append((epoch, m)))
     assert result.status == "ok" and result.reason is None
     assert [e for e, _ in seen] == list(range(1, 9)) and all(m is model for _, m in seen)
     assert [row["epoch"] for row in result.history] == list(range(1, 9))
@@ -172,6 +188,7 @@ def test_divergence_is_reported_not_raised():
 
 
 # ------------------------------------------------------------------------------------------ objective
+
 
 def _perturbed_batch(model, dtype, n=4, scale=0.05):
     g = torch.Generator().manual_seed(1)
@@ -234,8 +251,10 @@ def test_objective_gradient_and_hessian_vector_product():
     v = {k: torch.randn(p.shape, generator=g, dtype=torch.float64) for k, p in params.items()}
     # directional derivative against central differences of the loss itself (continuous across ReLU kinks)
     eps = 1e-6
-    fd = (obj.loss_fn({k: params[k] + eps * v[k] for k in params})
-          - obj.loss_fn({k: params[k] - eps * v[k] for k in params})) / (2 * eps)
+    fd = (
+        obj.loss_fn({k: params[k] + eps * v[k] for k in params})
+        - obj.loss_fn({k: params[k] - eps * v[k] for k in params})
+    ) / (2 * eps)
     directional = sum((grad[k] * v[k]).sum() for k in params)
     assert fd.item() == pytest.approx(directional.item(), rel=1e-6)
     # forward-over-reverse (what the Hessian stage uses) against autograd's reverse-over-reverse
@@ -243,5 +262,5 @@ def test_objective_gradient_and_hessian_vector_product():
     leaves = {k: p.clone().requires_grad_() for k, p in params.items()}
     first = torch.autograd.grad(obj.loss_fn(leaves), list(leaves.values()), create_graph=True)
     second = torch.autograd.grad(sum((d * v[k]).sum() for d, k in zip(first, leaves)), list(leaves.values()))
-    for (name, reference) in zip(leaves, second):
+    for name, reference in zip(leaves, second):
         torch.testing.assert_close(hvp[name], reference, rtol=1e-10, atol=1e-12)

@@ -19,8 +19,7 @@ def cached_kernels() -> set[str]:
     """(module stem, function) of every ``numba.njit(cache=True)`` function in losstopo/topology."""
     found = set()
     for path in (REPO / "losstopo" / "topology").glob("*.py"):
-        found |= {(path.stem, name) for name in
-                  re.findall(r"@nb\.njit\(cache=True\)\s*\ndef (\w+)", path.read_text())}
+        found |= {(path.stem, name) for name in re.findall(r"@nb\.njit\(cache=True\)\s*\ndef (\w+)", path.read_text())}
     return found
 
 

@@ -13,16 +13,27 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from losstopo.families import get_family
-from losstopo.io import load_npz
 from workflow_helpers import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
+
+from losstopo.io import load_npz
+from losstopo.sweep.families import get_family
 
 pytestmark = pytest.mark.slow
 STAGE_RULES = {"train", "directions", "hessian", "sample", "topology"}  # one job per run each
 UNIT_RULES = {"directions", "hessian", "sample", "topology"}  # per analysed model, checkpoints too
-SUMMARY_RULES = {"aggregate", "figures", "findings_tables", "findings_figures", "findings_report", "profile_grid",
-                 "distances", "invariance", "connectivity_table", "explorer", "all"}
+SUMMARY_RULES = {
+    "aggregate",
+    "figures",
+    "findings_tables",
+    "findings_figures",
+    "findings_report",
+    "profile_grid",
+    "distances",
+    "invariance",
+    "connectivity_table",
+    "explorer",
+    "all",
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +48,21 @@ def swept(tmp_path_factory):
 def test_every_output_and_log_exists(swept):
     for run in ("pinn/beta~1/seed~0", "pinn/beta~30/seed~0"):
         run_dir = swept / "results" / "runs" / run
-        for name in ("run.json", "model.pt", "train.json", "history.csv", "directions.npz", "landscape.npz",
-                     "topology/topology.json", "topology/persistence.csv", "hessian/hessian.json",
-                     "hessian/density.npz", "hessian/esd.png", "profile.svg", "profile.png"):
+        for name in (
+            "run.json",
+            "model.pt",
+            "train.json",
+            "history.csv",
+            "directions.npz",
+            "landscape.npz",
+            "topology/topology.json",
+            "topology/persistence.csv",
+            "hessian/hessian.json",
+            "hessian/density.npz",
+            "hessian/esd.png",
+            "profile.svg",
+            "profile.png",
+        ):
             assert (run_dir / name).is_file(), name
         for rule in STAGE_RULES:
             assert (swept / "results" / "logs" / run / f"{rule}.log").is_file(), rule
@@ -48,8 +71,14 @@ def test_every_output_and_log_exists(swept):
     assert (swept / "results" / "explorer.html").stat().st_size > 10_000
     assert "barrier" in (swept / "results" / "tables" / "connectivity.csv").read_text()  # one seed: no pairs
     figures = swept / "results" / "figures"
-    for path in ("pinn/topology_vs_beta", "pinn/topology_vs_performance", "pinn/loss_heatmaps",
-                 "pinn/hessian_density", "pinn/topology_vs_epoch", "unet/topology_vs_epoch"):
+    for path in (
+        "pinn/topology_vs_beta",
+        "pinn/topology_vs_performance",
+        "pinn/loss_heatmaps",
+        "pinn/hessian_density",
+        "pinn/topology_vs_epoch",
+        "unet/topology_vs_epoch",
+    ):
         for fmt in ("png", "pdf"):
             assert (figures / f"{path}.{fmt}").stat().st_size > 1000
     for fmt in ("png", "svg"):
@@ -110,10 +139,25 @@ def test_runs_table_has_one_row_per_run_with_the_promised_columns(swept):
     assert sorted(runs["family"]) == ["pinn", "pinn", "resnet", "unet"]
     runs = runs[runs["family"] == "pinn"]
     assert sorted(runs["beta"]) == [1, 30]
-    for column in ("family", "seed", "status", "beta", "rel_l2_error", "final_loss", "n_minima", "n_saddles",
-                   "total_persistence", "avg_persistence", "landscape_resolution", "landscape_span",
-                   "topology_graph", "hessian_top_eigenvalue", "hessian_trace", "hessian_trace_stderr",
-                   "hessian_negative_mass"):
+    for column in (
+        "family",
+        "seed",
+        "status",
+        "beta",
+        "rel_l2_error",
+        "final_loss",
+        "n_minima",
+        "n_saddles",
+        "total_persistence",
+        "avg_persistence",
+        "landscape_resolution",
+        "landscape_span",
+        "topology_graph",
+        "hessian_top_eigenvalue",
+        "hessian_trace",
+        "hessian_trace_stderr",
+        "hessian_negative_mass",
+    ):
         assert column in runs.columns, column
     assert set(runs["status"]) <= {"ok", "diverged"}
     assert (runs["n_minima"] >= 1).all()
@@ -131,8 +175,11 @@ def test_report_with_the_sweeps_config_and_a_clear_error_without_it(swept):
     try:
         write_config(swept / "config", tiny_config(betas=(1, 20)))
         (swept / "config" / "sweep.yaml").rename(swept / "config" / "config.yaml")
-        out = subprocess.run([*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(swept), "--report", "other.html"],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(swept), "--report", "other.html"],
+            capture_output=True,
+            text=True,
+        )
     finally:
         for path in (swept / "config").iterdir():
             path.unlink()
@@ -175,18 +222,29 @@ def test_respelled_values_schedule_nothing(swept):
     assert jobs == set()
 
 
-@pytest.mark.parametrize("target, unit", [("runs/pinn/beta~7/seed~0/landscape.npz", "pinn/beta~7/seed~0"),
-                                          ("runs/pinn/beta~1/seed~0/epoch~3/model.pt", "pinn/beta~1/seed~0/epoch~3")])
+@pytest.mark.parametrize(
+    "target, unit",
+    [
+        ("runs/pinn/beta~7/seed~0/landscape.npz", "pinn/beta~7/seed~0"),
+        ("runs/pinn/beta~1/seed~0/epoch~3/model.pt", "pinn/beta~1/seed~0/epoch~3"),
+    ],
+)
 def test_a_target_outside_the_config_is_refused_before_any_job(swept, target, unit):
     out = snakemake(swept, "-n", f"results/{target}", check=False)
     assert out.returncode != 0
     assert f"'{unit}' is not a run or checkpoint of the config" in out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("target, message", [
-    ("connectivity/pinn/beta~7/seed~1.json", "'pinn/beta~7/seed~1' is not a run of the config"),
-    ("connectivity/pinn/beta~1/seed~0.json", "'pinn/beta~1/seed~0' is the setting's lowest seed: it has no path file"),
-])
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("connectivity/pinn/beta~7/seed~1.json", "'pinn/beta~7/seed~1' is not a run of the config"),
+        (
+            "connectivity/pinn/beta~1/seed~0.json",
+            "'pinn/beta~1/seed~0' is the setting's lowest seed: it has no path file",
+        ),
+    ],
+)
 def test_a_connectivity_target_outside_the_config_is_refused_before_any_job(swept, target, message):
     out = snakemake(swept, "-n", f"results/{target}", check=False)
     assert out.returncode != 0
@@ -243,13 +301,16 @@ def test_changing_the_topology_threshold_reruns_topology_only(swept):
     assert {rule for rule, _ in jobs} == {"topology"} | SUMMARY_RULES
 
 
-@pytest.mark.parametrize("bad, key", [
-    ({"landscape": {"dim": 2, "resolution": 2, "span": 0.5}}, "landscape.resolution"),
-    ({"landscape": {"dim": 2, "resolution": 7, "span": 0}}, "landscape.span"),
-    ({"bogus_key": 1}, "bogus_key"),
-    ({"hessian": {"top_k": 2.5}}, "config key 'hessian.top_k': 2.5 is not a whole number"),
-    ({"results": "res{x}"}, "config key 'results': 'res{x}'"),
-])
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ({"landscape": {"dim": 2, "resolution": 2, "span": 0.5}}, "landscape.resolution"),
+        ({"landscape": {"dim": 2, "resolution": 7, "span": 0}}, "landscape.span"),
+        ({"bogus_key": 1}, "bogus_key"),
+        ({"hessian": {"top_k": 2.5}}, "config key 'hessian.top_k': 2.5 is not a whole number"),
+        ({"results": "res{x}"}, "config key 'results': 'res{x}'"),
+    ],
+)
 def test_bad_config_stops_before_any_job_with_the_key_named(tmp_path, bad, key):
     write_config(tmp_path, tiny_config(**bad))
     out = snakemake(tmp_path, check=False)
@@ -261,8 +322,17 @@ def test_bad_config_stops_before_any_job_with_the_key_named(tmp_path, bad, key):
 def test_killed_sweep_resumes_to_identical_results(swept, tmp_path):
     """Kill the sweep mid-way, resume with --rerun-incomplete: same landscapes, bit for bit."""
     write_config(tmp_path, tiny_config())
-    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile",
-           str(tmp_path / "sweep.yaml"), "--cores", "1"]
+    cmd = [
+        *SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--configfile",
+        str(tmp_path / "sweep.yaml"),
+        "--cores",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     first_model = tmp_path / "results" / "runs" / "pinn" / "beta~1" / "seed~0" / "model.pt"
     deadline = time.time() + 120

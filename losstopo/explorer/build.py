@@ -22,15 +22,22 @@ def render(data: dict) -> str:
     """The page for ``data`` (as :func:`collect` returns it). Raises ValueError if the data hold NaN or
     inf (JSON has neither; the collector writes them as null)."""
     files = resources.files("losstopo.explorer")
-    env = jinja2.Environment(loader=jinja2.FunctionLoader(lambda name: files.joinpath(name).read_text()),
-                             autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: files.joinpath(name).read_text()),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.policies["json.dumps_kwargs"] = {"allow_nan": False, "separators": (",", ":")}
     n_units = sum(1 for u in data["units"] if u.get("family"))
     return env.get_template("page.html.j2").render(
-        data=data, css=Markup(files.joinpath("explorer.css").read_text()),
+        data=data,
+        css=Markup(files.joinpath("explorer.css").read_text()),
         js=Markup(files.joinpath("explorer.js").read_text()),
-        title=data["results"], n_units=n_units, version=__version__,
-        written=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+        title=data["results"],
+        n_units=n_units,
+        version=__version__,
+        written=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )
 
 
 def write(results: str | Path, out: str | Path | None = None) -> Path:

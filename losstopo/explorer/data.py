@@ -23,16 +23,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from losstopo.aggregate import hessian_columns
+from losstopo.curvature.spectral_density import ZERO_TOL_REL, signed_log_density
 from losstopo.io import InputFileError, load_json, load_npz, read_csv_table
-from losstopo.spectral_density import ZERO_TOL_REL, signed_log_density
+from losstopo.summary.aggregate import hessian_columns
+from losstopo.sweep.families import performance_metrics
 from losstopo.topology import PersistencePairs, Topology, load_topology
-from losstopo.topology.knn import branch_decomposition
 from losstopo.topology.profile import profile_geometry
+from losstopo.topology.tree import branch_decomposition
 
 # The stages of one unit, in order, and the file each one leaves (the first one absent is the failing stage).
-STAGES = (("train", "train.json"), ("directions", "directions.npz"), ("sample", "landscape.npz"),
-          ("topology", "topology/topology.json"))
+STAGES = (
+    ("train", "train.json"),
+    ("directions", "directions.npz"),
+    ("sample", "landscape.npz"),
+    ("topology", "topology/topology.json"),
+)
 SLICE_CAP = 2**17  # loss values kept per unit for the slice view (slider positions are thinned above it)
 MAX_PAIRS = 500  # persistence pairs kept per diagram (the most persistent)
 MAX_BRANCHES = 200  # merge tree branches drawn (the most persistent; closed under their parents)
@@ -48,16 +53,23 @@ def packed(array: np.ndarray, quantize: bool = False, log: bool = False) -> dict
     resolution, for arrays that are only drawn."""
     a = np.asarray(array, dtype=np.float64)
     if not quantize:
-        return {"b64": base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii"),
-                "shape": list(a.shape)}
+        return {
+            "b64": base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii"),
+            "shape": list(a.shape),
+        }
     finite = np.isfinite(a) & ((a > 0) if log else True)
     values = np.log10(np.where(finite, a, 1.0)) if log else a
     lo = float(values[finite].min()) if finite.any() else 0.0
     hi = float(values[finite].max()) if finite.any() else 1.0
     codes = np.round((values - lo) / ((hi - lo) or 1.0) * QMAX)
     codes = np.where(finite, codes, np.where(np.isnan(a), 65535, np.where(a > 0, 65534, 65533)))
-    return {"q": base64.b64encode(np.ascontiguousarray(codes, dtype="<u2").tobytes()).decode("ascii"),
-            "shape": list(a.shape), "lo": lo, "hi": hi, "log": log}
+    return {
+        "q": base64.b64encode(np.ascontiguousarray(codes, dtype="<u2").tobytes()).decode("ascii"),
+        "shape": list(a.shape),
+        "lo": lo,
+        "hi": hi,
+        "log": log,
+    }
 
 
 def _finite(value: Any) -> float | None:
@@ -94,9 +106,12 @@ def slices(landscape: dict[str, np.ndarray]) -> dict[str, Any]:
     if "points" in landscape:
         keep = _thin(len(loss), 4096)
         pts = np.asarray(landscape["points"])[keep]
-        return {"kind": "scattered", "points": packed(pts[:, :2] if pts.shape[1] >= 2 else
-                                                        np.c_[pts[:, 0], np.zeros(len(pts))]),
-                "values": packed(loss[keep]), "dim": int(pts.shape[1])}
+        return {
+            "kind": "scattered",
+            "points": packed(pts[:, :2] if pts.shape[1] >= 2 else np.c_[pts[:, 0], np.zeros(len(pts))]),
+            "values": packed(loss[keep]),
+            "dim": int(pts.shape[1]),
+        }
     axes = np.asarray(landscape["axes"])
     if loss.ndim == 1:
         return {"kind": "line", "line": packed(loss), "axes": packed(axes[:1]), "dim": 1}
@@ -110,8 +125,13 @@ def slices(landscape: dict[str, np.ndarray]) -> dict[str, Any]:
             index[0], index[1], index[j] = slice(None), slice(None), int(i)
             planes.append(loss[tuple(index)])
             slider.append([j, int(i)])
-    return {"kind": "grid", "planes": packed(np.stack(planes), quantize=True), "slider": slider, "axes": packed(axes),
-            "dim": int(loss.ndim)}
+    return {
+        "kind": "grid",
+        "planes": packed(np.stack(planes), quantize=True),
+        "slider": slider,
+        "axes": packed(axes),
+        "dim": int(loss.ndim),
+    }
 
 
 def diagram(pairs: PersistencePairs) -> dict[str, Any]:
@@ -130,8 +150,9 @@ def merge_tree(topo: Topology) -> dict[str, Any]:
     node_of = np.full(topo.field.size, -1, np.int64)
     node_of[tree.node_vertex] = np.arange(tree.n_nodes)
     death_node = np.where(pairs.essential, -1, node_of[np.maximum(pairs.death_vertex, 0)])
-    parent = branch_decomposition(tree.n_nodes, tree.arc_down, tree.arc_up, node_of[pairs.birth_vertex],
-                                  death_node).parent
+    parent = branch_decomposition(
+        tree.n_nodes, tree.arc_down, tree.arc_up, node_of[pairs.birth_vertex], death_node
+    ).parent
     birth, death = pairs.birth, pairs.death
     keep = set(np.argsort(-pairs.persistence, kind="stable")[:MAX_BRANCHES].tolist())
     for b in list(keep):  # ancestors too (a parent is at least as persistent, but ties may cut it)
@@ -149,8 +170,13 @@ def merge_tree(topo: Topology) -> dict[str, Any]:
         stack += sorted(children.get(b, []), key=lambda c: death[c])
     index = {b: i for i, b in enumerate(order)}
     par = [index.get(int(parent[b]), -1) for b in order]
-    return {"branches": len(order), "n_pairs": int(birth.size),
-            "birth": packed(birth[order]), "death": packed(death[order]), "parent": par}
+    return {
+        "branches": len(order),
+        "n_pairs": int(birth.size),
+        "birth": packed(birth[order]),
+        "death": packed(death[order]),
+        "parent": par,
+    }
 
 
 def profile(topo: Topology) -> dict[str, Any]:
@@ -163,17 +189,26 @@ def profile(topo: Topology) -> dict[str, Any]:
     if not prof.valleys:
         return {"valleys": 0}
     outline = np.concatenate([np.stack([v.levels, v.left, v.right]) for v in prof.valleys], axis=1)
-    return {"valleys": len(prof.valleys), "n_basins": prof.n_basins, "scale": scale, "width": prof.width,
-            "loss_min": prof.loss_min, "loss_max": prof.loss_max,
-            "offsets": np.cumsum([0] + [v.levels.size for v in prof.valleys]).tolist(),
-            "parent": [v.parent for v in prof.valleys], "mean": [_finite(v.mean_loss) for v in prof.valleys],
-            "outline": {"levels": packed(outline[0], quantize=True, log=scale == "log"),
-                        "sides": packed(outline[1:], quantize=True)}}
+    return {
+        "valleys": len(prof.valleys),
+        "n_basins": prof.n_basins,
+        "scale": scale,
+        "width": prof.width,
+        "loss_min": prof.loss_min,
+        "loss_max": prof.loss_max,
+        "offsets": np.cumsum([0] + [v.levels.size for v in prof.valleys]).tolist(),
+        "parent": [v.parent for v in prof.valleys],
+        "mean": [_finite(v.mean_loss) for v in prof.valleys],
+        "outline": {
+            "levels": packed(outline[0], quantize=True, log=scale == "log"),
+            "sides": packed(outline[1:], quantize=True),
+        },
+    }
 
 
 def density(path: Path, report: dict[str, Any]) -> dict[str, Any]:
     """Hessian spectral density of density.npz's SLQ quadrature (``nodes``, ``weights``) as the figures draw
-    it (:func:`losstopo.spectral_density.signed_log_density`): per sign, ``positive`` / ``negative`` is None
+    it (:func:`losstopo.curvature.spectral_density.signed_log_density`): per sign, ``positive`` / ``negative`` is None
     (no node beyond the near-zero threshold) or ``{"abs_eigenvalue", "density"}``, MAX_CURVE points of
     |lambda| (log-spaced; the curve is computed at that many points: at most 3 decades of nodes plus the
     kernels' tails, so 0.025 decades apart, half the narrowest kernel width) and density per decade; the
@@ -191,10 +226,21 @@ def density(path: Path, report: dict[str, Any]) -> dict[str, Any]:
     signed = signed_log_density(arrays["nodes"], arrays["weights"], n_grid=MAX_CURVE)
     for sign in ("positive", "negative"):
         curve = getattr(signed, sign)
-        out[sign] = None if curve is None else {"abs_eigenvalue": packed(curve[0], quantize=True, log=True),
-                                                "density": packed(curve[1], quantize=True)}
-    return out | {"mass_positive": signed.mass_positive, "mass_negative": signed.mass_negative,
-                  "near_zero": signed.near_zero, "threshold": signed.threshold, "zero_tol_rel": ZERO_TOL_REL}
+        out[sign] = (
+            None
+            if curve is None
+            else {
+                "abs_eigenvalue": packed(curve[0], quantize=True, log=True),
+                "density": packed(curve[1], quantize=True),
+            }
+        )
+    return out | {
+        "mass_positive": signed.mass_positive,
+        "mass_negative": signed.mass_negative,
+        "near_zero": signed.near_zero,
+        "threshold": signed.threshold,
+        "zero_tol_rel": ZERO_TOL_REL,
+    }
 
 
 def history(path: Path) -> dict[str, Any]:
@@ -214,21 +260,34 @@ def numeric_metrics(*mappings: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def unit_data(results: Path, unit_dir: Path, info: dict[str, Any], epoch: int | None, link_base: Path
-              ) -> tuple[dict[str, Any], dict[str, Any]]:
+def unit_data(
+    results: Path, unit_dir: Path, info: dict[str, Any], epoch: int | None, link_base: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(light record, details) of one unit folder. Never raises for missing or unreadable files: the
     record's ``status`` becomes ``failed`` with the stage and the reason instead. Links to files
     (profile.svg) are relative to ``link_base``, the page's folder."""
     unit_id = str(unit_dir.relative_to(results / "runs"))
-    record: dict[str, Any] = {"id": unit_id, "run": info["run_id"], "family": info["family"], "seed": info["seed"],
-                              "epoch": epoch, "swept": info.get("swept", {}), "status": "ok", "reason": None,
-                              "stage": None, "metrics": {}}
+    record: dict[str, Any] = {
+        "id": unit_id,
+        "run": info["run_id"],
+        "family": info["family"],
+        "seed": info["seed"],
+        "epoch": epoch,
+        "swept": info.get("swept", {}),
+        "status": "ok",
+        "reason": None,
+        "stage": None,
+        "metrics": {},
+    }
     details: dict[str, Any] = {}
     for stage, name in STAGES:
         if not (unit_dir / name).exists():
             tail = log_tail(results, unit_id, stage)  # a stage that ran and failed leaves a log
-            record.update(status="failed" if tail else "incomplete", stage=stage,
-                          reason=f"stage '{stage}' did not finish ({name} missing)" + (f": {tail}" if tail else ""))
+            record.update(
+                status="failed" if tail else "incomplete",
+                stage=stage,
+                reason=f"stage '{stage}' did not finish ({name} missing)" + (f": {tail}" if tail else ""),
+            )
             break
     try:
         if (unit_dir / "train.json").exists():
@@ -272,28 +331,47 @@ def connectivity(results: Path) -> list[dict[str, Any]]:
     for path in sorted((results / "connectivity").rglob("*.json")):
         setting = str(path.parent.relative_to(results / "connectivity"))
         try:
-            pairs = [{"setting": setting, "family": setting.split("/", 1)[0], "seed_a": pair["seed_a"],
-                      "seed_b": pair["seed_b"], "t": [_finite(v) for v in pair["t"]],
-                      "loss": [_finite(v) for v in pair["loss"]], "barrier": _finite(pair["barrier"]),
-                      "status": pair["status"], "reason": pair.get("reason")} for pair in load_json(path)["pairs"]]
+            pairs = [
+                {
+                    "setting": setting,
+                    "family": setting.split("/", 1)[0],
+                    "seed_a": pair["seed_a"],
+                    "seed_b": pair["seed_b"],
+                    "t": [_finite(v) for v in pair["t"]],
+                    "loss": [_finite(v) for v in pair["loss"]],
+                    "barrier": _finite(pair["barrier"]),
+                    "status": pair["status"],
+                    "reason": pair.get("reason"),
+                }
+                for pair in load_json(path)["pairs"]
+            ]
         except (InputFileError, KeyError, TypeError) as exc:
-            pairs = [{"setting": setting, "status": "failed", "reason": f"unreadable path file: {exc}",
-                      "file": str(path)}]
+            pairs = [
+                {"setting": setting, "status": "failed", "reason": f"unreadable path file: {exc}", "file": str(path)}
+            ]
         out += pairs
     return out
 
 
-LEADING = ("n_minima", "n_saddles", "total_persistence", "avg_persistence", "max_persistence", "n_minima_simplified",
-           "hessian_top_eigenvalue", "hessian_trace", "hessian_negative_mass", "connectivity_barrier_mean")
+LEADING = (
+    "n_minima",
+    "n_saddles",
+    "total_persistence",
+    "avg_persistence",
+    "max_persistence",
+    "n_minima_simplified",
+    "hessian_top_eigenvalue",
+    "hessian_trace",
+    "hessian_negative_mass",
+    "connectivity_barrier_mean",
+)
 
 
 def metric_order(family: str, names: list[str]) -> list[str]:
     """The family's performance metrics first, then the main topology, Hessian and connectivity
     metrics, then every other numeric column alphabetically."""
-    from losstopo.families import get_family  # imports torch
-
     try:
-        performance = list(get_family(family).PERFORMANCE_METRICS)
+        performance = list(performance_metrics(family))
     except ValueError:  # a family this version does not know: no performance metrics to put first
         performance = []
     lead = [n for n in performance + list(LEADING) if n in names]
@@ -322,12 +400,20 @@ def collect(results: str | Path, link_base: str | Path | None = None) -> dict[st
             if missing:
                 raise KeyError(f"no {', '.join(missing)}")
         except (InputFileError, KeyError) as exc:
-            units.append({"id": str(run_json.parent.relative_to(results / "runs")), "status": "failed",
-                          "reason": f"unreadable run.json: {exc}", "stage": "train", "family": None})
+            units.append(
+                {
+                    "id": str(run_json.parent.relative_to(results / "runs")),
+                    "status": "failed",
+                    "reason": f"unreadable run.json: {exc}",
+                    "stage": "train",
+                    "family": None,
+                }
+            )
             continue
         unit_dirs = [(run_json.parent, None)] + sorted(
             ((d, int(d.name.split("~", 1)[1])) for d in run_json.parent.glob("epoch~*") if d.is_dir()),
-            key=lambda item: item[1])
+            key=lambda item: item[1],
+        )
         for unit_dir, epoch in unit_dirs:
             record, detail = unit_data(results, unit_dir, info, epoch, link_base)
             units.append(record)
@@ -344,8 +430,10 @@ def collect(results: str | Path, link_base: str | Path | None = None) -> dict[st
             continue
         if record["epoch"] is None and record["run"] in barriers:
             record["metrics"]["connectivity_barrier_mean"] = float(np.mean(barriers[record["run"]]))
-        fam = families.setdefault(record["family"], {"swept": list(record["swept"]), "values": {}, "seeds": set(),
-                                                     "metrics": {}, "epochs": set()})
+        fam = families.setdefault(
+            record["family"],
+            {"swept": list(record["swept"]), "values": {}, "seeds": set(), "metrics": {}, "epochs": set()},
+        )
         for key, value in record["swept"].items():
             fam["values"].setdefault(key, set()).add(value)
         fam["seeds"].add(record["seed"])
@@ -355,7 +443,9 @@ def collect(results: str | Path, link_base: str | Path | None = None) -> dict[st
             fam["metrics"][name] = None
     for name, fam in families.items():
         fam["values"] = {k: sorted(v, key=_sort_key) for k, v in fam["values"].items()}
-        fam["seeds"], fam["epochs"], fam["metrics"] = sorted(fam["seeds"]), sorted(fam["epochs"]), metric_order(
-            name, list(fam["metrics"]))
-    return {"results": str(results), "families": families, "units": units, "details": details,
-            "connectivity": pairs}
+        fam["seeds"], fam["epochs"], fam["metrics"] = (
+            sorted(fam["seeds"]),
+            sorted(fam["epochs"]),
+            metric_order(name, list(fam["metrics"])),
+        )
+    return {"results": str(results), "families": families, "units": units, "details": details, "connectivity": pairs}

@@ -398,7 +398,7 @@ function drawTree(v, t) {
   note(v, `${t.n_pairs} branches${t.n_pairs > n ? `, ${n} most persistent shown` : ""}`);
 }
 const SIGNS = [["positive", "λ > 0", "#21908d"], ["negative", "λ < 0", "#c33"]];  // key in the data, label, colour
-function drawDensity(v, d) {  // as losstopo.spectral_density draws it: density per decade of |λ|, by sign
+function drawDensity(v, d) {  // as losstopo.curvature.spectral_density draws it: density per decade of |λ|, by sign
   if (!d) { note(v, "no Hessian density (Hessian disabled or not computed)"); return; }
   if (!d.n_nodes) { note(v, "no Hessian density: density.npz holds no quadrature nodes (density off, or the loss " +
                             "was not finite)"); return; }

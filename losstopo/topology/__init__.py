@@ -1,16 +1,21 @@
 """Topology of a sampled loss landscape: merge tree, 0-dim persistence, segmentation, summary.
 
-``compute_topology(field, graph)`` is the engine (numba, any grid dimension); ``graph_topology`` the
-same on any graph, e.g. the ``knn_graph`` of scattered samples; ``summarize`` turns a result into the
-scalar metrics of ``topology.json``; ``write_topology`` / ``read_topology`` / ``load_topology`` are the
-stage's files. Profiles, shape distances and the TTK backend live in the ``profile``, ``distances``
-and ``ttk`` submodules. Semantics are documented in docs/topology.md and docs/profile.md.
+``compute_topology(field, graph)`` is the grid engine (numba, any grid dimension); ``graph_topology``
+the same on any graph, e.g. the ``knn_graph`` of scattered samples (``scattered_topology``);
+``summarize`` turns a result into the scalar metrics of ``topology.json``; ``write_topology`` /
+``read_topology`` / ``load_topology`` are the stage's files. The topological landscape profile,
+shape distances and the TTK backend live in the ``profile``, ``distances`` and ``ttk`` modules.
+Semantics are documented in docs/topology.md and docs/profile.md.
 """
 
-from losstopo.topology.command import load_topology, read_topology, write_topology
-from losstopo.topology.graph import GRAPHS, stencil_steps
-from losstopo.topology.knn import graph_topology, knn_graph
-from losstopo.topology.mergetree import (
+from losstopo.topology.distances import bottleneck, wasserstein
+from losstopo.topology.files import load_topology, read_topology, write_topology
+from losstopo.topology.graph import graph_topology, grid_adjacency
+from losstopo.topology.grid import compute_topology
+from losstopo.topology.knn import knn_graph, scattered_topology
+from losstopo.topology.stencils import GRAPHS, stencil_steps
+from losstopo.topology.summary import summarize
+from losstopo.topology.tree import (
     DEGENERATE,
     MINIMUM,
     ROOT,
@@ -18,12 +23,29 @@ from losstopo.topology.mergetree import (
     MergeTree,
     PersistencePairs,
     Topology,
-    compute_topology,
+    assemble_topology,
 )
-from losstopo.topology.summary import summarize
 
 __all__ = [
-    "GRAPHS", "MINIMUM", "SADDLE", "ROOT", "DEGENERATE", "MergeTree", "PersistencePairs", "Topology",
-    "compute_topology", "graph_topology", "knn_graph", "load_topology", "read_topology", "stencil_steps", "summarize",
+    "DEGENERATE",
+    "GRAPHS",
+    "MINIMUM",
+    "ROOT",
+    "SADDLE",
+    "MergeTree",
+    "PersistencePairs",
+    "Topology",
+    "assemble_topology",
+    "bottleneck",
+    "compute_topology",
+    "graph_topology",
+    "grid_adjacency",
+    "knn_graph",
+    "load_topology",
+    "read_topology",
+    "scattered_topology",
+    "stencil_steps",
+    "summarize",
+    "wasserstein",
     "write_topology",
 ]

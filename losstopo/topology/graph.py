@@ -1,81 +1,181 @@
-"""Grid neighbourhoods (stencils) of any dimension, as per-axis steps and flat C-order offsets.
+"""Merge tree, 0-dim persistence and segmentation on any undirected graph (the graph engine).
 
-A stencil is a set of steps d in {-1, 0, 1}^k, closed under negation. Vertex v and v + d are joined by
-an edge when both lie inside the grid; the engine checks that with per-axis bit masks (see
-:func:`step_masks`), so no padding is needed and any dimension k >= 1 works. Steps are listed in
-lexicographic order, so on a grid whose axes all have >= 2 samples the flat offsets increase and the
-first half of them is negative; the engine's interior fast path relies on that.
+The grid engine (``losstopo.topology.grid``) streams through a grid with a stencil. Scattered samples
+have no grid, so here the landscape is a lower-star filtration of an arbitrary undirected graph given as
+a sparse adjacency matrix: a union-find sweep over the vertices in (value, index) order (numba), the
+same rule the grid engine follows, then ``assemble_topology``. ``grid_adjacency`` gives a grid stencil's
+graph, to run this engine or TTK on a grid. Semantics: docs/topology.md, docs/profile.md.
 """
 
 from __future__ import annotations
 
-import itertools
-
+import numba as nb
 import numpy as np
+from scipy import sparse
 
-GRAPHS = ("axis", "freudenthal", "full")
-
-
-def _in_freudenthal(d: tuple[int, ...]) -> bool:
-    """TTK's triangulation: Kuhn/Freudenthal with the fastest-varying (last, C-order) axis flipped."""
-    flipped = d[:-1] + (-d[-1],)
-    return any(d) and (all(x in (0, 1) for x in flipped) or all(x in (0, -1) for x in flipped))
+from losstopo.topology.stencils import stencil_steps
+from losstopo.topology.tree import Topology, add_root, as_field, assemble_topology, sweep_order
 
 
-def stencil_steps(k: int, graph: str) -> np.ndarray:
-    """Steps (m, k) of a stencil in k dimensions, in lexicographic order.
+def grid_adjacency(shape: tuple[int, ...], graph: str) -> sparse.csr_matrix:
+    """The adjacency of a grid stencil (``axis``, ``freudenthal``, ``full``) over C-order flat indices.
 
-    ``axis``: 2k steps along one axis. ``freudenthal``: 2(2^k - 1) steps, the edges of TTK's regular
-    grid triangulation extended to any k. ``full``: all 3^k - 1 steps (the cubical complex's vertices
-    joined through any shared cube).
+    Built from coordinates, independently of the grid engine's flat offsets; used to run the graph
+    engine or TTK's line-cell input on a grid.
     """
-    if k < 1:
-        raise ValueError(f"a grid needs at least one axis, got k={k}")
-    if graph not in GRAPHS:
-        raise ValueError(f"unknown graph {graph!r}; expected one of {', '.join(GRAPHS)}")
-    steps = [d for d in itertools.product((-1, 0, 1), repeat=k) if any(d)]
-    if graph == "axis":
-        steps = [d for d in steps if sum(map(abs, d)) == 1]
-    elif graph == "freudenthal":
-        steps = [d for d in steps if _in_freudenthal(d)]
-    return np.array(steps, dtype=np.int64).reshape(-1, k)
-
-
-def flat_offsets(shape: tuple[int, ...], steps: np.ndarray) -> np.ndarray:
-    """Flat C-order index offset of each step on a grid of ``shape``."""
-    strides = np.cumprod((1,) + tuple(shape[:0:-1]))[::-1].astype(np.int64)
-    return steps @ strides
-
-
-def step_masks(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bit masks per step: axes it decreases (``neg``) and axes it increases (``pos``).
-
-    A step from v is valid unless it decreases an axis where v sits at 0 or increases one where v
-    sits at the last index; with per-vertex boundary masks that is two ANDs per step.
-    """
-    k = steps.shape[1]
-    if k > 62:
-        raise ValueError(f"grids of at most 62 dimensions are supported, got {k}")
-    bits = np.int64(1) << np.arange(k, dtype=np.int64)
-    neg = ((steps < 0) * bits).sum(axis=1).astype(np.int64)
-    pos = ((steps > 0) * bits).sum(axis=1).astype(np.int64)
-    return neg, pos
-
-
-def link_adjacency(steps: np.ndarray) -> np.ndarray:
-    """Bit mask per step j of the steps j' whose vertices are adjacent to each other (a link edge).
-
-    Two neighbours v + d and v + d' of v are joined when d' - d is itself a step. Used to test
-    whether a vertex's lower neighbours are connected among themselves (then it cannot be a saddle).
-    Only defined for stencils of at most 64 steps.
-    """
-    m = len(steps)
-    if m > 64:
-        raise ValueError(f"link masks need at most 64 steps, got {m}")
-    index = {tuple(d): j for j, d in enumerate(steps.tolist())}
-    adj = np.zeros(m, dtype=np.uint64)
-    for j, d in enumerate(steps.tolist()):
-        for jj, dd in enumerate(steps.tolist()):
-            if tuple(b - a for a, b in zip(d, dd)) in index:
-                adj[j] |= np.uint64(1) << np.uint64(jj)
+    shape = tuple(int(s) for s in shape)
+    coords = np.indices(shape).reshape(len(shape), -1).T
+    rows, cols = [], []
+    for step in stencil_steps(len(shape), graph):
+        nb_ = coords + step
+        ok = np.all((nb_ >= 0) & (nb_ < shape), axis=1)
+        rows.append(np.flatnonzero(ok))
+        cols.append(np.ravel_multi_index(nb_[ok].T, shape))
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    n = int(np.prod(shape))
+    adj = sparse.csr_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(n, n))
+    adj.sort_indices()
     return adj
+
+
+def _symmetric_csr(adjacency, n: int) -> sparse.csr_matrix:
+    coo = sparse.coo_matrix(adjacency)
+    if coo.shape != (n, n):
+        raise ValueError(f"the adjacency matrix has shape {coo.shape}; expected ({n}, {n}), one row per sample")
+    coo.sum_duplicates()  # repeated entries are one matrix entry: an edge when their sum is nonzero
+    keep = (coo.row != coo.col) & (coo.data != 0)
+    rows = np.concatenate([coo.row[keep], coo.col[keep]])
+    cols = np.concatenate([coo.col[keep], coo.row[keep]])
+    adj = sparse.csr_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(n, n))
+    adj.sum_duplicates()
+    return adj
+
+
+@nb.njit(cache=True)
+def _find(parent, x):
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@nb.njit(cache=True)
+def _sweep(order, indptr, indices, n):
+    """Union-find over the vertices in sweep order; a component's union-find root is its first
+    (lowest) vertex, so the elder at a merge is the root of least rank.
+
+    Returns the node vertices (creation order), each node's up node (-1 while none), for every
+    vertex the node whose up arc it lies on (regular vertices; -1 otherwise), the finite pairs
+    (birth vertex, death vertex) in (death, birth) order, and each component's root vertex.
+    """
+    rank = np.full(n, -1, np.int64)
+    for i in range(order.size):
+        rank[order[i]] = i
+    parent = np.full(n, -1, np.int64)
+    open_node = np.full(n, -1, np.int64)  # at a union-find root: the component's topmost node so far
+    node_vertex = np.empty(order.size + 1, np.int64)
+    node_up = np.full(order.size + 1, -1, np.int64)
+    seg_node = np.full(n, -1, np.int64)
+    pair_birth = np.empty(order.size, np.int64)
+    pair_death = np.empty(order.size, np.int64)
+    roots = np.empty(16, np.int64)
+    n_nodes = 0
+    n_pairs = 0
+    for i in range(order.size):
+        v = order[i]
+        nr = 0
+        for t in range(indptr[v], indptr[v + 1]):
+            u = indices[t]
+            if rank[u] < 0 or rank[u] >= i:  # not a vertex, or above v
+                continue
+            r = _find(parent, u)
+            roots, nr = add_root(roots, nr, r)
+        if nr == 0:  # a minimum
+            parent[v] = v
+            node_vertex[n_nodes] = v
+            open_node[v] = n_nodes
+            n_nodes += 1
+        elif nr == 1:  # regular: extends its component
+            parent[v] = roots[0]
+            seg_node[v] = open_node[roots[0]]
+        else:  # a saddle: the elder (lowest root) survives, the others die here
+            for q in range(1, nr):  # insertion sort by rank: pairs come out by (death, birth)
+                r = roots[q]
+                p = q - 1
+                while p >= 0 and rank[roots[p]] > rank[r]:
+                    roots[p + 1] = roots[p]
+                    p -= 1
+                roots[p + 1] = r
+            node = n_nodes
+            n_nodes += 1
+            node_vertex[node] = v
+            elder = roots[0]
+            for q in range(nr):
+                r = roots[q]
+                node_up[open_node[r]] = node
+                if q > 0:
+                    pair_birth[n_pairs] = r
+                    pair_death[n_pairs] = v
+                    n_pairs += 1
+                    parent[r] = elder
+            parent[v] = elder
+            open_node[elder] = node
+    # Close each component at its last vertex: a new root node unless that vertex is already a node.
+    last = np.full(n, -1, np.int64)
+    for i in range(order.size):
+        v = order[i]
+        last[_find(parent, v)] = v
+    comp = np.empty(order.size, np.int64)
+    n_comp = 0
+    extra = np.empty(order.size, np.int64)
+    n_extra = 0
+    for i in range(order.size):
+        r = order[i]
+        if parent[r] != r:
+            continue
+        comp[n_comp] = r
+        n_comp += 1
+        t = open_node[r]
+        if node_vertex[t] != last[r]:
+            extra[n_extra] = last[r]
+            node_up[t] = n_nodes + n_extra
+            n_extra += 1
+    for e in range(n_extra):
+        node_vertex[n_nodes + e] = extra[e]
+    n_nodes += n_extra
+    return node_vertex[:n_nodes], node_up[:n_nodes], seg_node, pair_birth[:n_pairs], pair_death[:n_pairs], comp[:n_comp]
+
+
+def graph_topology(values, adjacency, graph: str = "knn") -> Topology:
+    """Merge tree, persistence pairs and segmentation of ``values`` on an undirected graph.
+
+    ``values`` (N,) or any shape (flattened in C order: vertex = flat index); ``adjacency`` an (N, N)
+    scipy sparse matrix whose nonzero pattern is the edge set (symmetrised here; the diagonal, i.e.
+    self-loops, is ignored; repeated COO entries count once, by their sum). Non-finite values are not
+    vertices; a vertex without finite neighbours is a minimum alone in its component (no arc), as a
+    one-sample grid is. An empty or all-non-finite input gives an empty tree. ``graph`` is the name recorded in
+    the result.
+    A disconnected graph gives one essential class (and one root) per component.
+    """
+    field = as_field(values)
+    flat = field.reshape(-1)
+    adj = _symmetric_csr(adjacency, flat.size)
+    order = sweep_order(flat)
+    node_vertex, node_up, seg_node, pair_birth, pair_death, comp = _sweep(
+        order, adj.indptr.astype(np.int64), adj.indices.astype(np.int64), flat.size
+    )
+    has_up = node_up >= 0
+    arc_of_node = np.full(node_vertex.size, -1, np.int64)
+    arc_of_node[has_up] = np.arange(np.count_nonzero(has_up))
+    vertex_arc = np.full(flat.size, -1, np.int64)
+    vertex_arc[seg_node >= 0] = arc_of_node[seg_node[seg_node >= 0]]
+    return assemble_topology(
+        field,
+        graph,
+        node_vertex,
+        arc_down_vertex=node_vertex[has_up],
+        arc_up_vertex=node_vertex[node_up[has_up]],
+        vertex_arc=vertex_arc,
+        birth_vertex=np.concatenate([comp, pair_birth]),
+        death_vertex=np.concatenate([np.full(comp.size, -1, np.int64), pair_death]),
+    )

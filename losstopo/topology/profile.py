@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from losstopo.io import InputFileError, atomic_path, load_json
-from losstopo.topology.knn import branch_decomposition, sweep_order
-from losstopo.topology.mergetree import Topology
+from losstopo.topology.files import load_landscape_input, load_topology
 from losstopo.topology.summary import check_threshold
+from losstopo.topology.tree import Topology, branch_decomposition, sweep_order
 
 SCALES = ("linear", "log")
 
@@ -86,8 +86,14 @@ def _levels(lo: float, hi: float, n: int, scale: str) -> np.ndarray:
     return np.geomspace(lo, hi, n) if scale == "log" else np.linspace(lo, hi, n)
 
 
-def profile_geometry(topo: Topology, threshold: float = 0.0, max_basins: int | None = 200, levels: int = 256,
-                     scale: str = "linear", gap: float = 0.02) -> Profile:
+def profile_geometry(
+    topo: Topology,
+    threshold: float = 0.0,
+    max_basins: int | None = 200,
+    levels: int = 256,
+    scale: str = "linear",
+    gap: float = 0.02,
+) -> Profile:
     """The valleys of ``topo`` as polygons.
 
     Simplification: a basin whose persistence is below ``threshold * (loss_max - loss_min)`` is not
@@ -159,10 +165,11 @@ def profile_geometry(topo: Topology, threshold: float = 0.0, max_basins: int | N
     sorted_values = values[grouped]
     ptr = np.searchsorted(owner[grouped], np.arange(drawn.size + 1))
     grid = np.unique(np.concatenate([_levels(lo, hi, levels, scale), pairs.birth[drawn], rim[drawn]]))
-    own = np.stack([np.searchsorted(sorted_values[ptr[s]:ptr[s + 1]], grid, side="right")
-                    for s in range(drawn.size)]).astype(np.float64)
+    own = np.stack(
+        [np.searchsorted(sorted_values[ptr[s] : ptr[s + 1]], grid, side="right") for s in range(drawn.size)]
+    ).astype(np.float64)
     width = own.copy()
-    total = np.array([sorted_values[ptr[s]:ptr[s + 1]].sum() for s in range(drawn.size)])
+    total = np.array([sorted_values[ptr[s] : ptr[s + 1]].sum() for s in range(drawn.size)])
     for s in range(drawn.size - 1, -1, -1):
         if parent[s] >= 0:
             width[parent[s]] += width[s]
@@ -189,16 +196,25 @@ def profile_geometry(topo: Topology, threshold: float = 0.0, max_basins: int | N
     valleys = []
     for s, b in enumerate(drawn):
         on = (grid >= pairs.birth[b]) & (grid <= rim[b])
-        valleys.append(Valley(
-            basin=int(b), parent=int(parent[s]), floor=float(pairs.birth[b]), rim=float(rim[b]),
-            floor_vertex=int(pairs.birth_vertex[b]), rim_vertex=int(rim_vertex[b]), size=int(size[s]),
-            mean_loss=float(total[s] / size[s]), levels=grid[on], left=left[s][on], right=(left[s] + width[s])[on]))
+        valleys.append(
+            Valley(
+                basin=int(b),
+                parent=int(parent[s]),
+                floor=float(pairs.birth[b]),
+                rim=float(rim[b]),
+                floor_vertex=int(pairs.birth_vertex[b]),
+                rim_vertex=int(rim_vertex[b]),
+                size=int(size[s]),
+                mean_loss=float(total[s] / size[s]),
+                levels=grid[on],
+                left=left[s][on],
+                right=(left[s] + width[s])[on],
+            )
+        )
     return Profile(tuple(valleys), n, max(x0 - gap * n, 0.0), lo, hi, scale, float(absolute), int(pairs.birth.size))
 
 
 # ---------------------------------------------------------------- drawing
-
-DEFAULTS = {"threshold": 0.01, "max_basins": 200, "levels": 256, "scale": "log", "cmap": "viridis"}
 
 
 def _norm(lo: float, hi: float, scale: str):
@@ -212,8 +228,13 @@ def _norm(lo: float, hi: float, scale: str):
 def _set_ylim(ax, lo: float, hi: float, scale: str) -> None:
     """Loss range plus 3 % (of the log range on a log axis)."""
     if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
-        ax.set_ylim(*((lo / (hi / lo) ** 0.03, hi * (hi / lo) ** 0.03) if scale == "log"
-                      else (lo - 0.03 * (hi - lo), hi + 0.03 * (hi - lo))))
+        ax.set_ylim(
+            *(
+                (lo / (hi / lo) ** 0.03, hi * (hi / lo) ** 0.03)
+                if scale == "log"
+                else (lo - 0.03 * (hi - lo), hi + 0.03 * (hi - lo))
+            )
+        )
 
 
 def draw_profile(ax, profile: Profile, cmap: str = "viridis", norm=None, marker_size: float = 14) -> None:
@@ -227,13 +248,22 @@ def draw_profile(ax, profile: Profile, cmap: str = "viridis", norm=None, marker_
     colours = colormaps[cmap]
     norm = norm or _norm(profile.loss_min, profile.loss_max, profile.scale)
     for v in profile.valleys:
-        ax.add_patch(Polygon(v.polygon(), closed=True, facecolor=colours(norm(v.mean_loss)), edgecolor="0.15",
-                             linewidth=0.4))
+        ax.add_patch(
+            Polygon(v.polygon(), closed=True, facecolor=colours(norm(v.mean_loss)), edgecolor="0.15", linewidth=0.4)
+        )
     if marker_size > 0 and profile.valleys:
         ax.scatter(*profile.minima.T, marker="v", s=marker_size, color="black", zorder=3, label="minimum")
         if len(profile.saddles):
-            ax.scatter(*profile.saddles.T, marker="o", s=0.7 * marker_size, facecolor="white", edgecolor="black",
-                       zorder=3, linewidths=0.6, label="saddle")
+            ax.scatter(
+                *profile.saddles.T,
+                marker="o",
+                s=0.7 * marker_size,
+                facecolor="white",
+                edgecolor="black",
+                zorder=3,
+                linewidths=0.6,
+                label="saddle",
+            )
     ax.set_yscale(profile.scale)
     if profile.valleys:
         ax.set_xlim(0, max(profile.width, 1))
@@ -256,8 +286,9 @@ def _colourbar(fig, ax, norm, cmap, fontsize: float = 8):
     bar.ax.tick_params(which="both", labelsize=fontsize)
 
 
-def render_profile(profile: Profile, paths: dict[str, str | os.PathLike], title: str = "",
-                   cmap: str = "viridis") -> None:
+def render_profile(
+    profile: Profile, paths: dict[str, str | os.PathLike], title: str = "", cmap: str = "viridis"
+) -> None:
     """One landscape's profile, written in each format of ``paths`` ({"svg": ..., "png": ...})."""
     from matplotlib.figure import Figure
 
@@ -270,15 +301,24 @@ def render_profile(profile: Profile, paths: dict[str, str | os.PathLike], title:
     ax.set_xlabel("samples (valley width at a loss level = samples of the basin at or below it)")
     ax.set_ylabel("loss")
     drawn = len(profile.valleys)
-    ax.set_title(f"{title}\n{drawn} of {profile.n_basins} basins drawn "
-                 f"(persistence >= {profile.threshold_absolute:.3g})".strip(), fontsize=9)
+    ax.set_title(
+        f"{title}\n{drawn} of {profile.n_basins} basins drawn "
+        f"(persistence >= {profile.threshold_absolute:.3g})".strip(),
+        fontsize=9,
+    )
     if drawn:
         ax.legend(loc="lower right", fontsize=7, frameon=False)
     _save(fig, paths)
 
 
-def render_profile_grid(panels: dict[tuple[str, str], Profile], rows: list[str], cols: list[str],
-                        paths: dict[str, str | os.PathLike], title: str = "", cmap: str = "viridis") -> None:
+def render_profile_grid(
+    panels: dict[tuple[str, str], Profile],
+    rows: list[str],
+    cols: list[str],
+    paths: dict[str, str | os.PathLike],
+    title: str = "",
+    cmap: str = "viridis",
+) -> None:
     """The sweep's profiles in a grid: one row per setting, one column per seed. Panels of a row share
     the loss axis and the colour scale; a missing panel is left blank."""
     from matplotlib.figure import Figure
@@ -314,8 +354,6 @@ def render_profile_grid(panels: dict[tuple[str, str], Profile], rows: list[str],
 
 def profile_of_run(topology_dir, landscape, **options) -> Profile:
     """The profile of a run from its topology outputs and its landscape (.npz / .npy)."""
-    from losstopo.topology.command import load_landscape_input, load_topology
-
     loss, _ = load_landscape_input(landscape)
     return profile_geometry(load_topology(topology_dir, loss), **options)
 
@@ -328,8 +366,9 @@ def main(args) -> int:
     """``losstopo profile``: profile.svg / profile.png of one run."""
     profile = profile_of_run(args.topology_dir, args.landscape, **_options(args))
     render_profile(profile, {"svg": args.out_svg, "png": args.out_png}, args.title or "", args.cmap)
-    print(f"losstopo profile: {len(profile.valleys)} of {profile.n_basins} basins drawn -> {args.out_svg}, "
-          f"{args.out_png}")
+    print(
+        f"losstopo profile: {len(profile.valleys)} of {profile.n_basins} basins drawn -> {args.out_svg}, {args.out_png}"
+    )
     return 0
 
 
@@ -348,12 +387,15 @@ def grid_main(args) -> int:
         row = _setting_label(info["swept"])
         settings[row] = tuple(info["swept"].values())
         seeds.add(int(info["seed"]))
-        panels[(row, f"seed {info['seed']}")] = profile_of_run(run_dir / "topology", run_dir / "landscape.npz",
-                                                               **_options(args))
-    rows = sorted(settings, key=lambda r: tuple((0, v) if isinstance(v, (int, float)) else (1, str(v))
-                                                for v in settings[r]))
+        panels[(row, f"seed {info['seed']}")] = profile_of_run(
+            run_dir / "topology", run_dir / "landscape.npz", **_options(args)
+        )
+    rows = sorted(
+        settings, key=lambda r: tuple((0, v) if isinstance(v, (int, float)) else (1, str(v)) for v in settings[r])
+    )
     cols = [f"seed {s}" for s in sorted(seeds)]
     render_profile_grid(panels, rows, cols, {"svg": args.out_svg, "png": args.out_png}, args.title or "", args.cmap)
-    print(f"losstopo profile-grid: {len(panels)} profiles in {len(rows)} x {len(cols)} -> {args.out_svg}, "
-          f"{args.out_png}")
+    print(
+        f"losstopo profile-grid: {len(panels)} profiles in {len(rows)} x {len(cols)} -> {args.out_svg}, {args.out_png}"
+    )
     return 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from losstopo.topology.mergetree import DEGENERATE, MINIMUM, SADDLE, Topology
+from losstopo.topology.tree import DEGENERATE, MINIMUM, SADDLE, Topology
 
 N_TOP = 5
 
@@ -34,14 +34,18 @@ def _stats(pers: np.ndarray | None, suffix: str) -> dict:
     return dict(zip(names, (float(pers.sum()), float(pers.mean()) if pers.size else 0.0, top)))
 
 
-def _persistence_stats(birth: np.ndarray, death: np.ndarray, loss_range: float, positive: bool,
-                       suffix: str = "") -> dict:
+def _persistence_stats(
+    birth: np.ndarray, death: np.ndarray, loss_range: float, positive: bool, suffix: str = ""
+) -> dict:
     """Count, total, mean and max of the finite pairs' persistence; the same relative to ``loss_range``
     (``_rel``, None when the range is not > 0) and of log10 loss (``_log``, None unless ``positive``)."""
     pers = death - birth
-    return {f"n_pairs{suffix}": int(pers.size), **_stats(pers, suffix),
-            **_stats(pers / loss_range if loss_range > 0 else None, f"{suffix}_rel"),
-            **_stats(np.log10(death) - np.log10(birth) if positive else None, f"{suffix}_log")}
+    return {
+        f"n_pairs{suffix}": int(pers.size),
+        **_stats(pers, suffix),
+        **_stats(pers / loss_range if loss_range > 0 else None, f"{suffix}_rel"),
+        **_stats(np.log10(death) - np.log10(birth) if positive else None, f"{suffix}_log"),
+    }
 
 
 def check_threshold(threshold: float) -> float:

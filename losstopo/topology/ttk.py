@@ -23,8 +23,8 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from losstopo.topology.knn import assemble_topology, grid_adjacency, sweep_order
-from losstopo.topology.mergetree import Topology, _as_field
+from losstopo.topology.graph import grid_adjacency
+from losstopo.topology.tree import Topology, as_field, assemble_topology, sweep_order
 
 SCALARS = "Loss"
 
@@ -50,7 +50,8 @@ def _ttk():
         raise TTKUnavailable(
             f"topology.backend 'ttk' needs the python module topologytoolkit ({exc}); it is on conda-forge "
             "only: run the workflow with --use-conda (envs/ttk.yaml) or `conda install -c conda-forge "
-            "topologytoolkit`") from None
+            "topologytoolkit`"
+        ) from None
     return ttk
 
 
@@ -72,7 +73,7 @@ def field_to_image(field, name: str = SCALARS):
     ``field[i, j, k]`` is point (x, y, z) = (k, j, i).
     """
     numpy_support, _, _, _, vtkImageData, _ = _vtk()
-    arr = _as_field(field)
+    arr = as_field(field)
     if not 1 <= arr.ndim <= 3:
         raise ValueError(f"vtkImageData holds 1 to 3 axes; the field has shape {arr.shape}")
     image = vtkImageData()
@@ -106,12 +107,14 @@ def graph_to_unstructured(values, edges, coords=None, name: str = SCALARS):
     xyz = np.zeros((values.size, 3))
     if coords is not None:
         coords = np.asarray(coords, dtype=np.float64).reshape(values.size, -1)[:, :3]
-        xyz[:, :coords.shape[1]] = coords
+        xyz[:, : coords.shape[1]] = coords
     points = vtkPoints()
     points.SetData(numpy_support.numpy_to_vtk(xyz, deep=1))
     cells = vtkCellArray()
-    cells.SetData(numpy_support.numpy_to_vtkIdTypeArray(np.arange(0, 2 * len(edges) + 1, 2), deep=1),
-                  numpy_support.numpy_to_vtkIdTypeArray(edges.reshape(-1), deep=1))
+    cells.SetData(
+        numpy_support.numpy_to_vtkIdTypeArray(np.arange(0, 2 * len(edges) + 1, 2), deep=1),
+        numpy_support.numpy_to_vtkIdTypeArray(edges.reshape(-1), deep=1),
+    )
     grid = vtkUnstructuredGrid()
     grid.SetPoints(points)
     grid.SetCells(VTK_LINE, cells)
@@ -199,7 +202,8 @@ def tree_from_ttk(nodes: dict, arcs: dict, segmentation: np.ndarray, pairs: tupl
         "arc_down_vertex": np.array([vertex_of_node[n] for n in down.tolist()], np.int64),
         "arc_up_vertex": np.array([vertex_of_node[n] for n in up.tolist()], np.int64),
         "vertex_arc": np.where(known, where, -1),
-        "birth_vertex": np.asarray(pairs[0], np.int64), "death_vertex": np.asarray(pairs[1], np.int64),
+        "birth_vertex": np.asarray(pairs[0], np.int64),
+        "death_vertex": np.asarray(pairs[1], np.int64),
     }
 
 
@@ -231,14 +235,12 @@ def _run_ttk(dataset) -> dict:
     if "SegmentationId" not in seg:
         raise ValueError("TTK merge tree segmentation output has no SegmentationId array")
     pairs = ttk_pairs(vtk_arrays(dgm.GetPointData()), vtk_arrays(dgm.GetCellData()), unstructured_edges(dgm))
-    return tree_from_ttk(vtk_arrays(nodes.GetPointData()), vtk_arrays(arcs.GetCellData()), seg["SegmentationId"],
-                         pairs)
+    return tree_from_ttk(vtk_arrays(nodes.GetPointData()), vtk_arrays(arcs.GetCellData()), seg["SegmentationId"], pairs)
 
 
 def _image_path(field: np.ndarray, graph: str) -> bool:
     """TTK's implicit triangulation of a grid is exactly our freudenthal stencil in 2-D and 3-D."""
-    return (graph == "freudenthal" and field.ndim in (2, 3) and min(field.shape) >= 2
-            and bool(np.isfinite(field).all()))
+    return graph == "freudenthal" and field.ndim in (2, 3) and min(field.shape) >= 2 and bool(np.isfinite(field).all())
 
 
 def ttk_topology(values, graph: str = "freudenthal", adjacency=None) -> Topology:
@@ -250,7 +252,7 @@ def ttk_topology(values, graph: str = "freudenthal", adjacency=None) -> Topology
     samples are dropped; each connected component is a separate TTK run; a lone vertex is a minimum
     with its essential class, without calling TTK. Raises TTKUnavailable without topologytoolkit.
     """
-    field = _as_field(values)
+    field = as_field(values)
     flat = field.reshape(-1)
     _ttk()
     if adjacency is None and _image_path(field, graph):
@@ -267,13 +269,24 @@ def ttk_topology(values, graph: str = "freudenthal", adjacency=None) -> Topology
             glob = finite[local]  # increasing: TTK's ties by local id follow the flat index
             if local.size == 1:
                 one = np.zeros(0, np.int64)
-                parts.append((glob, {"node_vertex": np.zeros(1, np.int64), "arc_down_vertex": one,
-                                     "arc_up_vertex": one, "vertex_arc": np.full(1, -1),
-                                     "birth_vertex": np.zeros(1, np.int64), "death_vertex": np.full(1, -1)}))
+                parts.append(
+                    (
+                        glob,
+                        {
+                            "node_vertex": np.zeros(1, np.int64),
+                            "arc_down_vertex": one,
+                            "arc_up_vertex": one,
+                            "vertex_arc": np.full(1, -1),
+                            "birth_vertex": np.zeros(1, np.int64),
+                            "death_vertex": np.full(1, -1),
+                        },
+                    )
+                )
                 continue
             edges = sparse.triu(sub[local][:, local], k=1).tocoo()
-            dataset = graph_to_unstructured(flat[glob], np.stack([edges.row, edges.col], axis=1),
-                                            None if coords is None else coords[glob])
+            dataset = graph_to_unstructured(
+                flat[glob], np.stack([edges.row, edges.col], axis=1), None if coords is None else coords[glob]
+            )
             parts.append((glob, _run_ttk(dataset)))
     vertex_arc = np.full(flat.size, -1, np.int64)
     keys = ("node_vertex", "arc_down_vertex", "arc_up_vertex", "birth_vertex")
@@ -290,6 +303,13 @@ def ttk_topology(values, graph: str = "freudenthal", adjacency=None) -> Topology
         vertex_arc[glob] = np.where(tree["vertex_arc"] >= 0, tree["vertex_arc"] + n_arcs, -1)
         n_arcs += tree["arc_down_vertex"].size
     cat = {key: np.concatenate(merged[key]) if merged[key] else np.zeros(0, np.int64) for key in keys}
-    return assemble_topology(field, graph, cat["node_vertex"], cat["arc_down_vertex"], cat["arc_up_vertex"],
-                             vertex_arc, cat["birth_vertex"],
-                             np.concatenate(death) if death else np.zeros(0, np.int64))
+    return assemble_topology(
+        field,
+        graph,
+        cat["node_vertex"],
+        cat["arc_down_vertex"],
+        cat["arc_up_vertex"],
+        vertex_arc,
+        cat["birth_vertex"],
+        np.concatenate(death) if death else np.zeros(0, np.int64),
+    )

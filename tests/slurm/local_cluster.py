@@ -16,8 +16,8 @@ import ctypes
 import json
 import os
 import re
-import shutil
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,8 +57,10 @@ def install(timeout: float = 600) -> None:
         result = subprocess.run(install_cmd, **run)
     missing = [name for name in TOOLS if tool(name) is None]
     if result.returncode != 0 or missing:
-        raise SlurmUnavailable(f"apt-get install {' '.join(PACKAGES)} failed (missing: {', '.join(missing)}):\n"
-                               f"{(result.stdout + result.stderr)[-2000:]}")
+        raise SlurmUnavailable(
+            f"apt-get install {' '.join(PACKAGES)} failed (missing: {', '.join(missing)}):\n"
+            f"{(result.stdout + result.stderr)[-2000:]}"
+        )
 
 
 def free_port() -> int:
@@ -84,8 +86,11 @@ class LocalSlurm:
         self.conf = self.root / "slurm.conf"
         self.pids_file = self.root / "daemons.json"
         self.bin = self.root / "bin"
-        self.env = {**os.environ, "SLURM_CONF": str(self.conf),
-                    "PATH": os.pathsep.join([str(self.bin), os.environ.get("PATH", "")])}
+        self.env = {
+            **os.environ,
+            "SLURM_CONF": str(self.conf),
+            "PATH": os.pathsep.join([str(self.bin), os.environ.get("PATH", "")]),
+        }
 
     # ---- life cycle
     def start(self, die_with_parent: bool = True, timeout: float = 60) -> None:
@@ -94,10 +99,20 @@ class LocalSlurm:
         try:
             self._write_files()
             munge = self.root / "munge"
-            self._spawn("munged", [tool("munged"), "-F", "--force", f"--socket={munge / 'munge.socket'}",
-                                   f"--key-file={munge / 'munge.key'}", f"--pid-file={munge / 'munged.pid'}",
-                                   f"--seed-file={munge / 'munged.seed'}",
-                                   f"--log-file={self.root / 'log' / 'munged.log'}"], die_with_parent)
+            self._spawn(
+                "munged",
+                [
+                    tool("munged"),
+                    "-F",
+                    "--force",
+                    f"--socket={munge / 'munge.socket'}",
+                    f"--key-file={munge / 'munge.key'}",
+                    f"--pid-file={munge / 'munged.pid'}",
+                    f"--seed-file={munge / 'munged.seed'}",
+                    f"--log-file={self.root / 'log' / 'munged.log'}",
+                ],
+                die_with_parent,
+            )
             self._wait(lambda: (munge / "munge.socket").exists(), timeout, "munged socket")
             self._spawn("slurmctld", [tool("slurmctld"), "-D", "-f", str(self.conf)], die_with_parent)
             self._spawn("slurmd", [tool("slurmd"), "-D", "-N", self.host, "-f", str(self.conf)], die_with_parent)
@@ -131,8 +146,9 @@ class LocalSlurm:
 
     # ---- queries
     def run(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([tool(cmd[0]) or cmd[0], *cmd[1:]], capture_output=True, text=True,
-                                env=self.env, timeout=30)
+        result = subprocess.run(
+            [tool(cmd[0]) or cmd[0], *cmd[1:]], capture_output=True, text=True, env=self.env, timeout=30
+        )
         if check and result.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed: {result.stderr.strip()}\n{self.log_tails()}")
         return result
@@ -164,10 +180,18 @@ class LocalSlurm:
         (self.root / "state").chmod(0o700)
         memory_mb, cpu_layout = self._hardware()
         template = (HERE / "slurm.conf.in").read_text()
-        self.conf.write_text(template.format(
-            root=self.root, host=self.host, ctld_port=free_port(), slurmd_port=free_port(),
-            cpu_layout=cpu_layout, memory_mb=max(memory_mb, self.min_memory_mb), gpus=self.gpus,
-            partition=self.partition))
+        self.conf.write_text(
+            template.format(
+                root=self.root,
+                host=self.host,
+                ctld_port=free_port(),
+                slurmd_port=free_port(),
+                cpu_layout=cpu_layout,
+                memory_mb=max(memory_mb, self.min_memory_mb),
+                gpus=self.gpus,
+                partition=self.partition,
+            )
+        )
         # Existing character devices stand in for GPUs: Slurm only counts them (no cgroups here).
         devices = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random"][: self.gpus]
         (self.root / "gres.conf").write_text("".join(f"NodeName={self.host} Name=gpu File={d}\n" for d in devices))
@@ -182,14 +206,24 @@ class LocalSlurm:
         """RealMemory and the CPU fields of `slurmd -C`, Slurm's own view of this machine."""
         out = subprocess.run([tool("slurmd"), "-C"], capture_output=True, text=True, check=True).stdout
         fields = dict(re.findall(r"(\w+)=(\S+)", out.splitlines()[0]))
-        layout = " ".join(f"{k}={fields[k]}" for k in ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket",
-                                                        "ThreadsPerCore") if k in fields)
+        layout = " ".join(
+            f"{k}={fields[k]}"
+            for k in ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore")
+            if k in fields
+        )
         return int(fields["RealMemory"]), layout
 
     def _spawn(self, name: str, cmd: list[str], die_with_parent: bool) -> None:
         log = open(self.root / "log" / f"{name}.out", "ab")
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                start_new_session=True, preexec_fn=_die_with_parent if die_with_parent else None)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if die_with_parent else None,
+        )
         log.close()
         pids = self._pids()
         pids[name] = proc.pid
@@ -231,8 +265,10 @@ def main(argv: list[str]) -> int:
     if argv[0] == "up":
         install()
         cluster.start(die_with_parent=False)
-        print(f"export SLURM_CONF={cluster.conf} PATH={cluster.bin}:$PATH  # partitions: debug (default), "
-              f"{cluster.partition}")
+        print(
+            f"export SLURM_CONF={cluster.conf} PATH={cluster.bin}:$PATH  # partitions: debug (default), "
+            f"{cluster.partition}"
+        )
     else:
         cluster.stop()
     return 0

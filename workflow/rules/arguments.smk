@@ -1,13 +1,7 @@
-# Folder lists for the summary commands (aggregate, profile_grid). One command-line argument may hold at
-# most 128 KiB, about 3,000 run folders, so a long list reaches `losstopo` as an argument file (`@file`:
-# one argument per line), written by a local job whose params are the list: a changed list rewrites it.
-# Needs common.smk (R, run_dirs, checkpoint_dirs) and profile.smk (FAMILY_RUN_DIRS); later rule files add
-# their own lists to ARGUMENT_LISTS (findings.smk: invariance, connectivity.smk: the path files).
-
-ARGUMENT_LISTS = {
-    "aggregate": ["--run-dirs", *run_dirs(), "--checkpoint-dirs", *checkpoint_dirs()],
-    **{f"profile_grid_{family}": ["--run-dirs", *dirs] for family, dirs in FAMILY_RUN_DIRS.items()},
-}
+# Folder lists for the summary commands (aggregate, profile_grid, invariance, connectivity_table). One
+# command-line argument may hold at most 128 KiB, about 3,000 run folders, so a long list reaches `losstopo`
+# as an argument file (`@file`: one argument per line), written by a local job whose params are the list:
+# a changed list rewrites it. The lists are ARGUMENT_LISTS of common.smk.
 
 
 rule argument_file:
@@ -16,7 +10,7 @@ rule argument_file:
     params:
         lines=job_function(lambda w: ARGUMENT_LISTS[w.name]),
     wildcard_constraints:
-        name=r"[A-Za-z0-9_]+",  # a name of ARGUMENT_LISTS (filled by several rule files)
+        name=alternatives(ARGUMENT_LISTS),
     log:
         f"{R}/logs/args/{{name}}.log",
     localrule: True

@@ -1,4 +1,6 @@
-# Config validation, the run table, and input/param functions shared by every rule.
+# Config validation, the run table, and every name the rules share: input and params functions,
+# target lists, option strings and argument lists. Rule files define rules only and take shared names from
+# here, so the order in which the Snakefile includes them does not matter.
 #
 # A *run* is one trained model of the sweep (wildcard {run}, e.g. "pinn/beta~30/seed~0"). A *unit* is a
 # model that gets analysed (wildcard {unit}): every run's final model, and each of its checkpoints
@@ -15,11 +17,11 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in a bare checkout
-from losstopo.config import ConfigError, expand_runs, validate_config
-from losstopo.gpus import gpu_device_files
 from losstopo.io import load_json, save_json
-from losstopo.outputs import FINDINGS_TABLES as TABLES, INVARIANCE_TABLES, figure_files, findings_figure_files, reported
-from losstopo.shards import shard_count
+from losstopo.sweep.config import ConfigError, expand_runs, validate_config
+from losstopo.sweep.gpus import gpu_device_files
+from losstopo.sweep.outputs import FINDINGS_TABLES, INVARIANCE_TABLES, figure_files, findings_figure_files, reported
+from losstopo.sweep.shards import shard_count
 
 try:
     CONFIG = validate_config(config)
@@ -28,6 +30,7 @@ except ConfigError as exc:
 
 RUNS = expand_runs(CONFIG)
 UNITS = {run_id: run for run in RUNS.values() for run_id in [run.run_id, *run.checkpoint_ids()]}
+FAMILIES = sorted({run.family for run in RUNS.values()})
 # Shards of each unit's landscape (1: sampled by one job). Landscape settings are per family, not swept.
 FAMILY_SHARDS = {run.family: shard_count(run.landscape) for run in RUNS.values()}
 R = CONFIG["results"]
@@ -52,7 +55,8 @@ LOG_DIR = f"{R}/logs/{{run}}"
 UNIT_LOG_DIR = f"{R}/logs/{{unit}}"
 
 
-def _alternatives(names):
+def alternatives(names):
+    """A regex matching exactly one of ``names`` (none when empty): a wildcard constraint."""
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
@@ -65,7 +69,7 @@ def id_pattern(families, checkpoints=True, seed=True):
     file Snakemake matches, so the DAG grew with the square of the sweep. Ids of the right shape that
     the config does not declare are rejected by run_of(), which every rule of a run or unit calls.
     """
-    setting = rf"(?:{_alternatives(sorted(families))})(?:/[^/~]+~[^/]+)*"
+    setting = rf"(?:{alternatives(sorted(families))})(?:/[^/~]+~[^/]+)*"
     if not seed:
         return setting
     run = rf"{setting}/seed~\d+"
@@ -73,8 +77,8 @@ def id_pattern(families, checkpoints=True, seed=True):
 
 
 wildcard_constraints:
-    run=id_pattern(FAMILY_SHARDS, checkpoints=False),
-    unit=id_pattern(FAMILY_SHARDS),
+    run=id_pattern(FAMILIES, checkpoints=False),
+    unit=id_pattern(FAMILIES),
     epoch=r"\d+",
 
 
@@ -179,10 +183,6 @@ def write_argument_file(path, lines, log):
     Path(log).write_text(f"wrote {len(lines)} arguments to {path}\n")
 
 
-def families():
-    return sorted({run.family for run in RUNS.values()})
-
-
 def run_dirs():
     return [f"{R}/runs/{run_id}" for run_id in RUNS]
 
@@ -199,7 +199,7 @@ def direction_gpus(wildcards):
 
 @job_function
 def hessian_settings(wildcards):
-    """The Hessian stage's options for this run's family, as losstopo.hessian.analyze takes them."""
+    """The Hessian stage's options for this run's family, as losstopo.curvature.hessian.analyze takes them."""
     return as_json({key: value for key, value in run_of(wildcards).hessian.items() if key != "enabled"})
 
 
@@ -265,7 +265,7 @@ def aggregate_inputs(wildcards=None):
 
 def swept_by_family():
     """{family: sorted swept hyperparameter names}."""
-    return {fam: sorted({k for run in RUNS.values() if run.family == fam for k in run.swept}) for fam in families()}
+    return {fam: sorted({k for run in RUNS.values() if run.family == fam for k in run.swept}) for fam in FAMILIES}
 
 
 def families_with_checkpoints():
@@ -291,14 +291,52 @@ def findings_figure_targets():
 
 def report_figures():
     """The PNGs findings.md links to: add a new figure set's targets here (its rule flags them with reported())."""
-    profile_grids = [f"{R}/figures/{family}/profiles.png" for family in families()]
+    profile_grids = [f"{R}/figures/{family}/profiles.png" for family in FAMILIES]
     return [f for f in figure_targets() + findings_figure_targets() + profile_grids if f.endswith(".png")]
 
 
 def findings_targets():
-    """Every output of this stage: add to `rule all`."""
-    return ([f"{R}/tables/{name}.csv" for name in TABLES + INVARIANCE_TABLES] + findings_figure_targets()
+    """Every output of the findings stage (findings.smk)."""
+    return ([f"{R}/tables/{name}.csv" for name in FINDINGS_TABLES + INVARIANCE_TABLES] + findings_figure_targets()
             + [f"{R}/findings.md"])
+
+
+# Stage options, from config blocks whose defaults the schema filled in.
+TOPOLOGY_OPTIONS = (
+    f"--graph {CONFIG['topology']['graph']} --threshold {CONFIG['topology']['threshold']}"
+    f" --backend {CONFIG['topology']['backend']}"
+    + ("" if CONFIG["topology"]["knn"] is None else f" --knn {CONFIG['topology']['knn']}")
+)
+PROFILE_OPTIONS = (
+    f"--threshold {CONFIG['profile']['threshold']} --max-basins {CONFIG['profile']['max_basins']}"
+    f" --levels {CONFIG['profile']['levels']} --scale {CONFIG['profile']['scale']}"
+    f" --cmap {shlex.quote(CONFIG['profile']['cmap'])}"
+)
+# Report captions of the tables (workflow/report/<caption>.rst)
+TABLE_CAPTIONS = {"correlations": "correlations", "trends": "trends", "variability": "variability_table",
+                  "transition": "transition", "invariance": "invariance", "invariance_summary": "invariance"}
+
+FAMILY_RUN_DIRS = {family: [f"{R}/runs/{run_id}" for run_id, run in RUNS.items() if run.family == family]
+                   for family in FAMILIES}
+# Mode connectivity: one path file per seed b of a setting, all but its lowest (connectivity.smk)
+CONNECTIVITY_FILES = ([f"{R}/connectivity/{setting}/seed~{b}.json"
+                       for setting, seeds in SETTINGS.items() for b in sorted(seeds)[1:]]
+                      if CONFIG["connectivity"]["enabled"] else [])
+# The folder lists of the summary commands, passed as argument files (arguments.smk)
+ARGUMENT_LISTS = {
+    "aggregate": ["--run-dirs", *run_dirs(), "--checkpoint-dirs", *checkpoint_dirs()],
+    "invariance": ["--run-dirs", *run_dirs()],
+    "connectivity": ["--path-files", *CONNECTIVITY_FILES],
+    **{f"profile_grid_{family}": ["--run-dirs", *dirs] for family, dirs in FAMILY_RUN_DIRS.items()},
+}
+
+# What `rule all` asks for, stage by stage
+PROFILE_TARGETS = [f"{R}/figures/{family}/profiles.{fmt}" for family in FAMILIES for fmt in ("svg", "png")]
+DISTANCES_TARGETS = [f"{R}/tables/distances.csv"]
+CONNECTIVITY_TARGETS = [f"{R}/tables/connectivity.csv"] if CONFIG["connectivity"]["enabled"] else []
+EXPLORER_TARGETS = [f"{R}/explorer.html"]
+SWEEP_TARGETS = (all_targets() + findings_targets() + PROFILE_TARGETS + DISTANCES_TARGETS + CONNECTIVITY_TARGETS
+                 + EXPLORER_TARGETS)
 
 
 # The HTML report (`snakemake --report report.html`) is built from the config Snakemake reads at that moment, so it

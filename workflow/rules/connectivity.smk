@@ -2,14 +2,7 @@
 # seeds, the loss on the straight line between each pair of seed models, and results/tables/connectivity.csv.
 # One job per seed b (all but the setting's lowest): the paths from every lower seed to b, so a new
 # (highest) seed adds one job with only its own pairs, and a setting of S seeds has S - 1 jobs, not
-# S (S - 1) / 2. Needs common.smk (R, RUNS, SETTINGS, id_pattern, connected_runs, connectivity_inputs,
-# connectivity_runs_a, GPU_PER_JOB) and arguments.smk (ARGUMENT_LISTS); add CONNECTIVITY_TARGETS to `rule all`.
-CONNECTIVITY = CONFIG["connectivity"]  # defaults filled in by the schema
-CONNECTIVITY_FILES = [f"{R}/connectivity/{setting}/seed~{b}.json"
-                      for setting, seeds in SETTINGS.items() for b in sorted(seeds)[1:]
-                      ] if CONNECTIVITY["enabled"] else []
-CONNECTIVITY_TARGETS = [f"{R}/tables/connectivity.csv"] if CONNECTIVITY["enabled"] else []
-ARGUMENT_LISTS["connectivity"] = ["--path-files", *CONNECTIVITY_FILES]
+# S (S - 1) / 2.
 
 
 rule connectivity:
@@ -20,11 +13,11 @@ rule connectivity:
     params:
         run_b=job_function(lambda w: connected_runs(w)[int(w.b)]),
         runs_a=connectivity_runs_a,
-        points=CONNECTIVITY["points"],
+        points=CONFIG["connectivity"]["points"],
         precision=job_function(lambda w: RUNS[SETTINGS[w.setting][int(w.b)]].landscape["precision"]),
         device=CONFIG["device"],
     wildcard_constraints:
-        setting=id_pattern(FAMILY_SHARDS, seed=False),
+        setting=id_pattern(FAMILIES, seed=False),
         b=r"\d+",
     log:
         f"{R}/logs/connectivity/{{setting}}/seed~{{b}}.log",

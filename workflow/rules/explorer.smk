@@ -1,7 +1,5 @@
 # Stage 6: results/explorer.html, one self-contained page that browses the whole sweep (linked views of
 # every run and checkpoint, and mode connectivity). Written last, from everything the sweep produced.
-# Needs common.smk (R) and connectivity.smk (CONNECTIVITY_TARGETS); add EXPLORER_TARGETS to `rule all`.
-EXPLORER_TARGETS = [f"{R}/explorer.html"]
 
 
 rule explorer:

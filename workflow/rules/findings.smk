@@ -1,9 +1,4 @@
 # Stage 6: statistics of topology against performance, their figures, and results/findings.md.
-# Needs common.smk (R, the shell prefix, TABLES, findings_figure_targets, report_figures) and aggregate.smk.
-
-FINDINGS = CONFIG["findings"]  # defaults filled in by the schema
-TABLE_CAPTIONS = {"correlations": "correlations", "trends": "trends", "variability": "variability_table",
-                  "transition": "transition", "invariance": "invariance", "invariance_summary": "invariance"}
 
 
 rule findings_tables:
@@ -17,13 +12,13 @@ rule findings_tables:
                 category="Tables",
                 labels={"table": name},
             )
-            for name in TABLES
+            for name in FINDINGS_TABLES
         },
     params:
         out_dir=subpath(output[0], parent=True),
-        seed=FINDINGS["seed"],
-        bootstrap=FINDINGS["bootstrap"],
-        permutations=FINDINGS["permutations"],
+        seed=CONFIG["findings"]["seed"],
+        bootstrap=CONFIG["findings"]["bootstrap"],
+        permutations=CONFIG["findings"]["permutations"],
     log:
         f"{R}/logs/findings_tables.log",
     localrule: True
@@ -32,9 +27,6 @@ rule findings_tables:
     shell:
         "python -m losstopo findings --runs {input.runs:q} --out-dir {params.out_dir:q} --seed {params.seed}"
         " --bootstrap {params.bootstrap} --permutations {params.permutations} > {log:q} 2>&1"
-
-
-ARGUMENT_LISTS["invariance"] = ["--run-dirs", *run_dirs()]
 
 
 rule invariance:
@@ -52,7 +44,7 @@ rule invariance:
             for name in INVARIANCE_TABLES
         },
     params:
-        tolerance=FINDINGS["invariance_tolerance"],
+        tolerance=CONFIG["findings"]["invariance_tolerance"],
     log:
         f"{R}/logs/invariance.log",
     resources:
@@ -67,7 +59,7 @@ rule invariance:
 rule findings_figures:
     input:
         runs=f"{R}/tables/runs.csv",
-        tables=[f"{R}/tables/{name}.csv" for name in TABLES],
+        tables=[f"{R}/tables/{name}.csv" for name in FINDINGS_TABLES],
     output:
         reported(findings_figure_targets()),
     params:
@@ -86,14 +78,14 @@ rule findings_figures:
 rule findings_report:
     input:
         runs=f"{R}/tables/runs.csv",
-        tables=[f"{R}/tables/{name}.csv" for name in TABLES + INVARIANCE_TABLES],
+        tables=[f"{R}/tables/{name}.csv" for name in FINDINGS_TABLES + INVARIANCE_TABLES],
         figures=report_figures(),
     output:
         report(f"{R}/findings.md", caption="../report/findings.rst", category="Findings"),
     params:
         tables_dir=subpath(input.runs, parent=True),  # runs.csv sits with the tables
-        alpha=FINDINGS["alpha"],
-        min_runs=FINDINGS["min_runs"],
+        alpha=CONFIG["findings"]["alpha"],
+        min_runs=CONFIG["findings"]["min_runs"],
     log:
         f"{R}/logs/findings_report.log",
     localrule: True

@@ -1,11 +1,6 @@
 # Stage 4b: topological landscape profiles (paper 1): one per analysed model (run or checkpoint), drawn
 # by the topology job (topology.smk), and per family one grid figure of the final models (rows = settings
-# of the swept hyperparameters, columns = seeds). Needs common.smk (R, RUNS, UNITS, families) and
-# topology.smk (PROFILE_OPTIONS); add PROFILE_TARGETS to `rule all`.
-FAMILY_RUN_DIRS = {family: [f"{R}/runs/{run_id}" for run_id, run in RUNS.items() if run.family == family]
-                   for family in families()}
-# The profile grid figures: add to `rule all` (each unit's own profile is an input of the aggregate).
-PROFILE_TARGETS = [f"{R}/figures/{family}/profiles.{fmt}" for family in FAMILY_RUN_DIRS for fmt in ("svg", "png")]
+# of the swept hyperparameters, columns = seeds).
 
 
 rule profile_grid:
@@ -19,7 +14,7 @@ rule profile_grid:
     params:
         options=PROFILE_OPTIONS,
     wildcard_constraints:
-        family="|".join(re.escape(f) for f in FAMILY_RUN_DIRS) or "(?!)",
+        family=alternatives(FAMILIES),
     log:
         f"{R}/logs/profile_grid_{{family}}.log",
     localrule: True

@@ -1,16 +1,6 @@
 # Stage 4: per landscape, the merge tree, persistence diagram and summary metrics, and the topological
 # landscape profile drawn from them (paper 1). One job per analysed model: the profile takes a second,
 # and a job of its own per unit made the DAG of large sweeps a sixth larger (docs/cluster.md).
-TOPOLOGY = CONFIG["topology"]  # one block for every run; defaults filled in by the schema
-TOPOLOGY_OPTIONS = (
-    f"--graph {TOPOLOGY['graph']} --threshold {TOPOLOGY['threshold']} --backend {TOPOLOGY['backend']}"
-    + ("" if TOPOLOGY["knn"] is None else f" --knn {TOPOLOGY['knn']}")
-)
-PROFILE = CONFIG["profile"]  # defaults filled in by the schema
-PROFILE_OPTIONS = (
-    f"--threshold {PROFILE['threshold']} --max-basins {PROFILE['max_basins']} --levels {PROFILE['levels']}"
-    f" --scale {PROFILE['scale']} --cmap {shlex.quote(PROFILE['cmap'])}"
-)
 
 
 rule topology:
@@ -37,7 +27,7 @@ rule topology:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(60),
     conda:
-        "../../envs/ttk.yaml" if TOPOLOGY["backend"] == "ttk" else "../../envs/losstopo.yaml"
+        "../../envs/ttk.yaml" if CONFIG["topology"]["backend"] == "ttk" else "../../envs/losstopo.yaml"
     shell:
         "python -m losstopo topology {input:q} {params.options} --out-dir {params.out_dir:q} > {log:q} 2>&1"
         " && python -m losstopo profile --topology-dir {params.out_dir:q} --landscape {input:q}"

@@ -1,0 +1,115 @@
+"""Collect every run's settings, training outcome and topology into one table (``runs.csv``).
+
+One row per run. Columns: identity (``family``, ``run_id``, ``seed``, ``status``), one column per swept
+hyperparameter under its own name, the family's performance metrics, the topology metrics, and the
+landscape settings (``landscape_*``, ``topology_*``). A run whose landscape was skipped keeps its row,
+with the reason in ``landscape_skipped_reason``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from losstopo.io import load_json, load_npz, save_csv
+from losstopo.sweep.families import performance_metrics
+
+LANDSCAPE_KEYS = ("directions", "dim", "sampling", "resolution", "n_samples", "span", "precision")
+# the columns of every row, whatever the family (the header of an empty table)
+COMMON_COLUMNS = [
+    "family",
+    "run_id",
+    "seed",
+    "status",
+    "train_reason",
+    *[f"landscape_{k}" for k in LANDSCAPE_KEYS],
+    "landscape_skipped_reason",
+    "topology_graph",
+    "topology_threshold",
+    "topology_backend",
+    "topology_knn",
+    "run_dir",
+]
+
+
+def _scalars(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if isinstance(v, (bool, int, float, str)) or v is None}
+
+
+def hessian_columns(report: dict[str, Any]) -> dict[str, Any]:
+    """The ``hessian_*`` columns of one run's hessian.json (NaN where a part was not computed)."""
+    nan = float("nan")
+    top = report.get("top") or {}
+    eigenvalues = top.get("eigenvalues") or []
+    trace = report.get("trace") or {}
+    density = report.get("density") or {}
+    row = {
+        "hessian_status": report.get("status"),
+        "hessian_top_eigenvalue": eigenvalues[0] if eigenvalues else nan,
+        **{f"hessian_eigenvalue_{i + 1}": value for i, value in enumerate(eigenvalues[1:], start=1)},
+        "hessian_eigen_converged": top.get("converged"),
+        "hessian_trace": trace.get("value", nan),
+        "hessian_trace_stderr": trace.get("stderr", nan),
+        "hessian_negative_mass": density.get("negative_mass_significant", nan),
+    }
+    return row
+
+
+def run_row(run_dir: str | Path) -> dict[str, Any]:
+    """The ``runs.csv`` row of one run folder (run.json, train.json, landscape.npz, topology/, hessian/).
+
+    A checkpoint folder (``<run>/epoch~<e>``) takes run.json from its run and adds an ``epoch`` column.
+    """
+    run_dir = Path(run_dir)
+    is_checkpoint = run_dir.name.startswith("epoch~")
+    info = load_json((run_dir.parent if is_checkpoint else run_dir) / "run.json")
+    train = load_json(run_dir / "train.json")
+    landscape_meta = load_npz(run_dir / "landscape.npz").get("metadata", {})
+    topo = load_json(run_dir / "topology" / "topology.json")
+    performance = performance_metrics(info["family"])
+    row: dict[str, Any] = {
+        "family": info["family"],
+        "run_id": info["run_id"],
+        "seed": info["seed"],
+        "status": train["status"],
+        "train_reason": train.get("reason"),
+    }
+    row.update(info["swept"])
+    if is_checkpoint:
+        row["epoch"] = train["epoch"]
+    row.update({m: train["metrics"].get(m) for m in performance})
+    row.update({k: v for k, v in _scalars(topo).items() if k not in ("graph", "threshold")})
+    if (run_dir / "hessian" / "hessian.json").exists():
+        row.update(hessian_columns(load_json(run_dir / "hessian" / "hessian.json")))
+    # the settings the stages used, as their outputs record them
+    row.update({f"landscape_{k}": landscape_meta.get("landscape", {}).get(k) for k in LANDSCAPE_KEYS})
+    row["landscape_skipped_reason"] = landscape_meta.get("skipped_reason")
+    row["topology_graph"] = topo.get("graph")
+    row["topology_threshold"] = topo.get("threshold")
+    row["topology_backend"] = topo.get("backend", "native")
+    row["topology_knn"] = topo.get("knn_k")  # k of a scattered landscape's k-NN graph; none on a grid
+    row["run_dir"] = str(run_dir)
+    return row
+
+
+def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
+    """One ``run_row`` per folder; with no folder, a table of the columns every row has (a CSV header, so
+    an empty ``checkpoints.csv`` still reads as a table)."""
+    rows = [run_row(d) for d in run_dirs]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=COMMON_COLUMNS)
+
+
+def main(args) -> int:
+    for dirs, out, what in (
+        (args.run_dirs, args.out, "runs"),
+        (args.checkpoint_dirs, args.checkpoints_out, "checkpoints"),
+    ):
+        if out is None:
+            continue
+        table = collect(dirs)
+        save_csv(out, table)
+        counts = table["status"].value_counts().to_dict() if len(table) else {}
+        print(f"wrote {out}: {len(table)} {what}, status {counts}", flush=True)
+    return 0

@@ -1,0 +1,184 @@
+"""Stage 1: train one model of the sweep and write ``model.pt``, ``train.json``, ``history.csv`` and
+``checkpoints.pt`` (the models at the requested epochs, for landscapes along training).
+
+A run that diverges is a result, not an error: its files are written with ``status: "diverged"`` and
+the command exits 0, so the sweep goes on and the table reports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from losstopo.device import resolve_device
+from losstopo.io import InputFileError, atomic_path, load_json, save_csv, save_json
+from losstopo.sweep.families import defaults, get_family
+from losstopo.trained import load_saved
+
+log = logging.getLogger(__name__)
+
+
+def resolve_hparams(family: ModuleType, hp: dict[str, Any]) -> dict[str, Any]:
+    """``hp`` with the family's defaults filled in; an unknown key or a value off its schema is a ValueError."""
+    unknown = sorted(set(hp) - set(family.PARAMS))
+    if unknown:
+        raise ValueError(
+            f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for family "
+            f"{family.__name__.rsplit('.', 1)[-1]}; known: {', '.join(sorted(family.PARAMS))}"
+        )
+    full = defaults(family) | dict(hp)
+    for key, value in full.items():
+        schema = {k: v for k, v in family.PARAMS[key].items() if k not in ("default", "description")}
+        try:
+            jsonschema.validate(value, schema)
+        except jsonschema.ValidationError as exc:
+            raise ValueError(f"hyperparameter {key!r}={value!r}: {exc.message}") from None
+    return full
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices), so a run is reproducible from its seed."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def run_training(
+    family: str,
+    hp: dict[str, Any],
+    seed: int,
+    out_dir: str | os.PathLike,
+    device: str | torch.device = "auto",
+    checkpoints: tuple[int, ...] = (),
+    run_id: str | None = None,
+    swept: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train one model and write its files atomically into ``out_dir``; returns train.json's content.
+
+    ``checkpoints`` lists epochs whose models are kept in ``checkpoints.pt`` (always written, possibly
+    empty, so the workflow's outputs are fixed), with their performance metrics (``metrics``: epoch ->
+    the family's metrics of those weights); an epoch the run never reaches is simply absent.
+    ``run.json`` records the run's identity for the summaries: ``run_id`` (default: ``out_dir`` as
+    given), family, seed, ``swept`` (the swept hyperparameters' values, default none), every
+    hyperparameter and the checkpoint epochs.
+    """
+    fam = get_family(family)
+    hp = resolve_hparams(fam, hp)
+    dev = resolve_device(device)
+    out_dir = Path(out_dir)
+    seed_everything(seed)
+    log.info("training %s seed %d on %s with %s", family, seed, dev, hp)
+    model = fam.build_model(hp)
+    kept: dict[int, dict[str, torch.Tensor]] = {}
+    kept_metrics: dict[int, dict[str, Any]] = {}
+
+    def keep_checkpoint(epoch: int, trained: nn.Module, metrics: dict[str, Any]) -> None:
+        if epoch in checkpoints:
+            kept[int(epoch)] = _cpu_state(trained)
+            kept_metrics[int(epoch)] = metrics
+
+    start = time.perf_counter()
+    result = fam.train(model, hp, seed, dev, on_epoch=keep_checkpoint if checkpoints else None)
+    wall = time.perf_counter() - start
+
+    identity = {"hp": hp, "family": family, "seed": int(seed)}
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save({"state_dict": _cpu_state(model), **identity}, tmp)
+    with atomic_path(out_dir / "checkpoints.pt") as tmp:
+        torch.save({"epochs": kept, "metrics": kept_metrics, **identity}, tmp)
+    save_csv(out_dir / "history.csv", pd.DataFrame(result.history))
+    info = {
+        "family": family,
+        "seed": int(seed),
+        "hp": hp,
+        "status": result.status,
+        "reason": result.reason,
+        "metrics": result.metrics,
+        "wall_time_s": wall,
+        "device": str(dev),
+        "torch_version": torch.__version__,
+    }
+    save_json(out_dir / "train.json", info)
+    save_json(
+        out_dir / "run.json",
+        {
+            "run_id": str(out_dir) if run_id is None else run_id,
+            "family": family,
+            "seed": int(seed),
+            "swept": dict(swept or {}),
+            "hp": hp,
+            "checkpoints": sorted(int(e) for e in checkpoints),
+        },
+    )
+    log.info("wrote %s (status %s, %.1f s)", out_dir, result.status, wall)
+    return info
+
+
+def extract_checkpoint(run_dir: str | os.PathLike, epoch: int, out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Write the model of ``epoch`` as a run folder of its own (``model.pt``, ``train.json``), so every
+    later stage treats it like a finished run. Its metrics are the family's performance metrics of those
+    weights, kept by ``run_training`` (NaN if the run never reached the epoch); InputFileError if
+    ``checkpoints.pt`` lacks any of them."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    path = run_dir / "checkpoints.pt"
+    saved = load_saved(path, ("epochs", "metrics", "hp", "family", "seed"))
+    info = load_json(run_dir / "train.json")
+    performance = get_family(saved["family"]).PERFORMANCE_METRICS
+    state = saved["epochs"].get(int(epoch))
+    metrics = saved["metrics"].get(int(epoch), {key: float("nan") for key in performance})
+    missing = [key for key in performance if key not in metrics]
+    if missing:
+        raise InputFileError(f"{path}: epoch {epoch} lacks performance metric(s) {', '.join(missing)}")
+    if state is None:  # the run stopped (diverged) before this epoch: record it, like a diverged run
+        status, reason = "diverged", f"training ended before epoch {epoch} ({info.get('reason') or info['status']})"
+        final = load_saved(run_dir / "model.pt", ("state_dict",))["state_dict"]
+        state = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in final.items()}
+    else:
+        finite = all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+        status, reason = ("ok", None) if finite else ("diverged", f"non-finite parameters at epoch {epoch}")
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save({"state_dict": state, "hp": saved["hp"], "family": saved["family"], "seed": saved["seed"]}, tmp)
+    checkpoint_info = {
+        **info,
+        "status": status,
+        "reason": reason,
+        "metrics": metrics,
+        "epoch": int(epoch),
+        "final_status": info["status"],
+    }
+    save_json(out_dir / "train.json", checkpoint_info)
+    return checkpoint_info
+
+
+def main(args) -> int:
+    """``losstopo train``: one run; exit 0 for a finished run whether it converged or diverged."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    info = run_training(
+        args.family, args.params, args.seed, args.out_dir, args.device, tuple(args.checkpoints), args.run_id, args.swept
+    )
+    metrics = " ".join(f"{k}={v:.4g}" for k, v in info["metrics"].items() if isinstance(v, (int, float)))
+    print(f"train {args.family} seed {args.seed}: {info['status']} {metrics}", file=sys.stderr)
+    return 0
+
+
+def checkpoint_main(args) -> int:
+    """``losstopo checkpoint``: one epoch's model of a trained run as a run folder of its own."""
+    info = extract_checkpoint(args.run_dir, args.epoch, args.out_dir)
+    print(f"checkpoint epoch {args.epoch} of {args.run_dir}: {info['status']}", file=sys.stderr)
+    return 0
