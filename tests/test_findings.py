@@ -492,3 +492,17 @@ def test_command_line_writes_tables_figures_and_report(tmp_path):
     text = out.read_text()
     assert "[heatmap beta x lr](figures/pinn/heatmap_beta_x_lr.png)" in text
     assert "average persistence rising with beta**: not measured in this sweep" in text
+
+
+def test_family_performance_is_read_from_run_json_then_from_the_registry(tmp_path):
+    from losstopo.io import save_json
+    from losstopo.summary.tables import family_performance, headline_metric
+
+    save_json(tmp_path / "run" / "run.json", {"performance": {"auc": "higher", "brier": "lower"}})
+    recorded = pd.DataFrame({"family": ["mlp"], "run_dir": [str(tmp_path / "run" / "epoch~3")]})
+    assert family_performance(recorded) == {"auc": "higher", "brier": "lower"}
+    assert headline_metric(recorded) == "auc"
+    builtin = pd.DataFrame({"family": ["pinn"], "run_id": ["pinn/seed~0"]})
+    assert family_performance(builtin) == {"rel_l2_error": "lower", "final_loss": "lower"}
+    with pytest.raises(ValueError, match="unknown model family 'mlp'"):
+        family_performance(recorded.assign(run_dir=str(tmp_path / "elsewhere")))

@@ -240,6 +240,7 @@ def test_run_training_writes_loadable_files(tmp_path):
         "swept": {},
         "hp": info["hp"],
         "checkpoints": [],
+        "performance": {"rel_l2_error": "lower", "final_loss": "lower"},
     }
     named = tmp_path / "named"
     run_training(
@@ -259,6 +260,7 @@ def test_run_training_writes_loadable_files(tmp_path):
         "swept": {"width": 6},
         "hp": None,
         "checkpoints": [1, 2],
+        "performance": {"rel_l2_error": "lower", "final_loss": "lower"},
     }
     assert {"family", "seed", "hp", "status", "reason", "metrics", "wall_time_s", "device", "torch_version"} <= set(
         info

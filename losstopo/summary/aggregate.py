@@ -68,7 +68,7 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     train = load_json(run_dir / "train.json")
     landscape_meta = load_npz(run_dir / "landscape.npz").get("metadata", {})
     topo = load_json(run_dir / "topology" / "topology.json")
-    performance = performance_metrics(info["family"])
+    performance = info.get("performance") or performance_metrics(info["family"])
     row: dict[str, Any] = {
         "family": info["family"],
         "run_id": info["run_id"],

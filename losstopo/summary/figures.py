@@ -11,8 +11,7 @@ import pandas as pd
 from losstopo.curvature.spectral_density import curves, draw, signed_log_density
 from losstopo.io import atomic_path, load_npz, read_csv_table
 from losstopo.summary.findings.statistics import rank_permutation_test
-from losstopo.summary.tables import TOPOLOGY_METRICS, swept_keys
-from losstopo.sweep.families import performance_metrics
+from losstopo.summary.tables import TOPOLOGY_METRICS, headline_metric, swept_keys
 from losstopo.sweep.outputs import FORMATS
 
 DECADE_QUANTITIES = ("error", "loss", "persistence")  # drawn on log axes when positive
@@ -291,7 +290,7 @@ def draw_all(
     written = []
     for family, frame in runs.groupby("family", sort=True):
         swept = swept_keys(frame)
-        performance = performance_metrics(family)[0]
+        performance = headline_metric(frame)
         fam_dir = out_dir / family
         figures = {
             f"topology_vs_{key}": plot_metric_vs_hyperparameter(frame, key, performance, [k for k in swept if k != key])

@@ -13,7 +13,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from losstopo.io import InputFileError
+from losstopo.io import InputFileError, load_json
+from losstopo.sweep.families import performance_metrics
 
 # topology.json's summary metrics (docs/topology.md); their variants share the prefix (n_minima_simplified)
 TOPOLOGY_METRICS = ("n_minima", "n_saddles", "total_persistence", "avg_persistence", "max_persistence")
@@ -66,6 +67,26 @@ def format_value(value) -> str:
 def grid_label(keys: list[str], values: Iterable) -> str:
     """A grid point as ``beta=30, lr=0.001``."""
     return ", ".join(f"{k}={format_value(v)}" for k, v in zip(keys, values)) or "(no swept keys)"
+
+
+def family_performance(frame: pd.DataFrame) -> dict[str, str]:
+    """``{metric: "higher" | "lower"}`` of one family's rows, the headline metric first: as its runs recorded it
+    (``run.json``'s ``performance``, found through the ``run_dir`` column; a checkpoint's run.json is its
+    run's), else the family registry's (``losstopo.sweep.families``). ValueError for a family neither knows."""
+    for run_dir in frame["run_dir"].dropna().astype(str) if "run_dir" in frame.columns else ():
+        run_dir = Path(run_dir)
+        path = (run_dir.parent if run_dir.name.startswith("epoch~") else run_dir) / "run.json"
+        if path.exists():
+            recorded = load_json(path).get("performance")
+            if recorded:
+                return dict(recorded)
+            break
+    return performance_metrics(str(frame["family"].iloc[0]))
+
+
+def headline_metric(frame: pd.DataFrame) -> str:
+    """The headline performance metric of one family's rows (``family_performance``'s first)."""
+    return next(iter(family_performance(frame)))
 
 
 def read_runs(path: str | Path) -> pd.DataFrame:

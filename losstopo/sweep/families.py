@@ -40,6 +40,10 @@ def defaults(family: ModuleType) -> dict[str, Any]:
     return {key: spec["default"] for key, spec in family.PARAMS.items()}
 
 
-def performance_metrics(name: str) -> tuple[str, ...]:
-    """The performance metrics ``runs.csv`` reports for family ``name``, the headline one first (torch-free)."""
-    return tuple(get_hparams(name).PERFORMANCE_METRICS)
+BETTER = ("higher", "lower")  # the direction in which a performance metric is better
+
+
+def performance_metrics(name: str) -> dict[str, str]:
+    """``{metric: "higher" | "lower"}``: the performance metrics ``runs.csv`` reports for family ``name``, each
+    with the direction that is better, the headline metric first (torch-free)."""
+    return dict(get_hparams(name).PERFORMANCE_METRICS)

@@ -124,6 +124,7 @@ def run_training(
             "swept": dict(swept or {}),
             "hp": hp,
             "checkpoints": sorted(int(e) for e in checkpoints),
+            "performance": dict(fam.PERFORMANCE_METRICS),
         },
     )
     log.info("wrote %s (status %s, %.1f s)", out_dir, result.status, wall)

@@ -21,11 +21,11 @@ from losstopo.summary.tables import (
     curvature_metrics,
     format_value,
     grid_label,
+    headline_metric,
     ok_runs,
     read_runs,
     swept_keys,
 )
-from losstopo.sweep.families import performance_metrics
 
 UNITS = {
     "n_minima": "count",
@@ -291,7 +291,7 @@ def draw_all(runs: pd.DataFrame, tables: dict[str, pd.DataFrame], out_dir: str |
     written = []
     for family, frame in runs.groupby("family", sort=True):
         keys = sorted(swept_keys(frame))
-        performance = performance_metrics(family)[0]
+        performance = headline_metric(frame)
         metrics = _figure_metrics(frame)
         figures = {
             f"heatmap_{a}_x_{b}": lambda a=a, b=b: plot_grid_heatmaps(frame, a, b, performance, metrics)

@@ -17,9 +17,16 @@ import numpy as np
 import pandas as pd
 
 from losstopo.io import atomic_path, read_csv_table
-from losstopo.summary.findings.statistics import higher_is_better
-from losstopo.summary.tables import curvature_metrics, format_value, measured, read_runs, swept_keys, topology_metrics
-from losstopo.sweep.families import performance_metrics
+from losstopo.summary.tables import (
+    curvature_metrics,
+    family_performance,
+    format_value,
+    headline_metric,
+    measured,
+    read_runs,
+    swept_keys,
+    topology_metrics,
+)
 from losstopo.sweep.outputs import FINDINGS_TABLES, report_spec
 
 ALPHA = 0.05
@@ -234,8 +241,9 @@ def simpler_topology_checks(
     stability = stability or Stability(None)
     checks = []
     for family, frame in runs.groupby("family", sort=True):
-        performance = performance_metrics(family)[0]
-        better = higher_is_better(performance)
+        directions = family_performance(frame)
+        performance = next(iter(directions))
+        better = directions[performance] == "higher"
         for base, worse_sign in SIMPLER_TOPOLOGY:
             for metric in metric_variants(base, frame.columns):
                 wanted = "fewer" if worse_sign > 0 else "higher"
@@ -243,15 +251,6 @@ def simpler_topology_checks(
                 row = _row(correlations, family=family, metric=metric, performance=performance)
                 if not measured(frame, [metric]) or row is None:
                     checks.append(_not_measured(family, subject, _absent(frame, metric)))
-                elif better is None:
-                    checks.append(
-                        Check(
-                            family,
-                            subject,
-                            "cannot be assessed",
-                            f"cannot be assessed: whether a higher {performance} is better is unknown.",
-                        )
-                    )
                 else:
                     expected = -worse_sign if better else worse_sign
                     check = Check(family, subject, *judge_association(row, expected, alpha, min_runs), metric)
@@ -403,7 +402,7 @@ def sweep_summary(runs: pd.DataFrame) -> list[str]:
         lines.append(
             f"- **{family}**: {len(frame)} runs ({status}); swept {grid or 'nothing (seeds only)'}; "
             f"{spread} run(s) with status ok per grid point; headline metric "
-            f"{performance_metrics(family)[0]}; measured: {', '.join(metrics) or 'no topology metric'}."
+            f"{headline_metric(frame)}; measured: {', '.join(metrics) or 'no topology metric'}."
         )
     return lines
 

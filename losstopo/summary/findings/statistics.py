@@ -28,6 +28,7 @@ from scipy import stats
 from losstopo.io import save_csv
 from losstopo.summary.tables import (
     curvature_metrics,
+    family_performance,
     grid_label,
     measured,
     numeric,
@@ -36,7 +37,6 @@ from losstopo.summary.tables import (
     swept_keys,
     topology_metrics,
 )
-from losstopo.sweep.families import performance_metrics
 
 MIN_PAIRS = 3  # below this a rank correlation has no usable p-value
 MIN_VALID_BOOT = 0.5  # share of bootstrap resamples that must be non-degenerate for an interval
@@ -65,26 +65,14 @@ TRANSITION_COLUMNS = [
     "note",
 ]
 
-_HIGHER_IS_BETTER = ("accuracy", "iou", "dice")
-_LOWER_IS_BETTER = ("error", "loss")
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Which columns are what
 
 
-def higher_is_better(metric: str) -> bool | None:
-    """Direction of a performance metric from its name (accuracy, IoU, Dice up; error, loss down); None if unknown."""
-    if any(word in metric for word in _HIGHER_IS_BETTER):
-        return True
-    if any(word in metric for word in _LOWER_IS_BETTER):
-        return False
-    return None
-
-
 def _family_metrics(frame: pd.DataFrame, performance: Mapping[str, Iterable[str]] | None):
     family = str(frame["family"].iloc[0])
-    perf = performance[family] if performance is not None else performance_metrics(family)
+    perf = list(performance[family] if performance is not None else family_performance(frame))
     return {
         "topology": measured(frame, topology_metrics(frame.columns)),
         "curvature": measured(frame, curvature_metrics(frame.columns)),

@@ -141,8 +141,15 @@ def split_problems(n_total: int, hp: dict[str, Any]) -> list[str]:
     return []
 
 
-# runs.csv reports these metrics of a trained model; the first is the headline one
-PERFORMANCE_METRICS = ("mean_iou", "pixel_accuracy", "dice", "eval_loss", "train_loss")
+# runs.csv reports these metrics of a trained model, each with the direction that is better; the first is the
+# headline metric the findings test topology against
+PERFORMANCE_METRICS = {
+    "mean_iou": "higher",
+    "pixel_accuracy": "higher",
+    "dice": "higher",
+    "eval_loss": "lower",
+    "train_loss": "lower",
+}
 
 
 def check(hp: dict[str, Any]) -> list[str]:

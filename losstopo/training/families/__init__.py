@@ -9,8 +9,9 @@ A family module defines:
     its checks across keys and its epoch count). The config validator and ``config/README.md`` are
     built from it, and any key in it can be swept.
 ``PERFORMANCE_METRICS``
-    The keys of ``TrainResult.metrics`` that ``runs.csv`` reports for this family, the headline one
-    first; imported from the same torch-free table, so the summaries read them without torch.
+    ``{metric: "higher" | "lower"}``: the keys of ``TrainResult.metrics`` that ``runs.csv`` reports for
+    this family, each with the direction that is better, the headline metric first; imported from the same
+    torch-free table. ``run.json`` records it, so the summaries read it with the results.
 ``build_model(hp) -> nn.Module``
     A freshly initialised model (the caller seeds torch first).
 ``train(model, hp, seed, device, on_epoch=None) -> TrainResult``
