@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from losstopo.device import resolve_device, resolve_dtype
-from losstopo.objective import Objective
+from losstopo.objective import Objective, functional_loss
 from losstopo.sweep.hparams.unet import PARAMS, PERFORMANCE_METRICS, check, eval_count, split_problems
 from losstopo.training.data.pets import ensure_pets, load_pets, pet_index
 from losstopo.training.data.shapes import make_shapes
@@ -275,15 +275,11 @@ def objective(
     x, y = to_input(images, device, dtype), masks.to(device).long()
     chunks = list(zip(x.split(hp["eval_batch_size"]), y.split(hp["eval_batch_size"])))
     net = copy.deepcopy(model).to(device=device, dtype=dtype).eval()
-    buffers = {name: b.detach() for name, b in net.named_buffers()}
-    count = y.numel()
 
-    def loss_fn(params: dict[str, torch.Tensor]) -> torch.Tensor:
-        total = 0.0
-        for xb, yb in chunks:
-            logits = torch.func.functional_call(net, (params, buffers), (xb,))
-            total = total + F.cross_entropy(logits, yb, reduction="none").double().sum()
-        return total / count
+    def batch_loss(logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, yb, reduction="none").double().sum()
+
+    loss_fn = functional_loss(net, chunks, batch_loss, y.numel())
 
     per_pixel = 8 * hp["base_width"] * x.element_size() + 8 * hp["n_classes"]
     metadata = {
