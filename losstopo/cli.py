@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--swept", type=_json_dict, default={}, help="the swept hyperparameters' values (JSON), for run.json"
     )
+    p.add_argument(
+        "--trajectory",
+        action="store_true",
+        help="keep the parameters of every epoch in checkpoints.pt (for trajectory directions)",
+    )
 
     p = command(
         "checkpoint",
@@ -117,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True, help="folder holding model.pt and train.json")
     p.add_argument("--landscape", type=_json_dict, required=True, help="landscape settings as a JSON object")
     p.add_argument("--out", required=True, help="directions.npz to write")
+    p.add_argument(
+        "--trajectory", default=None, help="the run's checkpoints.pt holding its trajectory (trajectory directions)"
+    )
     p.add_argument("--device", default=default("device"), help=DEVICE_HELP)
 
     p = command("sample", "sample the loss on a grid around a trained model", "losstopo.landscape.sampling:main")

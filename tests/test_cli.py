@@ -9,8 +9,8 @@ import pytest
 
 from losstopo import __version__, cli
 from losstopo.io import save_csv
+from losstopo.landscape.drawing import direction_label
 from losstopo.summary.aggregate import collect
-from losstopo.summary.figures import direction_label
 from losstopo.sweep.schema import default
 
 

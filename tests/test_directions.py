@@ -173,7 +173,11 @@ def test_cli_writes_the_documented_npz(tmp_path, model):
     run = write_run(tmp_path, model, hp, seed=3)
     out = tmp_path / "directions.npz"
     args = argparse.Namespace(
-        run_dir=str(run), landscape={"dim": 3, "seed": 2, "normalize_1d": True}, out=str(out), device="cpu"
+        run_dir=str(run),
+        landscape={"dim": 3, "seed": 2, "normalize_1d": True},
+        out=str(out),
+        device="cpu",
+        trajectory=None,
     )
     assert dirs.main(args) == 0
     data = dirs.load_directions(out, model)
@@ -196,7 +200,9 @@ def test_hessian_directions_are_eigenvectors(tmp_path):
     run = write_run(tmp_path, model, hp, seed=1)
     out = tmp_path / "directions.npz"
     dirs.main(
-        argparse.Namespace(run_dir=str(run), landscape={"directions": "hessian", "dim": 2}, out=str(out), device="cpu")
+        argparse.Namespace(
+            run_dir=str(run), landscape={"directions": "hessian", "dim": 2}, out=str(out), device="cpu", trajectory=None
+        )
     )
     data = dirs.load_directions(out, model)
     objective = pinn.objective(model, hp, 1, "cpu", torch.float64)

@@ -2,6 +2,8 @@
 
 Random directions (Li et al. 2018): a seeded Gaussian vector per direction, filter-normalised, then
 made mutually orthogonal. Hessian directions: the top-k eigenvectors from :mod:`losstopo.curvature.hessian`.
+Trajectory directions (Li et al. 2018): the top-k principal components of the parameters along training
+(:mod:`losstopo.landscape.trajectory`), with the training path projected on them.
 
 The flat parameter order is ``model.named_parameters()``, each tensor flattened (C order) and
 concatenated; ``directions.npz`` stores that layout so sampling can check it against the model.
@@ -12,7 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,7 @@ from torch import nn
 from losstopo.curvature.hessian import hessian_directions
 from losstopo.device import resolve_device
 from losstopo.io import InputFileError, load_npz, save_npz
+from losstopo.landscape.trajectory import load_trajectory, pca_directions
 from losstopo.trained import load_trained
 
 log = logging.getLogger(__name__)
@@ -169,49 +173,176 @@ def random_directions(model: nn.Module, k: int, run_seed: int, seed: int = 0, no
     return directions
 
 
+KINDS = ("random", "hessian", "trajectory")
+
+
+@dataclass
+class Directions:
+    """k directions in parameter space and what they are.
+
+    ``vectors`` (k, P) float64 in the flat layout; ``metadata``: kind, dim, seed, run_seed, normalize_1d,
+    n_params, shapes, max_abs_cosine, and per kind the eigenvalues (Hessian) or the explained variance
+    ratio, training path and its epochs (trajectory), as ``directions.npz`` and ``landscape.npz`` record them;
+    ``arrays``: the same per-kind values as arrays (``eigenvalues`` (k,); ``training_path`` (T, k),
+    ``training_epochs`` (T,), ``explained_variance_ratio`` (k,)).
+    """
+
+    vectors: np.ndarray
+    metadata: dict[str, Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def flat_states(model: nn.Module, trajectory) -> np.ndarray:
+    """The parameter vectors of a trajectory as rows (T, P) float64 in the model's flat layout.
+
+    ``trajectory`` is a (T, P) array or tensor, or a sequence of states: state_dicts (the model's parameter
+    names, buffers ignored) or flat (P,) vectors. ValueError naming the state and the parameter that does not fit.
+    """
+    layout = Layout.of(model)
+    if isinstance(trajectory, (np.ndarray, torch.Tensor)) and trajectory.ndim == 2:
+        trajectory = list(trajectory)
+    rows = []
+    for i, state in enumerate(trajectory):
+        if isinstance(state, Mapping):
+            missing = [n for n in layout.names if n not in state]
+            if missing:
+                raise ValueError(f"trajectory state {i}: no parameter {missing[0]!r} (a state_dict of another model?)")
+            for name, shape in zip(layout.names, layout.shapes):
+                if tuple(state[name].shape) != shape:
+                    raise ValueError(
+                        f"trajectory state {i}: parameter {name!r} has shape {tuple(state[name].shape)}, "
+                        f"the model's has {shape}"
+                    )
+            state = torch.cat([torch.as_tensor(state[n]).detach().reshape(-1).double().cpu() for n in layout.names])
+        row = np.asarray(state.detach().cpu().double() if isinstance(state, torch.Tensor) else state, np.float64)
+        if row.shape != (layout.size,):
+            raise ValueError(f"trajectory state {i} has shape {row.shape}; the model has {layout.size} parameters")
+        rows.append(row)
+    return np.stack(rows) if rows else np.zeros((0, layout.size))
+
+
+def trajectory_directions(model: nn.Module, trajectory, k: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Li et al. 2018's trajectory directions about the model's parameters (the final ones): the top-k PCA
+    directions of the states along training (:func:`flat_states`), not filter-normalised, each scaled to the
+    path's extent along it. Returns (directions (k, P), path (T, k) in [-1, 1], explained variance ratio (k,));
+    see :func:`losstopo.landscape.trajectory.pca_directions` for the method and the errors raised."""
+    return pca_directions(flat_states(model, trajectory), flat_parameters(model).cpu().numpy(), k)
+
+
+def _settings(model: nn.Module, kind: str, k: int, seed: int, run_seed: int, normalize_1d: bool) -> dict[str, Any]:
+    layout = Layout.of(model)
+    return {
+        "kind": kind,
+        "dim": int(k),
+        "seed": int(seed),
+        "run_seed": int(run_seed),
+        "normalize_1d": bool(normalize_1d),
+        "n_params": layout.size,
+        "shapes": [list(s) for s in layout.shapes],
+    }
+
+
+def pick_directions(
+    model: nn.Module,
+    kind: str = "random",
+    k: int = 2,
+    *,
+    seed: int = 0,
+    run_seed: int = 0,
+    normalize_1d: bool = False,
+    objective=None,
+    trajectory=None,
+    epochs=None,
+) -> Directions:
+    """k directions of ``kind`` around the model's parameters: ``random`` (filter-normalised, from ``seed``
+    and ``run_seed``), ``hessian`` (top-k eigenvectors of ``objective``'s Hessian, an Objective on this
+    model) or ``trajectory`` (PCA of ``trajectory``, the states along training, numbered by ``epochs``,
+    default 0..T-1). ValueError for an unknown kind or a missing ``objective`` / ``trajectory``."""
+    if kind not in KINDS:
+        raise ValueError(f"landscape.directions must be one of {', '.join(KINDS)}, got {kind!r}")
+    meta = _settings(model, kind, k, seed, run_seed, normalize_1d)
+    arrays: dict[str, np.ndarray] = {}
+    if kind == "random":
+        vectors = random_directions(model, k, run_seed, seed, normalize_1d)
+    elif kind == "hessian":
+        if objective is None:
+            raise ValueError("Hessian directions need the objective (its loss and evaluation set)")
+        combined = int(direction_seed(run_seed, seed).generate_state(1)[0])
+        vectors, eigenvalues = hessian_directions(objective, k, seed=combined)
+        arrays["eigenvalues"] = np.asarray(eigenvalues, dtype=np.float64)
+    else:
+        if trajectory is None:
+            raise ValueError("trajectory directions need the trajectory: the states along training")
+        vectors, path, ratio = trajectory_directions(model, trajectory, k)
+        arrays |= {
+            "training_path": path,
+            "training_epochs": np.arange(len(path)) if epochs is None else np.asarray(epochs, dtype=np.int64),
+            "explained_variance_ratio": ratio,
+        }
+        if arrays["training_epochs"].shape != (len(path),):
+            raise ValueError(f"epochs has {arrays['training_epochs'].size} entries for {len(path)} trajectory states")
+    meta |= {key: value.tolist() for key, value in arrays.items()}
+    meta["max_abs_cosine"] = max_abs_cosine(vectors)
+    return Directions(np.asarray(vectors, dtype=np.float64), meta, arrays)
+
+
 def compute_directions(
-    family, model: nn.Module, hp: dict[str, Any], run_seed: int, landscape: dict[str, Any], device: torch.device
+    family,
+    model: nn.Module,
+    hp: dict[str, Any],
+    run_seed: int,
+    landscape: dict[str, Any],
+    device: torch.device,
+    trajectory: str | os.PathLike | None = None,
+    epoch: int | None = None,
 ) -> dict[str, Any]:
-    """Everything ``directions.npz`` holds, for one trained model and the landscape settings."""
+    """Everything ``directions.npz`` holds, for one trained model and the landscape settings.
+
+    ``trajectory`` is the run's ``checkpoints.pt`` (trajectory directions); a checkpoint unit of ``epoch``
+    uses the states up to it. A model with non-finite parameters, or a trajectory of fewer than dim + 1
+    states (a run that stopped early), gets NaN directions and a ``skipped_reason``, like a diverged run.
+    """
     kind = landscape.get("directions", "random")
     k = int(landscape.get("dim", 2))
     seed = int(landscape.get("seed", 0))
     normalize_1d = bool(landscape.get("normalize_1d", False))
     layout = Layout.of(model)
-    meta: dict[str, Any] = {
-        "kind": kind,
-        "dim": k,
-        "seed": seed,
-        "run_seed": int(run_seed),
-        "normalize_1d": normalize_1d,
-        "n_params": layout.size,
-        "shapes": [list(s) for s in layout.shapes],
-    }
-    arrays: dict[str, Any] = {}
+    skip, states, epochs = None, None, None
     if not torch.isfinite(flat_parameters(model)).all():
-        meta["skipped_reason"] = "model parameters are not finite (diverged training)"
-        log.warning("directions skipped: %s", meta["skipped_reason"])
-        directions = np.full((k, layout.size), np.nan)
-        if kind == "hessian":
-            arrays["eigenvalues"] = np.full(k, np.nan)
-    elif kind == "random":
-        directions = random_directions(model, k, run_seed, seed, normalize_1d)
-    elif kind == "hessian":
-        objective = family.objective(model, hp, run_seed, device, torch.float64)
-        combined = int(direction_seed(run_seed, seed).generate_state(1)[0])
-        directions, eigenvalues = hessian_directions(objective, k, seed=combined)
-        arrays["eigenvalues"] = np.asarray(eigenvalues, dtype=np.float64)
-        meta["eigenvalues"] = arrays["eigenvalues"].tolist()
+        skip = "model parameters are not finite (diverged training)"
+    elif kind == "trajectory":
+        if trajectory is None:
+            raise ValueError("landscape.directions trajectory needs the run's checkpoints.pt (--trajectory)")
+        epochs, states = load_trajectory(trajectory, epoch)
+        if len(states) < k + 1:
+            skip = f"the trajectory holds {len(states)} state(s), too few for {k} directions (training stopped early)"
+    if skip is not None:
+        log.warning("directions skipped: %s", skip)
+        nan = {"eigenvalues": np.full(k, np.nan)} if kind == "hessian" else {}
+        found = Directions(
+            np.full((k, layout.size), np.nan),
+            _settings(model, kind, k, seed, run_seed, normalize_1d) | {"skipped_reason": skip},
+            nan,
+        )
     else:
-        raise ValueError(f"landscape.directions must be 'random' or 'hessian', got {kind!r}")
-    if "skipped_reason" not in meta:
-        meta["max_abs_cosine"] = max_abs_cosine(directions)
+        objective = family.objective(model, hp, run_seed, device, torch.float64) if kind == "hessian" else None
+        found = pick_directions(
+            model,
+            kind,
+            k,
+            seed=seed,
+            run_seed=run_seed,
+            normalize_1d=normalize_1d,
+            objective=objective,
+            trajectory=states,
+            epochs=epochs,
+        )
     return {
-        "directions": np.asarray(directions, dtype=np.float64),
+        "directions": found.vectors,
         "names": np.array(layout.names),
         "offsets": np.array(layout.offsets, dtype=np.int64),
-        **arrays,
-        "metadata": meta,
+        **found.arrays,
+        "metadata": found.metadata,
     }
 
 
@@ -236,8 +367,8 @@ def main(args) -> int:
     """``losstopo directions``: write directions.npz for one trained run."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     device = resolve_device(args.device)
-    family, model, hp, seed, _ = load_trained(args.run_dir, device)
-    out = compute_directions(family, model, hp, seed, args.landscape, device)
+    family, model, hp, seed, info = load_trained(args.run_dir, device)
+    out = compute_directions(family, model, hp, seed, args.landscape, device, args.trajectory, info.get("epoch"))
     save_npz(args.out, **out)
     meta = out["metadata"]
     print(

@@ -10,6 +10,7 @@ import pandas as pd
 
 from losstopo.curvature.spectral_density import curves, draw, signed_log_density
 from losstopo.io import atomic_path, load_npz, read_csv_table
+from losstopo.landscape.drawing import draw_landscape
 from losstopo.summary.findings.statistics import rank_permutation_test
 from losstopo.summary.tables import TOPOLOGY_METRICS, headline_metric, swept_keys
 from losstopo.sweep.outputs import FORMATS
@@ -203,32 +204,10 @@ def plot_density_overlay(frame: pd.DataFrame, keys: list[str]):
     return fig
 
 
-def _central_slice(loss: np.ndarray) -> np.ndarray:
-    """A 2-D view of a k-D landscape: the plane of the first two axes through the centre."""
-    while loss.ndim > 2:
-        loss = loss[..., loss.shape[-1] // 2]
-    return loss
-
-
-def direction_label(metadata: dict, i: int) -> str:
-    """The axis label of direction ``i`` (0-based) of a landscape, from its ``landscape.npz`` metadata:
-    ``Hessian eigenvector 1 (λ = 12.3)`` or ``random direction 1 (filter-normalised)``."""
-    directions = metadata.get("directions", {}) if isinstance(metadata, dict) else {}
-    kind = directions.get("kind")
-    eigenvalues = directions.get("eigenvalues") or []
-    if kind == "hessian":
-        value = f" (λ = {eigenvalues[i]:.3g})" if i < len(eigenvalues) and np.isfinite(eigenvalues[i]) else ""
-        return f"Hessian eigenvector {i + 1}{value}"
-    if kind == "random":
-        return f"random direction {i + 1} (filter-normalised)"
-    return f"{kind} direction {i + 1}" if kind else f"direction {i + 1}"
-
-
 def plot_loss_heatmaps(frame: pd.DataFrame, performance: str, keys: list[str], count: int):
-    """log10 loss of up to ``count`` landscapes chosen to span the range of performance.
-
-    Grids show their central 2-D slice (a curve for k = 1); scattered samples show their points
-    projected on the first two directions, coloured by log10 loss."""
+    """log10 loss of up to ``count`` landscapes chosen to span the range of performance
+    (:func:`losstopo.landscape.drawing.draw_landscape`: a grid's central 2-D slice, a curve for k = 1,
+    scattered samples on the first two directions, the training path of trajectory directions)."""
     import matplotlib.pyplot as plt
 
     data = frame.assign(_perf=_numeric(frame, performance)).sort_values(["_perf", "run_id"], na_position="last")
@@ -236,39 +215,10 @@ def plot_loss_heatmaps(frame: pd.DataFrame, performance: str, keys: list[str], c
     fig, axes = plt.subplots(1, len(picks), figsize=(3.2 * len(picks), 3.0), squeeze=False)
     for ax, (_, row) in zip(axes[0], picks.iterrows()):
         landscape = load_npz(Path(row["run_dir"]) / "landscape.npz", required=("loss",))
-        loss, meta = landscape["loss"], landscape.get("metadata", {})
         label = ", ".join(f"{k}={row[k]}" for k in keys) + f", seed={row['seed']}"
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shown = np.log10(_central_slice(loss) if "axes" in landscape else loss)
-        if "points" in landscape:
-            points = landscape["points"]
-            image = ax.scatter(
-                points[:, 0],
-                points[:, 1] if points.shape[1] > 1 else np.zeros(len(points)),
-                c=shown,
-                s=6,
-                cmap="viridis",
-            )
-            fig.colorbar(image, ax=ax, shrink=0.8, label="log10 loss")
-            ax.set_xlabel(direction_label(meta, 0))
-            ax.set_ylabel(direction_label(meta, 1))
-        elif shown.ndim == 1:
-            axis = landscape["axes"]
-            ax.plot(axis[0], shown)
-            ax.set_xlabel(direction_label(meta, 0))
-            ax.set_ylabel("log10 loss")
-        else:
-            axis = landscape["axes"]
-            image = ax.imshow(
-                shown.T,
-                origin="lower",
-                cmap="viridis",
-                aspect="equal",
-                extent=(axis[0][0], axis[0][-1], axis[1][0], axis[1][-1]),
-            )
-            fig.colorbar(image, ax=ax, shrink=0.8, label="log10 loss")
-            ax.set_xlabel(direction_label(meta, 0), fontsize=7)
-            ax.set_ylabel(direction_label(meta, 1), fontsize=7)
+        draw_landscape(
+            ax, landscape["loss"], landscape.get("axes"), landscape.get("points"), landscape.get("metadata", {})
+        )
         ax.set_title(f"{label}\n{performance} = {row['_perf']:.3g}", fontsize=8)
     fig.suptitle(f"{frame['family'].iloc[0]}: loss landscapes (central 2-D slice)")
     fig.tight_layout()

@@ -204,8 +204,9 @@ def _grid(values: dict[str, list]) -> list[dict[str, Any]]:
 
 def _family_problems(name: str, fam_cfg: dict, landscape: dict, config: dict) -> list[str]:
     """What a family's settings get wrong across keys, checked on every grid point of its sweep:
-    the family's own rules (losstopo.sweep.hparams), checkpoints after the last epoch, and landscape
-    settings the sampling and topology stages cannot take."""
+    the family's own rules (losstopo.sweep.hparams), checkpoints after the last epoch, trajectory directions
+    with fewer states along training than they need, and landscape settings the sampling and topology
+    stages cannot take."""
     hparams, prefix = get_hparams(name), f"families.{name}"
     base = {**defaults(hparams), **fam_cfg["params"]}
     found: dict[str, list[dict]] = {}  # problem -> the grid points that have it
@@ -214,6 +215,13 @@ def _family_problems(name: str, fam_cfg: dict, landscape: dict, config: dict) ->
         for problem in hparams.check(hp):
             found.setdefault(f"config key '{prefix}' params and sweep: {problem}", []).append(swept)
         last = hparams.epoch_count(hp)
+        if landscape["directions"] == "trajectory" and landscape["dim"] > last:
+            found.setdefault(
+                f"config key '{prefix}.landscape.dim': {landscape['dim']} trajectory directions need at least "
+                f"{landscape['dim'] + 1} states along training, but these runs keep {last + 1} (the initial "
+                f"weights and {last} epoch(s))",
+                [],
+            ).append(swept)
         late = [epoch for epoch in fam_cfg["checkpoints"] if epoch > last]
         if late:
             found.setdefault(
@@ -225,6 +233,12 @@ def _family_problems(name: str, fam_cfg: dict, landscape: dict, config: dict) ->
     for problem, points in found.items():
         where = ", ".join(f"{k}={v!r}" for k, v in points[0].items())
         problems.append(problem + (f" (in {len(points)} grid point(s) of the sweep, e.g. {where})" if where else ""))
+    early = [epoch for epoch in fam_cfg["checkpoints"] if epoch < landscape["dim"]]
+    if landscape["directions"] == "trajectory" and early:
+        problems.append(
+            f"config key '{prefix}.checkpoints': epoch(s) {', '.join(map(str, early))} keep fewer than "
+            f"{landscape['dim'] + 1} states along training, too few for {landscape['dim']} trajectory directions"
+        )
     if landscape["sampling"] == "grid" and landscape["dim"] > MAX_GRID_DIM:
         problems.append(
             f"config key '{prefix}.landscape.dim': {landscape['dim']} - a grid landscape has at most "

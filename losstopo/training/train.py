@@ -1,5 +1,6 @@
 """Stage 1: train one model of the sweep and write ``model.pt``, ``train.json``, ``history.csv`` and
-``checkpoints.pt`` (the models at the requested epochs, for landscapes along training).
+``checkpoints.pt`` (the models at the requested epochs, for landscapes along training, and with
+``--trajectory`` the parameters of every epoch, for trajectory directions).
 
 A run that diverges is a result, not an error: its files are written with ``status: "diverged"`` and
 the command exits 0, so the sweep goes on and the table reports it.
@@ -59,6 +60,11 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
+def _flat_cpu(model: nn.Module) -> torch.Tensor:
+    """The parameters as one flat CPU vector (``named_parameters`` order, the model's dtype)."""
+    return torch.cat([p.detach().reshape(-1).cpu() for p in model.parameters()])
+
+
 def run_training(
     family: str,
     hp: dict[str, Any],
@@ -68,12 +74,16 @@ def run_training(
     checkpoints: tuple[int, ...] = (),
     run_id: str | None = None,
     swept: dict[str, Any] | None = None,
+    trajectory: bool = False,
 ) -> dict[str, Any]:
     """Train one model and write its files atomically into ``out_dir``; returns train.json's content.
 
     ``checkpoints`` lists epochs whose models are kept in ``checkpoints.pt`` (always written, possibly
     empty, so the workflow's outputs are fixed), with their performance metrics (``metrics``: epoch ->
-    the family's metrics of those weights); an epoch the run never reaches is simply absent.
+    the family's metrics of those weights); an epoch the run never reaches is simply absent. With
+    ``trajectory`` it also keeps the parameters before training and after every epoch (for the PINN every
+    LOG_EVERY optimiser steps), under ``trajectory``: ``epochs`` (0 = the initial weights) and
+    ``parameters`` (T, P) in the model's dtype and flat layout (trajectory directions); empty otherwise.
     ``run.json`` records the run's identity for the summaries: ``run_id`` (default: ``out_dir`` as
     given), family, seed, ``swept`` (the swept hyperparameters' values, default none), every
     hyperparameter and the checkpoint epochs.
@@ -87,21 +97,27 @@ def run_training(
     model = fam.build_model(hp)
     kept: dict[int, dict[str, torch.Tensor]] = {}
     kept_metrics: dict[int, dict[str, Any]] = {}
+    path: dict[int, torch.Tensor] = {0: _flat_cpu(model)} if trajectory else {}
 
     def keep_checkpoint(epoch: int, trained: nn.Module, metrics: dict[str, Any]) -> None:
         if epoch in checkpoints:
             kept[int(epoch)] = _cpu_state(trained)
             kept_metrics[int(epoch)] = metrics
+        if trajectory:
+            path[int(epoch)] = _flat_cpu(trained)
 
     start = time.perf_counter()
-    result = fam.train(model, hp, seed, dev, on_epoch=keep_checkpoint if checkpoints else None)
+    result = fam.train(model, hp, seed, dev, on_epoch=keep_checkpoint if checkpoints or trajectory else None)
     wall = time.perf_counter() - start
 
     identity = {"hp": hp, "family": family, "seed": int(seed)}
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save({"state_dict": _cpu_state(model), **identity}, tmp)
     with atomic_path(out_dir / "checkpoints.pt") as tmp:
-        torch.save({"epochs": kept, "metrics": kept_metrics, **identity}, tmp)
+        final = _flat_cpu(model)
+        states = torch.stack([v.to(final.dtype) for v in path.values()]) if path else final.new_zeros(0, final.numel())
+        kept_path = {"epochs": list(path), "parameters": states}
+        torch.save({"epochs": kept, "metrics": kept_metrics, "trajectory": kept_path, **identity}, tmp)
     save_csv(out_dir / "history.csv", pd.DataFrame(result.history))
     info = {
         "family": family,
@@ -171,7 +187,15 @@ def main(args) -> int:
     """``losstopo train``: one run; exit 0 for a finished run whether it converged or diverged."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     info = run_training(
-        args.family, args.params, args.seed, args.out_dir, args.device, tuple(args.checkpoints), args.run_id, args.swept
+        args.family,
+        args.params,
+        args.seed,
+        args.out_dir,
+        args.device,
+        tuple(args.checkpoints),
+        args.run_id,
+        args.swept,
+        args.trajectory,
     )
     metrics = " ".join(f"{k}={v:.4g}" for k, v in info["metrics"].items() if isinstance(v, (int, float)))
     print(f"train {args.family} seed {args.seed}: {info['status']} {metrics}", file=sys.stderr)

@@ -158,11 +158,24 @@ DIRECTION_KEYS = ("directions", "dim", "seed", "normalize_1d")
 @job_function
 def train_args(wildcards):
     """`losstopo train`'s options that say which model to train (family, seed, hyperparameters, epochs to
-    keep) and what its run.json records (run id, swept values)."""
+    keep, whether to keep its weights along training) and what its run.json records (run id, swept values)."""
     run = run_of(wildcards)
     epochs = ",".join(map(str, run.checkpoints)) or '""'
+    keep_path = " --trajectory" if run.landscape["directions"] == "trajectory" else ""
     return (f"--family {run.family} --seed {run.seed} --params {shlex.quote(as_json(run.hp))} --checkpoints {epochs}"
-            f" --run-id {shlex.quote(run.run_id)} --swept {shlex.quote(as_json(run.swept))}")
+            f" --run-id {shlex.quote(run.run_id)} --swept {shlex.quote(as_json(run.swept))}{keep_path}")
+
+
+@job_function
+def trajectory_input(wildcards):
+    """The run's checkpoints.pt, which holds its weights along training, for trajectory directions; else none."""
+    run = run_of(wildcards)
+    return [f"{R}/runs/{run.run_id}/checkpoints.pt"] if run.landscape["directions"] == "trajectory" else []
+
+
+@job_function
+def trajectory_option(wildcards):
+    return " ".join(f"--trajectory {shlex.quote(path)}" for path in trajectory_input(wildcards))
 
 
 @job_function

@@ -4,12 +4,14 @@
 rule directions:
     input:
         model=f"{UNIT_DIR}/model.pt",  # and its train.json, written by the same job (docs/cluster.md: DAG)
+        trajectory=trajectory_input,
     output:
         f"{UNIT_DIR}/directions.npz",
     params:
         landscape=direction_settings,
         device=CONFIG["device"],
         run_dir=subpath(input.model, parent=True),
+        trajectory=trajectory_option,
     log:
         f"{UNIT_LOG_DIR}/directions.log",
     threads: 1
@@ -21,4 +23,4 @@ rule directions:
         "../../envs/losstopo.yaml"
     shell:
         "python -m losstopo directions --run-dir {params.run_dir:q} --landscape {params.landscape:q}"
-        " --device {params.device} --out {output:q} > {log:q} 2>&1"
+        " --device {params.device} {params.trajectory} --out {output:q} > {log:q} 2>&1"
