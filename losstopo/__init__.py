@@ -5,7 +5,12 @@ A Snakemake workflow and a Python package. The package is laid out by stage (doc
 (model families, data, the training loop), ``landscape`` (directions, sampling, connectivity),
 ``curvature`` (Hessian), ``topology`` (merge trees, persistence, profiles), ``summary`` (tables,
 figures, findings) and ``explorer``. The names below are importable from ``losstopo`` itself; each is
-imported on first use, so ``import losstopo`` stays free of torch.
+imported on first use, so ``import losstopo`` stays free of torch. For any model (docs/api.md)::
+
+    import losstopo
+    objective = losstopo.make_objective(model, torch.nn.CrossEntropyLoss(), (X, y))
+    landscape = losstopo.compute_landscape(objective, "random", dim=2, resolution=31)
+    landscape.summary(), landscape.save_profile("profile.png"), losstopo.analyze(objective)
 """
 
 from __future__ import annotations
@@ -36,17 +41,19 @@ def lazy_exports(package: str, exports: dict[str, list[str]]) -> tuple[Callable[
 
 
 _EXPORTS = {
-    "losstopo.objective": ["Objective"],
+    "losstopo.objective": ["Objective", "make_objective"],
+    "losstopo.api": ["Landscape", "compute_landscape"],
     "losstopo.trained": ["load_trained"],
-    "losstopo.landscape.directions": ["random_directions"],
+    "losstopo.landscape.directions": ["Directions", "random_directions", "trajectory_directions"],
     "losstopo.landscape.sampling": ["sample", "sample_landscape"],
-    "losstopo.landscape.connectivity": ["linear_path"],
+    "losstopo.landscape.connectivity": ["LinearPath", "linear_path"],
     "losstopo.curvature.hessian": [
         "top_eigenpairs",
         "hessian_directions",
         "hutchinson_trace",
         "slq_density",
         "analyze",
+        "plot_density",
     ],
     "losstopo.topology": ["compute_topology", "scattered_topology", "summarize"],
     "losstopo.topology.profile": ["profile_geometry"],

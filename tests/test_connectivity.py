@@ -81,7 +81,7 @@ def test_path_equals_a_plain_loop_at_interpolated_weights(two_seeds):
     family, model_a, hp, seed_a, _ = load_trained(two_seeds[0], "cpu")
     _, model_b, _, _, _ = load_trained(two_seeds[1], "cpu")
     t = mc.path_coordinates(9)
-    path = mc.linear_path(family, model_a, model_b, hp, seed_a, t, "cpu", torch.float64)
+    path = mc.linear_path(family.objective(model_a, hp, seed_a, "cpu", torch.float64), model_b, t.size).loss
     ref = reference_path(family, model_a, model_b, hp, seed_a, t)
     assert np.all(np.isfinite(path))
     np.testing.assert_allclose(path, ref, rtol=1e-10, atol=0)
@@ -109,8 +109,11 @@ def test_batchnorm_statistics_are_interpolated_too(family, hp):
         if a.is_floating_point()
     )
     t = mc.path_coordinates(5)
-    path = mc.linear_path(family, models[0], models[1], hp, 0, t, "cpu", torch.float64)
+    objective = family.objective(models[0], hp, 0, "cpu", torch.float64)
+    path = mc.linear_path(objective, models[1], t.size).loss
     np.testing.assert_allclose(path, reference_path(family, models[0], models[1], hp, 0, t), rtol=1e-10)
+    with torch.no_grad():  # model A's statistics are back in the objective: its loss is A's again
+        np.testing.assert_allclose(float(objective.loss_of_model()), path[0], rtol=1e-12)
     with torch.no_grad():
         own = [float(family.objective(m, hp, 0, "cpu", torch.float64).loss_of_model()) for m in models]
     np.testing.assert_allclose(path[[0, -1]], own, rtol=1e-12)

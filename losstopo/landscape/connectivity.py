@@ -1,6 +1,7 @@
 """Mode connectivity between seeds: the loss on the straight line between two trained models.
 
-For two runs A and B of one setting (same hyperparameters, different seeds) the path is
+:func:`linear_path` takes any model A's objective (``losstopo.make_objective``) and a model B; for two runs
+A and B of one setting (same hyperparameters, different seeds) the path is
 theta(t) = theta_A + t (theta_B - theta_A), t in [0, 1]. It is sampled with the batched sampler
 (:func:`losstopo.landscape.sampling.sample`): centre theta_A, one direction theta_B - theta_A, grid axis t, on
 model A's objective (its evaluation set; for the PINN, A's seeded collocation set). The barrier height
@@ -11,9 +12,9 @@ BatchNorm: the objective evaluates the network with fixed running statistics (bu
 models' floating-point buffers differ, each point of the path uses buffers interpolated like the
 weights, (1 - t) b_A + t b_B, so both end points are exactly the models A and B; the path is then
 sampled one point per sampler call, with the point's buffers written into the objective's own copy of
-the network. Integer buffers
-(``num_batches_tracked``) are A's. Recomputing the statistics on training data at each t (REPAIR,
-Jordan et al. 2023) would lower barriers of BatchNorm networks and is not done.
+the network (and A's put back afterwards). Integer buffers (``num_batches_tracked``) are A's.
+Recomputing the statistics on training data at each t (REPAIR, Jordan et al. 2023) would lower barriers
+of BatchNorm networks and is not done.
 
 Files: one *path file* per seed B of a setting (``connectivity/<setting>/seed~<B>.json``) holds the paths
 from every lower seed A of that setting to B, so a new (highest) seed adds one file and only its own
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,9 @@ from torch import nn
 
 from losstopo.device import resolve_device, resolve_dtype
 from losstopo.io import load_json, save_csv, save_json
-from losstopo.landscape.directions import flat_parameters
+from losstopo.landscape.directions import Layout, flat_parameters
 from losstopo.landscape.sampling import sample
+from losstopo.objective import Objective
 from losstopo.trained import load_trained
 
 log = logging.getLogger(__name__)
@@ -61,46 +64,63 @@ def _float_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
     return {name: b for name, b in model.named_buffers() if b.is_floating_point()}
 
 
-def linear_path(
-    family,
-    model_a: nn.Module,
-    model_b: nn.Module,
-    hp: dict[str, Any],
-    seed: int,
-    t: np.ndarray,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype | str = torch.float64,
-    progress: bool = False,
-) -> np.ndarray:
-    """The loss (n,) float64 at theta_A + t_i (theta_B - theta_A) on model A's objective.
+@dataclass(frozen=True)
+class LinearPath:
+    """The loss on the straight line theta_A + t (theta_B - theta_A): ``t`` (n,) from 0 to 1 and ``loss`` (n,)
+    float64, in the objective's loss units."""
 
-    ``family`` is a family module (``objective``), ``model_a``/``model_b`` two models of the same
-    architecture, ``seed`` model A's seed (its objective's evaluation set). Raises ValueError when the
-    two models' parameter or buffer shapes differ.
+    t: np.ndarray
+    loss: np.ndarray
+
+    @property
+    def barrier(self) -> float:
+        """The barrier height (:func:`barrier_height`); NaN if any loss is not finite."""
+        return barrier_height(self.loss)
+
+    @property
+    def t_max(self) -> float:
+        """Where the path is highest (NaN if no loss is finite)."""
+        finite = np.isfinite(self.loss)
+        return float(self.t[np.argmax(np.where(finite, self.loss, -np.inf))]) if finite.any() else math.nan
+
+
+def linear_path(objective: Objective, model_b: nn.Module, points: int = 25, progress: bool = False) -> LinearPath:
+    """The loss at ``points`` evenly spaced t in [0, 1] on theta_A + t (theta_B - theta_A), on model A's objective.
+
+    ``objective`` is model A's (its model's parameters are theta_A; its evaluation set is used all along);
+    ``model_b`` a model of the same architecture. Floating-point buffers that differ between the two
+    (BatchNorm statistics) are interpolated like the weights, in the objective's own copy of the network,
+    one point per sampler call, and restored afterwards. Raises ValueError when the two models' parameter
+    or buffer shapes differ, or ``points`` < 3.
     """
-    device, dtype = resolve_device(device), resolve_dtype(dtype)
-    theta_a, theta_b = flat_parameters(model_a), flat_parameters(model_b)
-    if theta_a.shape != theta_b.shape:
-        raise ValueError(f"the two models have {theta_a.numel()} and {theta_b.numel()} parameters")
-    direction = (theta_b - theta_a).cpu().numpy()[None, :]  # (1, P)
-    t = np.asarray(t, dtype=np.float64)
-    buf_a, buf_b = _float_buffers(model_a), _float_buffers(model_b)
-    if buf_a.keys() != buf_b.keys() or any(buf_a[k].shape != buf_b[k].shape for k in buf_a):
+    t = path_coordinates(points)
+    net = objective.model
+    if Layout.of(net).shapes != Layout.of(model_b).shapes:
+        raise ValueError(
+            f"model_b's parameters {Layout.of(model_b).shapes} differ from model A's {Layout.of(net).shapes}: "
+            "not one architecture"
+        )
+    direction = (flat_parameters(model_b) - flat_parameters(net)).cpu().numpy()[None, :]  # (1, P)
+    live, buf_b = _float_buffers(net), _float_buffers(model_b)
+    if live.keys() != buf_b.keys() or any(live[k].shape != buf_b[k].shape for k in live):
         raise ValueError("the two models have different buffers (BatchNorm statistics): not one architecture")
-    objective = family.objective(model_a, hp, seed, device, dtype)
-    if all(torch.equal(buf_a[k], buf_b[k]) for k in buf_a):  # no BatchNorm statistics to interpolate
-        return sample(objective, direction, t[None, :], batch_size="auto", progress=progress).loss
-    # Each point has its own BatchNorm statistics. A family's objective evaluates the buffers of its own
-    # private copy of the network (``objective.model``), so they are written there, in place, per point
-    # (building one objective per point would rebuild its evaluation set every time).
-    live = {name: b for name, b in objective.model.named_buffers() if name in buf_a}
+    buf_a = {name: b.detach().clone() for name, b in live.items()}
+    if all(torch.equal(buf_a[k], buf_b[k].to(buf_a[k])) for k in buf_a):  # no BatchNorm statistics to interpolate
+        return LinearPath(t, sample(objective, direction, t[None, :], batch_size="auto", progress=progress).loss)
+    # Each point has its own BatchNorm statistics, written into the objective's network in place (its loss
+    # reads them), then A's are put back.
     out = np.empty(t.size)
-    for i, ti in enumerate(t):
+    try:
+        for i, ti in enumerate(t):
+            with torch.no_grad():
+                for name, b in live.items():
+                    b.copy_(torch.lerp(buf_a[name], buf_b[name].to(b), float(ti)))
+            out[i] = sample(objective, direction, np.array([[ti]]), batch_size=1, progress=False).loss[0]
+    finally:
         with torch.no_grad():
             for name, b in live.items():
-                b.copy_(torch.lerp(buf_a[name].to(b), buf_b[name].to(b), float(ti)))
-        out[i] = sample(objective, direction, np.array([[ti]]), batch_size=1, progress=False).loss[0]
-    return out
+                b.copy_(buf_a[name])
+    return LinearPath(t, out)
 
 
 def pair_path(
@@ -141,16 +161,15 @@ def pair_path(
             "loss_b": float("nan"),
             "t_max": float("nan"),
         }
-    loss = linear_path(fam_a, model_a, model_b, hp_a, seed_a, t, device, precision)
-    finite = np.isfinite(loss)
+    path = linear_path(fam_a.objective(model_a, hp_a, seed_a, device, resolve_dtype(precision)), model_b, n_points)
     return out | {
         "status": "ok",
         "reason": None,
-        "loss": loss.tolist(),
-        "barrier": barrier_height(loss),
-        "loss_a": float(loss[0]),
-        "loss_b": float(loss[-1]),
-        "t_max": float(t[np.nanargmax(np.where(finite, loss, -np.inf))]) if finite.any() else math.nan,
+        "loss": path.loss.tolist(),
+        "barrier": path.barrier,
+        "loss_a": float(path.loss[0]),
+        "loss_b": float(path.loss[-1]),
+        "t_max": path.t_max,
     }
 
 
