@@ -10,7 +10,9 @@ imported on first use, so ``import losstopo`` stays free of torch. For any model
     import losstopo
     objective = losstopo.make_objective(model, torch.nn.CrossEntropyLoss(), (X, y))
     landscape = losstopo.compute_landscape(objective, "random", dim=2, resolution=31)
-    landscape.summary(), landscape.save_profile("profile.png"), losstopo.analyze(objective)
+    summary = landscape.summary()  # minima, saddles, persistence
+    landscape.save_profile("profile.png")
+    report, density = losstopo.analyze(objective)  # Hessian
 """
 
 from __future__ import annotations

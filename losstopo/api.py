@@ -52,7 +52,7 @@ def _settings(given: dict[str, Any]) -> dict[str, Any]:
     return {key: settings[key] for key in SETTINGS}
 
 
-@dataclass
+@dataclass(eq=False)
 class Landscape:
     """A sampled loss landscape.
 
@@ -70,7 +70,7 @@ class Landscape:
     center_loss: float = float("nan")
     metadata: dict[str, Any] = field(default_factory=dict)
     directions: Directions | None = field(default=None, repr=False)
-    _topology: dict[tuple, tuple[Topology, dict]] = field(default_factory=dict, repr=False, compare=False)
+    _topology: dict[tuple, tuple[Topology, dict]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.loss = np.asarray(self.loss, dtype=np.float64)

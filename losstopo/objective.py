@@ -167,7 +167,10 @@ def fixed_batches(
     for i, batch in enumerate(batches):
         parts = [batch] if isinstance(batch, torch.Tensor) else list(batch)
         if not parts or not isinstance(parts[0], torch.Tensor):
-            raise ValueError(f"data: batch {i} is not a tensor or a tuple starting with the inputs tensor")
+            raise ValueError(
+                f"data: batch {i} is not a tensor or a tuple starting with the inputs tensor (for other batches, "
+                "e.g. dicts or several inputs, write the loss as loss_fn(params))"
+            )
         rows = {len(p) for p in parts if isinstance(p, torch.Tensor) and p.ndim}
         if len(rows) > 1 or parts[0].ndim == 0:
             shapes = ", ".join(str(tuple(p.shape)) for p in parts if isinstance(p, torch.Tensor))

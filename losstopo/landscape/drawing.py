@@ -77,4 +77,4 @@ def draw_landscape(
             style = {"color": "white", "markeredgecolor": "black", "markeredgewidth": 0.5}
             ax.plot(path[:, 0], path[:, 1], "-o", ms=3, lw=1, label="training path (projected)", **style)
             ax.plot(path[0, 0], path[0, 1], "s", ms=5, label="start of training", **style)
-            ax.legend(loc="upper right", fontsize=fontsize - 1, framealpha=0.6)
+            ax.legend(loc="best", fontsize=fontsize - 1, framealpha=0.6)
