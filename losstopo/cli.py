@@ -315,7 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--tolerance",
         type=float,
         default=default("findings", "invariance_tolerance"),
-        help="largest median relative spread (orientation, stencil) of a metric that holds still",
+        help="relative spread (orientation, stencil) beyond which a landscape moves",
+    )
+    p.add_argument(
+        "--max-share",
+        type=float,
+        default=default("findings", "invariance_share"),
+        help="largest share of a family's landscapes that may move while a metric holds still",
     )
 
     p = command(

@@ -45,6 +45,7 @@ rule invariance:
         },
     params:
         tolerance=CONFIG["findings"]["invariance_tolerance"],
+        max_share=CONFIG["findings"]["invariance_share"],
     log:
         f"{R}/logs/invariance.log",
     resources:
@@ -53,7 +54,8 @@ rule invariance:
         "../../envs/losstopo.yaml"
     shell:
         "python -m losstopo invariance @{input.args:q} --out {output.invariance:q}"
-        " --summary-out {output.invariance_summary:q} --tolerance {params.tolerance} > {log:q} 2>&1"
+        " --summary-out {output.invariance_summary:q} --tolerance {params.tolerance}"
+        " --max-share {params.max_share} > {log:q} 2>&1"
 
 
 rule findings_figures:
