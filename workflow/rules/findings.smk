@@ -87,7 +87,9 @@ rule findings_report:
     params:
         tables_dir=subpath(input.runs, parent=True),  # runs.csv sits with the tables
         alpha=CONFIG["findings"]["alpha"],
-        min_runs=CONFIG["findings"]["min_runs"],
+        seed=CONFIG["findings"]["seed"],
+        bootstrap=CONFIG["findings"]["bootstrap"],
+        permutations=CONFIG["findings"]["permutations"],
     log:
         f"{R}/logs/findings_report.log",
     localrule: True
@@ -95,4 +97,5 @@ rule findings_report:
         "../../envs/losstopo.yaml"
     shell:
         "python -m losstopo findings-report --runs {input.runs:q} --tables-dir {params.tables_dir:q} --out {output:q}"
-        " --alpha {params.alpha} --min-runs {params.min_runs} --figures {input.figures:q} > {log:q} 2>&1"
+        " --alpha {params.alpha} --seed {params.seed} --bootstrap {params.bootstrap}"
+        " --permutations {params.permutations} --figures {input.figures:q} > {log:q} 2>&1"

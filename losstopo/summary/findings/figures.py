@@ -121,7 +121,8 @@ def plot_grid_heatmaps(frame: pd.DataFrame, x_key: str, y_key: str, performance:
 def plot_scatter_by(
     frame: pd.DataFrame, key: str, performance: str, metrics: list[str], correlations: pd.DataFrame | None
 ):
-    """Each metric against performance, one point per run, coloured by ``key``; Spearman rho from correlations.csv."""
+    """Each metric against performance, one point per run, coloured by ``key``; Spearman rho over grid points from
+    correlations.csv."""
     import seaborn as sns
     from matplotlib.colors import LogNorm
 
@@ -163,10 +164,10 @@ def _correlation_title(table: pd.DataFrame | None, family: str, metric: str, per
         return ""
     row = row.iloc[0]
     if not np.isfinite(row["spearman_rho"]):
-        return f"n = {row['n']}: {row['note']}"
+        return f"n = {row['n']} grid points: {row['note']}"
     return (
         f"Spearman ρ = {row['spearman_rho']:.2f} [{row['spearman_ci_low']:.2f}, {row['spearman_ci_high']:.2f}]"
-        f", n = {row['n']}"
+        f", n = {row['n']} grid points"
     )
 
 
@@ -206,7 +207,9 @@ def plot_variability(
             _line_or_points(numeric, data=runs, x=key, y=metric, hue=hue, errorbar=("pi", 100), ax=ax, legend=False)
             set_scale(ax, "y", metric, runs[metric])
             ax.set_ylabel(label(metric))
-            ax.set_title(f"mean over seeds, band = seeds' range{'; largest jump shaded' if shaded else ''}", fontsize=7)
+            ax.set_title(
+                f"mean over seeds, band = seeds' range{'; transition zone shaded' if shaded else ''}", fontsize=7
+            )
         else:
             points = var[(var["metric"] == metric) & np.isfinite(pd.to_numeric(var["std"], errors="coerce"))]
             if len(points):
@@ -241,7 +244,7 @@ def plot_variability(
         ax.set_xlabel(label(key))
     if hue and axes[-1].get_legend() is not None:
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), title=", ".join(others))
-    fig.suptitle(f"{family}: variability across seeds against {key} (red band: largest change of {performance})")
+    fig.suptitle(f"{family}: variability across seeds against {key} (red band: transition zone of {performance})")
     fig.tight_layout()
     return fig
 
