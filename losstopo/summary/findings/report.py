@@ -21,6 +21,7 @@ from losstopo.summary.findings.checks import ALPHA, NOT_JUDGED, Check, Stability
 from losstopo.summary.findings.claims import BOTH, HEADLINE, OURS, PAPERS, headline
 from losstopo.summary.tables import (
     curvature_metrics,
+    family_performance,
     format_value,
     headline_metric,
     measured,
@@ -81,8 +82,9 @@ def _judged(cells) -> list[Check]:
     return [c for c in cells if isinstance(c, Check) and c.verdict not in NOT_JUDGED]
 
 
-def verdict_table(checks: list[Check]) -> list[str]:
-    """The findings table (claims with at least one judged headline cell), then one line per claim without."""
+def verdict_table(checks: list[Check], legend: str = "") -> list[str]:
+    """The findings table (claims with at least one judged headline cell) and its ``legend``, then one line per
+    claim without."""
     lines = [
         "| family | claim (paper) | n | smallest p | " + " | ".join(HEADLINE_LABELS.values()) + " |",
         "| --- | --- | ---: | ---: | --- | --- | --- |",
@@ -101,11 +103,25 @@ def verdict_table(checks: list[Check]) -> list[str]:
             + " | ".join(_cell(c) for c in cells)
             + " |"
         )
-    if len(lines) == 2:
-        lines = ["No claim could be judged on this sweep."]
+    lines = ["No claim could be judged on this sweep."] if len(lines) == 2 else lines + ["", legend] * bool(legend)
     if missing:
         lines += ["", "Not judged (what is missing):", "", *missing]
     return lines
+
+
+def effect_legend(runs: pd.DataFrame) -> str:
+    """What the sign of rho means: each family's headline metric and its better direction."""
+    parts = []
+    for family, frame in runs.groupby("family", sort=True):
+        directions = family_performance(frame)
+        headline_name = next(iter(directions))
+        parts.append(f"{family}: {headline_name}, {directions[headline_name]} is better")
+    return (
+        "ρ: Spearman's rank correlation over grid points of the metric with what the claim names, the "
+        f'hyperparameter or the headline performance metric as recorded ({"; ".join(parts)}); so "fewer minima '
+        'in better models" is a positive ρ with an error and a negative one with an accuracy. Ratio: across-seed '
+        "s.d. in the transition zone over that elsewhere. p: permutation p-value."
+    )
 
 
 def differences(checks: list[Check]) -> list[str]:
@@ -284,7 +300,7 @@ def render(
         "",
         "## Verdicts",
         "",
-        *verdict_table(checks),
+        *verdict_table(checks, effect_legend(runs)),
         "",
         "Where our convention or the simplification gives another verdict than the papers' convention:",
         "",
