@@ -58,13 +58,14 @@ def label(column: str) -> str:
     return f"{text} ({UNITS[base]})" if base else text
 
 
-# beside the raw metrics: the simplified ones, which hold still under axis order and stencil (docs/invariance.md)
-STEADY_METRICS = ("n_minima_simplified", "n_saddles_simplified", "avg_persistence_simplified_log")
+# beside the raw metrics: the average persistence in the papers' (TTK's) convention (docs/topology.md), and the
+# simplified metrics, which move least under axis order and stencil (docs/invariance.md)
+EXTRA_METRICS = ("avg_persistence_ttk", "n_minima_simplified", "n_saddles_simplified", "avg_persistence_simplified_log")
 
 
 def _figure_metrics(frame: pd.DataFrame) -> list[str]:
-    """The unsimplified topology metrics, STEADY_METRICS and the curvature metrics measured for this family."""
-    wanted = [m for m in TOPOLOGY_METRICS + STEADY_METRICS if m in frame.columns] + curvature_metrics(frame.columns)
+    """The unsimplified topology metrics, EXTRA_METRICS and the curvature metrics measured for this family."""
+    wanted = [m for m in TOPOLOGY_METRICS + EXTRA_METRICS if m in frame.columns] + curvature_metrics(frame.columns)
     return [m for m in wanted if pd.to_numeric(frame[m], errors="coerce").notna().any()]
 
 
