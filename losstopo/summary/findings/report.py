@@ -103,7 +103,10 @@ def verdict_table(checks: list[Check], legend: str = "") -> list[str]:
             + " | ".join(_cell(c) for c in cells)
             + " |"
         )
-    lines = ["No claim could be judged on this sweep."] if len(lines) == 2 else lines + ["", legend] * bool(legend)
+    if len(lines) == 2:
+        lines = ["No claim could be judged on this sweep."]
+    elif legend:
+        lines += ["", legend]
     if missing:
         lines += ["", "Not judged (what is missing):", "", *missing]
     return lines
