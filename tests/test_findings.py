@@ -386,10 +386,16 @@ def test_family_performance_is_read_from_run_json_then_from_the_registry(tmp_pat
     from losstopo.io import save_json
     from losstopo.summary.tables import family_performance, headline_metric
 
-    save_json(tmp_path / "run" / "run.json", {"performance": {"auc": "higher", "brier": "lower"}})
+    # save_json sorts the keys: the order, headline first, is kept in performance_order
+    run_json = {"performance": {"brier": "lower", "auc": "higher"}, "performance_order": ["brier", "auc"]}
+    save_json(tmp_path / "run" / "run.json", run_json)
     recorded = pd.DataFrame({"family": ["mlp"], "run_dir": [str(tmp_path / "run" / "epoch~3")]})
-    assert family_performance(recorded) == {"auc": "higher", "brier": "lower"}
-    assert headline_metric(recorded) == "auc"
+    assert list(family_performance(recorded).items()) == [("brier", "lower"), ("auc", "higher")]
+    assert headline_metric(recorded) == "brier"
+    # a run.json written before performance_order: sorted; a built-in family's registry gives the order back
+    save_json(tmp_path / "old" / "run.json", {"performance": {"rel_l2_error": "lower", "final_loss": "lower"}})
+    old = pd.DataFrame({"family": ["pinn"], "run_dir": [str(tmp_path / "old")]})
+    assert headline_metric(old) == "rel_l2_error"
     builtin = pd.DataFrame({"family": ["pinn"], "run_id": ["pinn/seed~0"]})
     assert family_performance(builtin) == {"rel_l2_error": "lower", "final_loss": "lower"}
     with pytest.raises(ValueError, match="unknown model family 'mlp'"):
