@@ -20,6 +20,7 @@ from losstopo.io import atomic_path, read_csv_table
 from losstopo.summary.findings.checks import ALPHA, NOT_JUDGED, Check, Stability, evaluate
 from losstopo.summary.findings.claims import BOTH, HEADLINE, OURS, PAPERS, headline
 from losstopo.summary.tables import (
+    TOPOLOGY_METRICS,
     curvature_metrics,
     family_performance,
     format_value,
@@ -27,7 +28,6 @@ from losstopo.summary.tables import (
     measured,
     read_runs,
     swept_keys,
-    topology_metrics,
 )
 from losstopo.sweep.outputs import FINDINGS_TABLES, report_spec
 
@@ -136,7 +136,9 @@ def differences(checks: list[Check]) -> list[str]:
         papers = verdicts[0]
         if any(v not in (None, "same", papers) for v in verdicts[1:]):
             claim = group[0].claim
-            said = "; ".join(f"{label}: {v}" for label, v in zip(HEADLINE_LABELS.values(), verdicts) if v)
+            said = "; ".join(
+                f"{label}: {v}" for label, v in zip(HEADLINE_LABELS.values(), verdicts) if v not in (None, "same")
+            )
             lines.append(f"- {claim.family}, {claim.statement} ({claim.paper}): {said}.")
     return lines
 
@@ -221,9 +223,13 @@ def sweep_summary(runs: pd.DataFrame) -> list[str]:
         grid = "; ".join(f"{k} ∈ {{{', '.join(format_value(v) for v in sorted(frame[k].unique()))}}}" for k in keys)
         ok = frame[frame["status"].astype(str) == "ok"]
         per_point = ok.groupby(keys).size() if keys and len(ok) else pd.Series([len(ok)])
-        metrics = [
-            m for m in topology_metrics(frame.columns) + curvature_metrics(frame.columns) if bool(measured(frame, [m]))
+        topology = [
+            base
+            for base in TOPOLOGY_METRICS
+            if measured(frame, [c for c in frame.columns if c == base or c.startswith(base + "_")])
         ]
+        variants = " (with their variants: simplified, TTK's convention, scale-free)" if topology else ""
+        metrics = [", ".join(topology) + variants] * bool(topology) + measured(frame, curvature_metrics(frame.columns))
         low, high = per_point.min(), per_point.max()
         spread = f"{low}" if low == high else f"{low}–{high}"
         lines.append(
