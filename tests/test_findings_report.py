@@ -246,12 +246,10 @@ def test_verdicts_across_spans_say_which_are_stable(tmp_path):
     lines = findings_spans.section(findings_spans.read_spans(_spans(tmp_path)), 0.05, 0, 100, 500)
     text = "\n".join(lines)
     assert (
-        "| family | claim (paper) | span 0.5, r 21 | span 1, r 21 (the sweep's) | span 2, r 21 | stable across spans |"
+        "| pinn: claim (paper) | span 0.5, r 21 | span 1, r 21 (the sweep's) | span 2, r 21 | stable across spans |"
     ) in text
     saddles = next(line for line in lines if "saddles rise with beta" in line)
-    assert (
-        saddles == "| pinn | saddles rise with beta (paper 2) | supported / — | supported / — | inconclusive / — | no |"
-    )
+    assert saddles == "| saddles rise with beta (paper 2) | supported / — | supported / — | inconclusive / — | no |"
     assert "| minima vary most across seeds near the transition (paper 1) | supported / — | supported / — | " in text
     stable = next(line for line in lines if line.startswith("Stable across spans"))
     assert "pinn: minima vary most across seeds near the transition (paper 1)" in stable

@@ -87,45 +87,51 @@ def verdicts(spans: pd.DataFrame, alpha: float, seed: int, n_boot: int, n_perm: 
 
 
 def section(spans: pd.DataFrame, alpha: float, seed: int, n_boot: int, n_perm: int) -> list[str]:
-    """The lines of findings.md's "Verdicts across spans": claim x family -> verdict at each span, and which are
-    stable."""
+    """The lines of findings.md's "Verdicts across spans": per family, claim -> verdict at each of its (span,
+    resolution) settings, and which claims are stable."""
     table = verdicts(spans, alpha, seed, n_boot, n_perm)
-    settings = sorted({(s, r) for s, r in zip(table["span"], table["resolution"])})
-    own = set()  # the sweep's own setting, where runs.csv's landscape columns came along
-    if {"landscape_span", "landscape_resolution"} <= set(spans.columns):
-        own = set(zip(spans["landscape_span"], spans["landscape_resolution"]))
-    header = [f"span {s:g}, r {r:g}" + " (the sweep's)" * ((s, r) in own) for s, r in settings]
+    landscape = ["family", "landscape_span", "landscape_resolution"]  # the sweep's own settings, when they came along
+    own = set(zip(*(spans[c] for c in landscape))) if set(landscape) <= set(spans.columns) else set()
     lines = [
         "## Verdicts across spans",
         "",
-        f"Each claim judged again on the landscapes sampled at {len(settings)} (span, resolution) settings "
-        "(tables/spans.csv); each cell: papers' convention / ours, simplified. The invariance gate is not applied "
-        "here (it is measured at the sweep's own span only).",
+        "Each claim judged again on the landscapes sampled at other spans and resolutions (tables/spans.csv); each "
+        "cell: papers' convention / ours, simplified. The invariance gate is not applied here (it is measured at "
+        "the sweep's own span only).",
         "",
-        "| family | claim (paper) | " + " | ".join(header) + " | stable across spans |",
-        "| --- | --- | " + " | ".join("---" for _ in header) + " | --- |",
     ]
     stable, judged = [], 0
-    for (family, claim), rows in table.groupby(["family", "claim"], sort=False):
-        at = {(r.span, r.resolution): (r.papers, r.ours_simplified) for r in rows.itertuples()}
-        cells = [" / ".join(at[s]) if s in at else "—" for s in settings]
-        if all(v in NOT_JUDGED or v == "—" for pair in at.values() for v in pair):
-            continue  # never judged at any span: nothing to compare
-        judged += 1
-        # per convention that has this metric: the same verdict at every span?
-        same = {
-            i: len({pair[i] for pair in at.values()}) == 1 for i in range(2) if any(p[i] != "—" for p in at.values())
-        }
-        word = (
-            "yes" if all(same.values()) else "no" if not any(same.values()) else ("papers' only", "ours only")[same[1]]
-        )
-        if all(same.values()):
-            stable.append(f"{family}: {claim}")
-        lines.append(f"| {family} | {claim} | " + " | ".join(cells) + f" | {word} |")
+    for family, rows in table.groupby("family", sort=True):
+        settings = sorted(set(zip(rows["span"], rows["resolution"])))
+        header = [f"span {s:g}, r {r:g}" + " (the sweep's)" * ((family, s, r) in own) for s, r in settings]
+        block = [
+            f"| {family}: claim (paper) | " + " | ".join(header) + " | stable across spans |",
+            "| --- | " + " | ".join("---" for _ in header) + " | --- |",
+        ]
+        for claim, at_claim in rows.groupby("claim", sort=False):
+            at = {(r.span, r.resolution): (r.papers, r.ours_simplified) for r in at_claim.itertuples()}
+            if all(v in NOT_JUDGED or v == "—" for pair in at.values() for v in pair):
+                continue  # never judged at any span: nothing to compare
+            judged += 1
+            # per convention that has this metric: the same verdict at every span?
+            shown = [i for i in range(2) if any(pair[i] != "—" for pair in at.values())]
+            same = {i: len({pair[i] for pair in at.values()}) == 1 for i in shown}
+            word = (
+                "yes"
+                if all(same.values())
+                else "no"
+                if not any(same.values())
+                else ("papers' only", "ours only")[same[1]]
+            )
+            if all(same.values()):
+                stable.append(f"{family}: {claim}")
+            cells = [" / ".join(at[setting]) if setting in at else "—" for setting in settings]
+            block.append(f"| {claim} | " + " | ".join(cells) + f" | {word} |")
+        if len(block) > 2:
+            lines += [*block, ""]
     if not judged:
-        lines = lines[:4] + ["No claim could be judged at any span."]
+        lines.append("No claim could be judged at any span.")
     lines += [
-        "",
         f"Stable across spans (the same verdict at every span, in both conventions): {len(stable)} of {judged} "
         f"claims judged at some span{': ' + '; '.join(stable) if stable else ''}.",
         "",
