@@ -177,6 +177,37 @@ def test_a_plug_in_family_gets_the_generic_checks_in_its_declared_direction(tmp_
     assert all("**supported** (ρ -" in r for r in rows)  # fewer minima with a higher auc
 
 
+def test_two_architectures_and_a_one_value_plug_in_say_what_is_missing(tmp_path):
+    """Bad input: the ResNet's residual on / off is 2 grid points and no numeric axis; a plug-in family swept over
+    one value is 1 grid point. Both complete, each claim in one line naming the design."""
+    save_json(tmp_path / "run" / "run.json", {"performance": {"auc": "higher"}, "performance_order": ["auc"]})
+    rows = []
+    for residual in (True, False):
+        for seed in range(3):
+            rows.append(
+                {"family": "resnet", "run_id": f"resnet/residual~{str(residual).lower()}/seed~{seed}", "seed": seed}
+                | {"status": "ok", "residual": residual, "test_accuracy": 0.9 if residual else 0.4, "run_dir": None}
+                | {"n_minima": 1 + (not residual), "n_saddles": int(not residual), "avg_persistence": 0.1 * seed}
+            )
+            rows.append(
+                {"family": "mlp", "run_id": f"mlp/width~8/seed~{seed}{int(residual)}", "seed": 2 * seed + residual}
+                | {"status": "ok", "width": 8, "auc": 0.8 + 0.01 * seed, "run_dir": str(tmp_path / "run")}
+                | {"n_minima": 1 + seed, "n_saddles": seed}
+            )
+    text = _report(pd.DataFrame(rows), tmp_path)
+    assert "No claim could be judged on this sweep." in text
+    assert (
+        "- **resnet**: worse models have more saddles (paper 2): cannot be assessed: only 2 grid point(s) with runs "
+        "with status ok and finite n_saddles and test_accuracy (3 seeds × 2 grid points (residual)); a rank "
+        "correlation needs at least 3 grid points."
+    ) in text
+    assert (
+        "- **mlp**: better models have fewer minima (generic): cannot be assessed: only 1 grid point(s) with runs "
+        "with status ok and finite n_minima and auc (6 seeds × 1 grid point (width))"
+    ) in text
+    assert "pinn" not in text.split("## Details")[0]
+
+
 def test_both_conventions_side_by_side_and_where_ours_differs(tmp_path):
     """TTK's average persistence (the papers') and ours can disagree: the table gives both and says where."""
     runs = _ttk(make_runs(betas=range(1, 9), seeds=range(3), hessian=False))
