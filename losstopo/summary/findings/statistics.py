@@ -81,10 +81,14 @@ def _family_metrics(
     ``only`` when given), and its performance metrics, headline first."""
     family = str(frame["family"].iloc[0])
     perf = list(performance[family] if performance is not None else family_performance(frame))
-    keep = (lambda columns: columns) if only is None else (lambda columns: [c for c in columns if c in set(only)])
+    wanted = None if only is None else set(only)
+
+    def pick(columns: list[str]) -> list[str]:
+        return measured(frame, [c for c in columns if wanted is None or c in wanted])
+
     return {
-        "topology": keep(measured(frame, topology_metrics(frame.columns))),
-        "curvature": keep(measured(frame, curvature_metrics(frame.columns))),
+        "topology": pick(topology_metrics(frame.columns)),
+        "curvature": pick(curvature_metrics(frame.columns)),
         "performance": measured(frame, perf),
     }, list(perf)
 
@@ -209,7 +213,7 @@ def rank_permutation_test(x: np.ndarray, y: np.ndarray, n_perm: int, rng: np.ran
     cannot be supported by this sweep whatever it shows. Returns ``spearman_p``, ``kendall_p``, both
     ``_min_p``, ``p_exact`` and ``n_permutations``.
     """
-    seeds = (int(rng.integers(2**63)), int(rng.integers(2**63)))  # both tests see the same pairings
+    seeds = (int(rng.integers(2**63)), int(rng.integers(2**63)))  # one per test; the extremes reuse them
     out = _permutation_p_values(x, y, n_perm, seeds)
     extremes = [_permutation_p_values(x, arranged, n_perm, seeds) for arranged in extreme_arrangements(x, y)]
     for name in ("spearman", "kendall"):
