@@ -69,6 +69,21 @@ def _profile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--title", default="", help="figure title")
 
 
+def add_draws(p: argparse.ArgumentParser, what: str) -> None:
+    """The seed, bootstrap and permutation settings of the findings statistics (``what`` they are for)."""
+    p.add_argument("--seed", type=int, default=default("findings", "seed"), help=f"seed of the random draws of {what}")
+    p.add_argument(
+        "--bootstrap", type=int, default=default("findings", "bootstrap"), help="bootstrap resamples per correlation"
+    )
+    p.add_argument(
+        "--permutations",
+        type=int,
+        default=default("findings", "permutations"),
+        help="random permutations per test: rank correlations and the transition test (exact "
+        "enumeration when there are fewer)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand; each option's default is shown in its help (from the config schema
     where the option is a config setting)."""
@@ -297,19 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out-dir", required=True, help="folder for correlations.csv, trends.csv, variability.csv and transition.csv"
     )
-    p.add_argument(
-        "--seed", type=int, default=default("findings", "seed"), help="seed of the bootstrap and permutation draws"
-    )
-    p.add_argument(
-        "--bootstrap", type=int, default=default("findings", "bootstrap"), help="bootstrap resamples per correlation"
-    )
-    p.add_argument(
-        "--permutations",
-        type=int,
-        default=default("findings", "permutations"),
-        help="random permutations per test: rank correlations and the transition test (exact "
-        "enumeration when there are fewer)",
-    )
+    add_draws(p, "every table")
 
     p = command(
         "invariance",
@@ -323,7 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--tolerance",
         type=float,
         default=default("findings", "invariance_tolerance"),
-        help="largest median relative spread (orientation, stencil) of a metric that holds still",
+        help="relative spread (orientation, stencil) beyond which a landscape moves",
+    )
+    p.add_argument(
+        "--max-share",
+        type=float,
+        default=default("findings", "invariance_share"),
+        help="largest share of a family's landscapes that may move while a metric holds still",
     )
 
     p = command(
@@ -348,11 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--alpha", type=float, default=default("findings", "alpha"), help="significance level of every check"
     )
     p.add_argument(
-        "--min-runs",
-        type=int,
-        default=default("findings", "min_runs"),
-        help="fewer runs than this: 'too few to conclude'",
+        "--spans",
+        default=None,
+        help="spans.csv (runs.csv's columns per run, span and resolution, plus span and resolution): adds the "
+        "verdicts at each span",
     )
+    add_draws(p, "the statistics behind the verdicts across spans")
 
     p = command("validate-config", "check a config file and print the runs it declares", "losstopo.sweep.config:main")
     p.add_argument("config", help="the config file (YAML)")

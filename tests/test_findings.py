@@ -4,11 +4,11 @@ degenerate columns, excluded runs, determinism, and the wording of findings.md."
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from findings_helpers import PERF, REPO, make_runs
 from scipy import stats
 
 from losstopo.io import read_csv_table
@@ -26,49 +26,6 @@ from losstopo.summary.findings.statistics import (
     variability,
 )
 from losstopo.sweep import outputs
-
-REPO = Path(__file__).resolve().parents[1]
-PERF = {"pinn": ("rel_l2_error", "final_loss")}
-
-
-def make_runs(
-    betas=range(1, 11), seeds=range(4), lrs=(1.0,), jump_after=5, near_spread=6, far_spread=1, hessian=True, seed=0
-) -> pd.DataFrame:
-    """A PINN-like sweep: error jumps after ``jump_after``; n_minima rises with beta and alternates across
-    seeds by ``near_spread`` at the two betas around the jump and by ``far_spread`` elsewhere (plus 0/1 noise)."""
-    rng = np.random.default_rng(seed)
-    betas = list(betas)
-    near = {jump_after, betas[betas.index(jump_after) + 1]} if jump_after in betas[:-1] else set()
-    rows = []
-    for beta in betas:
-        for lr in lrs:
-            for s in seeds:
-                error = (0.01 if beta <= jump_after else 0.9) * np.exp(rng.normal(0, 0.05))
-                spread = near_spread if beta in near else far_spread
-                n_minima = 3 + 2 * beta + spread * (s % 2) + int(rng.integers(0, 2))
-                run_id = f"pinn/beta~{beta}/" + (f"lr~{lr:g}/" if len(lrs) > 1 else "") + f"seed~{s}"
-                row = {
-                    "family": "pinn",
-                    "run_id": run_id,
-                    "seed": s,
-                    "status": "ok",
-                    "train_reason": None,
-                    "beta": beta,
-                    "rel_l2_error": error,
-                    "final_loss": error**2,
-                    "n_minima": n_minima,
-                    "n_saddles": n_minima - 1,
-                    "avg_persistence": 0.1 * beta + rng.normal(0, 0.01),
-                    "landscape_dim": 2,
-                    "run_dir": "unused",
-                }
-                if len(lrs) > 1:
-                    row["lr"] = lr
-                if hessian:
-                    row |= {"hessian_top_eigenvalue": 10.0 * beta + rng.normal(), "hessian_trace_stderr": 0.1}
-                rows.append(row)
-    return pd.DataFrame(rows)
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Rank correlations
@@ -155,7 +112,7 @@ def test_correlations_use_only_ok_runs_with_finite_values():
     dirty = correlations(pd.concat([runs, bad], ignore_index=True), 200, seed=0, performance=PERF)
     key = ["metric", "performance"]
     pair = dirty.set_index(key).loc[("n_minima", "rel_l2_error")]
-    assert pair["n"] == len(runs) and pair["n_excluded"] == 3
+    assert (pair["n"], pair["n_runs"], pair["n_excluded"]) == (6, len(runs), 3)  # n counts grid points
     stat_columns = ["n", "spearman_rho", "spearman_p", "kendall_tau", "spearman_ci_low", "spearman_ci_high"]
     pd.testing.assert_frame_equal(
         clean.set_index(key).loc[[("n_minima", "rel_l2_error")], stat_columns],
@@ -199,6 +156,36 @@ def test_correlation_table_columns_and_metric_selection():
         "note",
     ):
         assert column in table.columns, column
+
+
+def test_correlations_run_over_grid_point_means():
+    """Against an independent computation: each grid point's mean over its seeds, then scipy's coefficients;
+    with two values of lr the grid points are (beta, lr) pairs."""
+    runs = make_runs(betas=range(1, 7), seeds=range(3), lrs=(0.1, 1.0), hessian=False)
+    runs.loc[3, "status"] = "diverged"
+    row = correlations(runs, 0, performance=PERF).set_index(["metric", "performance"]).loc[("n_minima", "rel_l2_error")]
+    means = runs[runs["status"] == "ok"].groupby(["beta", "lr"])[["n_minima", "rel_l2_error"]].mean()
+    assert (row["n"], row["n_runs"], row["n_excluded"]) == (12, 35, 1)
+    assert row["spearman_rho"] == pytest.approx(stats.spearmanr(means["n_minima"], means["rel_l2_error"]).statistic)
+    assert row["kendall_tau"] == pytest.approx(stats.kendalltau(means["n_minima"], means["rel_l2_error"]).statistic)
+
+
+def test_smallest_attainable_p_is_that_of_the_most_extreme_pairing():
+    """At n = 4 no pairing of 4 distinct values gets below 2/24 (two-sided): a perfect correlation has p = min_p =
+    1/12; ties raise the floor (against an independent enumeration of every pairing)."""
+    import itertools
+
+    perfect = rank_association(np.arange(4.0), np.arange(4.0) ** 2, 0, np.random.default_rng(0))
+    assert perfect["spearman_p"] == perfect["spearman_min_p"] == pytest.approx(2 / 24)
+    assert perfect["kendall_min_p"] == pytest.approx(2 / 24)
+    x, y = np.array([1.0, 2, 3, 4, 5]), np.array([2.0, 1, 1, 5, 3])  # a tie in y
+    out = rank_association(x, y, 0, np.random.default_rng(0))
+    null = np.array([stats.spearmanr(x, y[list(p)]).statistic for p in itertools.permutations(range(5))])
+    best = stats.spearmanr(x, np.sort(y)).statistic
+    assert out["spearman_min_p"] == pytest.approx(2 * (null >= best - 1e-12).mean())
+    assert out["spearman_min_p"] > 2 / 120 and out["spearman_p"] >= out["spearman_min_p"]
+    concordant, discordant = findings.extreme_arrangements(np.array([3.0, 1, 2]), np.array([5.0, 6, 4]))
+    assert concordant.tolist() == [6, 4, 5] and discordant.tolist() == [4, 6, 5]
 
 
 def test_trends_see_a_planted_rise_with_beta():
@@ -245,8 +232,8 @@ def test_a_sweep_without_ok_runs_gives_notes_and_well_formed_tables(tmp_path):
     assert (
         tables["correlations"]["note"]
         .str.match(
-            r"only 0 run\(s\) with status ok and finite .* \(0 seeds × 0 grid "
-            r"points \(beta\)\); a rank correlation needs at least 3 runs"
+            r"only 0 grid point\(s\) with runs with status ok and finite .* \(0 seeds × 0 grid "
+            r"points \(beta\)\); a rank correlation needs at least 3 grid points"
         )
         .all()
     )
@@ -255,8 +242,27 @@ def test_a_sweep_without_ok_runs_gives_notes_and_well_formed_tables(tmp_path):
         table.to_csv(tmp_path / f"{name}.csv", index=False)
         assert list(read_csv_table(tmp_path / f"{name}.csv").columns) == list(table.columns), name
     text = findings_report.render(runs, tables, [], tmp_path / "findings.md")
-    assert "supported in this sweep" not in text and "**: inconclusive" not in text
-    assert "cannot be assessed: only 0 run(s) with status ok and finite n_minima and rel_l2_error" in text
+    assert "No claim could be judged on this sweep." in text
+    assert (
+        "- **pinn**: better models have fewer minima (paper 1): cannot be assessed: only 0 grid point(s) with runs "
+        "with status ok and finite n_minima and rel_l2_error (0 seeds × 0 grid points (beta))"
+    ) in text
+
+
+def test_the_transition_zone_follows_the_performance_curve():
+    """A step: the two values on either side. A slope: every value off both plateaus (more than 10% of the range
+    from each) and the two plateau values that bound it; the near set and the exact smallest p follow."""
+    runs = make_runs(betas=(1, 5, 10, 15, 20, 25, 30, 40), seeds=range(3), hessian=False)
+    assert locate_transition(runs, "beta", "rel_l2_error")["near"] == [5, 10]
+    curve = {1: 0.01, 5: 0.01, 10: 0.02, 15: 0.3, 20: 0.6, 25: 0.9, 30: 0.95, 40: 0.96}
+    runs["rel_l2_error"] = runs["beta"].map(curve)
+    where = locate_transition(runs, "beta", "rel_l2_error")
+    assert (where["low"], where["high"], where["near"]) == (10, 25, [10, 15, 20, 25])
+    assert (where["performance_low"], where["performance_high"]) == (0.02, 0.9)
+    row = transition(runs, variability(runs, PERF), 100, performance=PERF).set_index(["metric", "statistic"])
+    row = row.loc[("n_minima", "std")]
+    assert (row["n_grid_points"], row["n_near"], row["exact"]) == (8, 4, True)
+    assert row["min_p"] == pytest.approx(1 / 70)  # C(8, 4) label sets
 
 
 def test_planted_transition_is_located_and_its_variability_detected():
@@ -296,124 +302,6 @@ def test_transition_notes_instead_of_crashing():
     row = transition(runs, variability(runs, PERF), 100, performance=PERF).iloc[0]
     assert np.isnan(row["p_value"]) and "beta has only 2 values" in row["note"]
     assert locate_transition(runs.assign(beta="a"), "beta", "rel_l2_error")["note"].startswith("beta is not numeric")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# findings.md
-
-
-def _report(runs: pd.DataFrame, tmp_path: Path, **kw) -> str:
-    tables = findings.compute_all(runs, 200, 500, 0, PERF)
-    return findings_report.render(runs, tables, [], tmp_path / "findings.md", **kw)
-
-
-def test_small_sweep_is_called_too_few_and_missing_metrics_not_measured(tmp_path):
-    runs = make_runs(betas=(1, 5, 10, 20, 30, 40), seeds=range(2), jump_after=10, hessian=False)
-    text = _report(runs, tmp_path)
-    assert "n = 12 runs: too few to conclude" in text
-    assert (
-        "**pinn: top Hessian eigenvalue rising with beta**: not measured in this sweep (runs.csv has no finite "
-        "hessian_top_eigenvalue)."
-    ) in text
-    assert "supported in this sweep" not in text
-    # 6 grid points, 2 next to the jump: the permutation test cannot reach p < 0.05
-    assert "6 grid points: too few to conclude (the smallest p-value this test can give is 0.067)" in text
-
-
-def test_a_sweep_that_cannot_support_a_statistic_says_what_is_missing(tmp_path):
-    """Bad input: one seed and two grid points, and a constant metric; every check names the missing thing."""
-    runs = make_runs(betas=(1, 30), seeds=(0,), jump_after=1).assign(n_saddles=0)
-    lines = [line for line in _report(runs, tmp_path).splitlines() if line.startswith("- **pinn: ")]
-    assert lines
-    for line in lines:
-        assert (
-            ("1 seed × 2 grid points (beta)" in line and "needs at least 3 runs" in line)
-            or ("1 seed(s) with status ok each" in line and "needs at least 2 seeds per grid point" in line)
-            or "not measured in this sweep (runs.csv has no finite" in line
-        ), line
-    constant = make_runs(betas=(1, 2, 3, 4), seeds=range(3), hessian=False).assign(n_saddles=0)
-    text = _report(constant, tmp_path)
-    assert "fewer saddles**: cannot be assessed: n_saddles is constant (0) (n = 12 runs)." in text
-    assert (
-        "s.d. of saddles highest next to the beta transition**: cannot be assessed: std of n_saddles is 0 at "
-        "every grid point: it does not vary across seeds." in text
-    )
-    two_values = make_runs(betas=(1, 2), seeds=range(3), jump_after=1, hessian=False)
-    assert "beta has only 2 values, so every grid point is next to the transition" in _report(two_values, tmp_path)
-
-
-def test_checks_on_metrics_that_move_are_not_judged_and_scale_free_variants_are_compared(tmp_path):
-    runs = make_runs(betas=range(1, 8), seeds=range(3))
-    runs["avg_persistence_log"] = np.log10(1 + runs["avg_persistence"])
-    tables = findings.compute_all(runs, 200, 2000, 0, PERF)
-    tables["invariance_summary"] = pd.DataFrame(
-        [
-            {
-                "family": "pinn",
-                "metric": m,
-                "n_landscapes": 21,
-                "median_orientation": spread,
-                "median_stencil": 0.0,
-                "median_resolution": 0.3,
-                "max_orientation": 1,
-                "max_stencil": 1,
-                "max_resolution": 1,
-                "holds_still": spread <= 0.1,
-            }
-            for m, spread in (("n_minima", 0.9), ("avg_persistence", 0.05), ("avg_persistence_log", 0.0))
-        ]
-    )
-    text = findings_report.render(runs, tables, [], tmp_path / "findings.md")
-    assert (
-        "- **pinn: better relative L2 error with fewer minima**: not judged: n_minima moves under arbitrary "
-        "choices (median relative spread 0.9 under axis order and reflections"
-    ) in text
-    assert "For reference, supported in this sweep" in text  # the numbers stay
-    assert "- **pinn: average persistence of log10 loss rising with beta**: supported in this sweep" in text
-    assert "hold still: avg_persistence, avg_persistence_log; move: n_minima." in text
-    assert (
-        "- pinn: average persistence rising with beta: raw: supported; log10 loss: supported; relative: not measured"
-    ) in text
-
-
-def test_well_powered_sweep_wording(tmp_path):
-    text = _report(make_runs(seeds=range(4)), tmp_path)  # 40 runs
-    assert "**pinn: top Hessian eigenvalue rising with beta**: supported in this sweep: Spearman" in text
-    assert "**pinn: across-seed s.d. of minima highest next to the beta transition**: supported in this sweep" in text
-    assert "Hessian trace rising with beta**: not measured in this sweep" in text
-
-
-def test_verdict_rules():
-    base = {
-        "n": 40,
-        "spearman_rho": 0.6,
-        "spearman_p": 0.001,
-        "kendall_p": 0.002,
-        "spearman_ci_low": 0.3,
-        "spearman_ci_high": 0.8,
-        "kendall_tau": 0.45,
-        "note": "",
-    }
-    judge = findings_report.judge_association
-    assert judge(base, +1)[0] == "supported"
-    assert judge(base, -1)[0] == "contradicted"
-    assert judge(base | {"spearman_ci_low": -0.1}, +1)[0] == "inconclusive"
-    assert judge(base | {"kendall_p": 0.2}, +1)[0] == "inconclusive"
-    verdict, text = judge(base | {"n": 12}, +1)
-    assert verdict == "too few to conclude" and text.startswith("n = 12 runs: too few to conclude")
-    verdict, text = judge(base | {"spearman_rho": np.nan, "note": "n_minima is constant (3)"}, +1)
-    assert verdict == "cannot be assessed" and "n_minima is constant" in text
-
-
-def test_missing_family_and_unswept_beta_are_not_measured():
-    runs = make_runs(betas=(1, 2, 3), seeds=range(2), hessian=False)
-    checks = findings_report.pinn_beta_checks(runs.assign(family="resnet"), pd.DataFrame())
-    assert [c.line() for c in checks] == [
-        "- **PINN metrics rising with beta**: not measured in this sweep (no PINN runs)."
-    ]
-    lr_only = runs.assign(run_id=runs["run_id"].str.replace("beta~", "lr~"))
-    checks = findings_report.pinn_beta_checks(lr_only, pd.DataFrame())
-    assert checks[0].text == "not measured in this sweep (beta is not swept)."
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -484,24 +372,30 @@ def test_command_line_writes_tables_figures_and_report(tmp_path):
     assert (
         findings_report.main(
             argparse.Namespace(
-                runs=tmp_path / "runs.csv", tables_dir=tables, out=out, figures=pngs, alpha=0.05, min_runs=20
+                runs=tmp_path / "runs.csv", tables_dir=tables, out=out, figures=pngs, alpha=0.05, spans=None
             )
         )
         == 0
     )
     text = out.read_text()
     assert "[heatmap beta x lr](figures/pinn/heatmap_beta_x_lr.png)" in text
-    assert "average persistence rising with beta**: not measured in this sweep" in text
+    assert "- **pinn**: average persistence rises with beta (paper 2): not measured: runs.csv has no finite" in text
 
 
 def test_family_performance_is_read_from_run_json_then_from_the_registry(tmp_path):
     from losstopo.io import save_json
     from losstopo.summary.tables import family_performance, headline_metric
 
-    save_json(tmp_path / "run" / "run.json", {"performance": {"auc": "higher", "brier": "lower"}})
+    # save_json sorts the keys: the order, headline first, is kept in performance_order
+    run_json = {"performance": {"brier": "lower", "auc": "higher"}, "performance_order": ["brier", "auc"]}
+    save_json(tmp_path / "run" / "run.json", run_json)
     recorded = pd.DataFrame({"family": ["mlp"], "run_dir": [str(tmp_path / "run" / "epoch~3")]})
-    assert family_performance(recorded) == {"auc": "higher", "brier": "lower"}
-    assert headline_metric(recorded) == "auc"
+    assert list(family_performance(recorded).items()) == [("brier", "lower"), ("auc", "higher")]
+    assert headline_metric(recorded) == "brier"
+    # a run.json written before performance_order: sorted; a built-in family's registry gives the order back
+    save_json(tmp_path / "old" / "run.json", {"performance": {"rel_l2_error": "lower", "final_loss": "lower"}})
+    old = pd.DataFrame({"family": ["pinn"], "run_dir": [str(tmp_path / "old")]})
+    assert headline_metric(old) == "rel_l2_error"
     builtin = pd.DataFrame({"family": ["pinn"], "run_id": ["pinn/seed~0"]})
     assert family_performance(builtin) == {"rel_l2_error": "lower", "final_loss": "lower"}
     with pytest.raises(ValueError, match="unknown model family 'mlp'"):

@@ -52,7 +52,34 @@ def test_a_bowl_holds_still_and_a_tie_broken_field_does_not():
         invariance.spreads(invariance.measure(_two_dips(), "freudenthal", 0.0)).assign(family="f", run_id="dips"),
     ]
     summary = invariance.summarize_spreads(pd.concat(rows, ignore_index=True)).set_index("metric")
-    # medians over the two landscapes: n_minima moves by 0 and 0.5, median 0.25 > 0.1
+    # n_minima moves by 0 and 0.5: one of two landscapes moves (median 0.25), more than the share of 0.1
     assert summary.loc["n_minima", "median_orientation"] == pytest.approx(0.25)
     assert not summary.loc["n_minima", "holds_still"]
     assert summary.loc["n_minima", "n_landscapes"] == 2 and summary.loc["n_minima", "share_moving"] == 0.5
+
+
+def _spread_rows(spreads: list[float], metric: str = "n_minima") -> pd.DataFrame:
+    """invariance.csv rows: one landscape per spread, the same spread under orientation and stencil."""
+    return pd.DataFrame(
+        [
+            {"family": "f", "run_id": f"r{i}", "metric": metric, "factor": factor, "rel_spread": spread}
+            for i, spread in enumerate(spreads)
+            for factor in invariance.FACTORS
+        ]
+    )
+
+
+def test_the_gate_is_the_share_of_landscapes_that_move_not_the_median():
+    """A median spread of 0 with 4 of 10 landscapes moving (as the default PINN sweep's minimum count did) does
+    not hold still; 1 of 10 does, at the default share of 0.1; undefined landscapes do not count."""
+    four = invariance.summarize_spreads(_spread_rows([0.0] * 6 + [0.5] * 4)).iloc[0]
+    assert four["median_orientation"] == 0 and (four["n_moving"], four["share_moving"]) == (4, 0.4)
+    assert not four["holds_still"] and (four["tolerance"], four["max_share"]) == (0.1, 0.1)
+    one = invariance.summarize_spreads(_spread_rows([0.0] * 9 + [np.inf, np.nan])).iloc[0]
+    assert (one["n_landscapes"], one["n_moving"], one["share_moving"], one["holds_still"]) == (11, 1, 0.1, True)
+    strict = invariance.summarize_spreads(_spread_rows([0.0] * 9 + [0.2]), max_share=0.05).iloc[0]
+    assert not strict["holds_still"]
+    loose = invariance.summarize_spreads(_spread_rows([0.0] * 9 + [0.2]), tolerance=0.3).iloc[0]
+    assert loose["n_moving"] == 0 and loose["holds_still"]
+    undefined = invariance.summarize_spreads(_spread_rows([np.nan, np.nan])).iloc[0]
+    assert np.isnan(undefined["share_moving"]) and not undefined["holds_still"]

@@ -241,6 +241,7 @@ def test_run_training_writes_loadable_files(tmp_path):
         "hp": info["hp"],
         "checkpoints": [],
         "performance": {"rel_l2_error": "lower", "final_loss": "lower"},
+        "performance_order": ["rel_l2_error", "final_loss"],
     }
     named = tmp_path / "named"
     run_training(
@@ -261,6 +262,7 @@ def test_run_training_writes_loadable_files(tmp_path):
         "hp": None,
         "checkpoints": [1, 2],
         "performance": {"rel_l2_error": "lower", "final_loss": "lower"},
+        "performance_order": ["rel_l2_error", "final_loss"],
     }
     assert {"family", "seed", "hp", "status", "reason", "metrics", "wall_time_s", "device", "torch_version"} <= set(
         info

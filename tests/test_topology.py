@@ -377,6 +377,25 @@ def test_nested_basins():
     assert (s["n_minima"], s["n_saddles"], s["total_persistence"], s["max_persistence"]) == (4, 3, 5.5, 3.0)
     assert (s["n_minima_simplified"], s["n_saddles_simplified"], s["total_persistence_simplified"]) == (2, 1, 3.0)
     assert s["basin_sizes_top"] == [8, 3, 1, 1] and s["essential_persistence"] == 6.0
+    # TTK's convention adds the (global minimum, global maximum) pair: persistence 6 - 0
+    assert (s["total_persistence_ttk"], s["avg_persistence_ttk"]) == (11.5, 11.5 / 4)
+    assert (s["total_persistence_ttk_simplified"], s["avg_persistence_ttk_simplified"]) == (9.0, 4.5)
+    assert s["avg_persistence_ttk_rel"] == 11.5 / 4 / 6 and s["avg_persistence_ttk_log"] is None  # loss 0: no log
+
+
+def test_ttk_convention_on_one_minimum_and_on_several_components():
+    """One basin: ours says 0, TTK's the loss range. Components (split by holes): one essential pair each,
+    a one-sample component with persistence 0."""
+    s = summarize(compute_topology(np.array([3.0, 1.0, 2.0, 10.0])))
+    assert (s["n_minima"], s["avg_persistence"], s["avg_persistence_ttk"], s["avg_persistence_ttk_rel"]) == (1, 0, 9, 1)
+    assert s["total_persistence_ttk_log"] == pytest.approx(1.0) == s["avg_persistence_ttk_log"]
+    s = summarize(compute_topology(np.array([2, np.nan, 1, np.nan, 5, 7, 6, 8])))
+    # components {2}, {1}, {5, 7, 6, 8}: essential 0, 0, 3; finite pair (6, 7)
+    assert (s["n_components"], s["total_persistence"]) == (3, 1.0)
+    assert (s["total_persistence_ttk"], s["avg_persistence_ttk"]) == (4.0, 1.0)
+    assert s["total_persistence_ttk_log"] == pytest.approx(np.log10(8 / 5) + np.log10(7 / 6))
+    empty = summarize(compute_topology(np.full(3, np.nan)))
+    assert empty["avg_persistence_ttk"] is None and empty["avg_persistence"] == 0.0
 
 
 def test_ties_follow_the_flat_index():

@@ -2,7 +2,10 @@
 
 2-D: 71 LossLens landscapes with TTK's MergeTree.csv / PersistenceDiagram.csv and the derived arcs.
 3-D: 31 LossLens PINN cubes whose trees were computed with TTK's FTM, in two vertex layouts.
-TTK's CSVs round values to 8 digits, so everything is compared by vertex id.
+TTK's CSVs round values to 8 digits, so everything is compared by vertex id. The summary's persistence in
+TTK's convention (``*_persistence_ttk``: the global minimum paired with the global maximum) is checked against
+TTK's own 0-dimensional diagram on every landscape: PersistenceDiagram.csv (2-D), pairs.csv with the essential
+pair of summary.json (3-D).
 """
 
 from __future__ import annotations
@@ -37,6 +40,22 @@ def arc_set(tree):
 def finite_pairs(pairs):
     keep = ~pairs.essential
     return list(zip(pairs.birth_vertex[keep].tolist(), pairs.death_vertex[keep].tolist()))
+
+
+def check_ttk_convention(summary, birth, death):
+    """The summary's TTK-convention persistence against TTK's 0-dim pairs (``birth``, ``death``: float64 values of
+    every (minimum, saddle) pair and the essential (global minimum, global maximum) pair)."""
+    pers, loss_range, n = death - birth, death.max() - birth.min(), birth.size
+    expected = {
+        "total_persistence_ttk": pers.sum(),
+        "avg_persistence_ttk": pers.mean(),
+        "avg_persistence_ttk_rel": pers.mean() / loss_range,
+        "total_persistence_ttk_log": (np.log10(death) - np.log10(birth)).sum() if birth.min() > 0 else None,
+    }
+    if expected["total_persistence_ttk_log"] is not None:
+        expected["avg_persistence_ttk_log"] = expected["total_persistence_ttk_log"] / n
+    for key, value in expected.items():
+        assert summary[key] == (None if value is None else pytest.approx(value, rel=1e-12, abs=0)), key
 
 
 def test_all_conformance_cases_present():
@@ -75,6 +94,14 @@ def test_losslens_2d_matches_ttk(case):
     assert tree.node_vertex[tree.node_type == 3].tolist() == [essential[1]]
 
     s = summarize(topo)
+    zero_dim = types[:, 0] == 0  # (minimum, saddle) pairs and the essential (minimum, maximum) pair
+    flat = np.ascontiguousarray(loss.T).ravel()
+    check_ttk_convention(s, flat[ids[zero_dim, 0]], flat[ids[zero_dim, 1]])
+    # and against TTK's printed values (8 significant digits: each pair off by at most 1e-7 of the largest loss)
+    printed = diagram[zero_dim, 1, 6] - diagram[zero_dim, 1, 5]
+    assert s["total_persistence_ttk"] == pytest.approx(
+        printed.sum(), rel=0, abs=1e-7 * np.abs(loss).max() * printed.size
+    )
     assert s["n_minima"] == (mt.CriticalType == 0).sum()
     assert s["n_saddles"] == mt.CriticalType.isin((1, 4)).sum()
     assert s["n_degenerate_saddles"] == (mt.CriticalType == 4).sum()
@@ -108,4 +135,9 @@ def test_ttk3d_matches_ftm(case, layout):
     for key in ("n_minima", "n_saddles", "n_degenerate_saddles"):
         assert s[key] == summary[key], key
     assert s["n_pairs"] == summary["n_pairs_min_saddle"]
+    check_ttk_convention(
+        s,
+        np.append(pairs.birth_value.to_numpy(), essential["birth_value"]),
+        np.append(pairs.death_value.to_numpy(), essential["death_value"]),
+    )
     assert s["n_nodes"] == summary["n_nodes"]

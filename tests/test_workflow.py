@@ -100,9 +100,9 @@ def test_a_diverged_run_is_recorded_and_the_sweep_completes(swept):
 def test_a_sweep_too_small_for_the_statistics_completes_and_says_what_is_missing(swept):
     """Bad input (one seed, two grid points): findings.md names the missing seeds and grid points."""
     text = (swept / "results" / "findings.md").read_text()
-    pinn = [line for line in text.splitlines() if line.startswith("- **pinn: ")]
-    assert pinn and not any("supported in this sweep" in line or "contradicted" in line for line in pinn)
-    assert "(1 seed × 2 grid points (beta)); a rank correlation needs at least 3 runs" in text
+    pinn = [line for line in text.splitlines() if line.startswith("- **pinn**: ") and "(paper" in line]
+    assert pinn and not any("supported" in line or "contradicted" in line for line in pinn)
+    assert "(1 seed × 2 grid points (beta)); a rank correlation needs at least 3 grid points" in text
     assert "the across-seed spread needs at least 2 seeds per grid point" in text
     invariance = pd.read_csv(swept / "results" / "tables" / "invariance.csv")
     assert set(invariance["run_id"]) >= {"pinn/beta~1/seed~0", "pinn/beta~30/seed~0"}

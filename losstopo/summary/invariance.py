@@ -14,10 +14,11 @@ A sampled landscape is a k-dimensional grid; its topology is computed on a stenc
 
 For each metric and factor the *relative spread* is ``(max - min) / |reference|`` over the variants
 (the reference, i.e. the landscape as stored on its configured stencil, included): 0 when every variant
-agrees, inf when the reference is 0 and a variant is not. A metric *holds still* when the median over
-a family's landscapes of its orientation and stencil spreads are both at most ``TOLERANCE``; resolution
-is reported, not required (a coarser grid may truly lose small basins). Scattered (k-NN) landscapes have
-no grid: their rows carry a note. docs/invariance.md defines the columns.
+agrees, inf when the reference is 0 and a variant is not. A landscape *moves* when its orientation or
+stencil spread exceeds ``TOLERANCE``; a metric *holds still* when at most ``MAX_SHARE`` of a family's
+landscapes move (a gate on the share, not on the median: a median of 0 can hide 40% of landscapes that
+move). Resolution is reported, not required (a coarser grid may truly lose small basins). Scattered
+(k-NN) landscapes have no grid: their rows carry a note. docs/invariance.md defines the columns.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from losstopo.topology import GRAPHS, compute_topology, summarize
 
 FACTORS = ("orientation", "stencil", "resolution")
 STRIDES = (2,)
-TOLERANCE = 0.1  # median relative spread a metric may show and still "hold still"
+TOLERANCE = 0.1  # relative spread beyond which a landscape "moves"
+MAX_SHARE = 0.1  # share of a family's landscapes that may move while the metric still "holds still"
 STABILITY_FACTORS = ("orientation", "stencil")  # the factors that decide it
 SPREAD_COLUMNS = ["family", "run_id", "metric", "factor", "n_variants", "reference", "min", "max", "rel_spread", "note"]
 SUMMARY_COLUMNS = [
@@ -44,7 +46,10 @@ SUMMARY_COLUMNS = [
     "n_landscapes",
     *[f"median_{f}" for f in FACTORS],
     *[f"max_{f}" for f in FACTORS],
+    "n_moving",
     "share_moving",
+    "tolerance",
+    "max_share",
     "holds_still",
 ]
 
@@ -161,10 +166,12 @@ def landscape_spreads(run_dir: str | Path) -> pd.DataFrame:
     return pd.concat([pd.DataFrame([head] * len(table)), table], axis=1)[SPREAD_COLUMNS]
 
 
-def summarize_spreads(table: pd.DataFrame, tolerance: float = TOLERANCE) -> pd.DataFrame:
-    """Per family and metric: median and max relative spread over landscapes per factor, ``share_moving`` (the
-    share of landscapes whose orientation or stencil spread exceeds ``tolerance``) and ``holds_still`` (median
-    orientation and stencil spreads both <= ``tolerance``)."""
+def summarize_spreads(table: pd.DataFrame, tolerance: float = TOLERANCE, max_share: float = MAX_SHARE) -> pd.DataFrame:
+    """Per family and metric: median and max relative spread over landscapes per factor; ``n_moving`` and
+    ``share_moving``, the number and share of landscapes whose orientation or stencil spread exceeds
+    ``tolerance`` (among those where the metric is defined); ``holds_still``: ``share_moving <= max_share``
+    (False when the metric is defined on no landscape). ``tolerance`` and ``max_share`` are repeated in every
+    row so that the table states its own gate."""
     rows = []
     usable = table[table["metric"].astype(str) != ""] if len(table) else table
     for (family, metric), group in usable.groupby(["family", "metric"], sort=True) if len(usable) else []:
@@ -173,9 +180,12 @@ def summarize_spreads(table: pd.DataFrame, tolerance: float = TOLERANCE) -> pd.D
             spread = group.loc[group["factor"] == factor, "rel_spread"].astype(float).dropna()
             row[f"median_{factor}"] = float(spread.median()) if len(spread) else np.nan
             row[f"max_{factor}"] = float(spread.max()) if len(spread) else np.nan
-        worst = group[group["factor"].isin(STABILITY_FACTORS)].groupby("run_id")["rel_spread"].max()
-        row["share_moving"] = float((worst > tolerance).mean()) if len(worst) else np.nan
-        row["holds_still"] = bool(all(row[f"median_{f}"] <= tolerance for f in STABILITY_FACTORS))
+        stability = group[group["factor"].isin(STABILITY_FACTORS)]
+        worst = stability.groupby("run_id")["rel_spread"].max().dropna()  # max skips NaN; all NaN: undefined
+        row["n_moving"] = int((worst > tolerance).sum())
+        row["share_moving"] = row["n_moving"] / len(worst) if len(worst) else np.nan
+        row["tolerance"], row["max_share"] = tolerance, max_share
+        row["holds_still"] = bool(len(worst) and row["share_moving"] <= max_share)
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -184,7 +194,7 @@ def main(args) -> int:
     blocks = [landscape_spreads(d) for d in args.run_dirs]
     table = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=SPREAD_COLUMNS)
     save_csv(args.out, table)
-    summary = summarize_spreads(table, args.tolerance)
+    summary = summarize_spreads(table, args.tolerance, args.max_share)
     save_csv(args.summary_out, summary)
     print(f"wrote {args.out} ({len(blocks)} landscapes) and {args.summary_out}", flush=True)
     for family, rows in summary.groupby("family", sort=True):

@@ -71,17 +71,32 @@ def grid_label(keys: list[str], values: Iterable) -> str:
 
 def family_performance(frame: pd.DataFrame) -> dict[str, str]:
     """``{metric: "higher" | "lower"}`` of one family's rows, the headline metric first: as its runs recorded it
-    (``run.json``'s ``performance``, found through the ``run_dir`` column; a checkpoint's run.json is its
-    run's), else the family registry's (``losstopo.sweep.families``). ValueError for a family neither knows."""
+    (``run.json``'s ``performance`` in the order of ``performance_order``, found through the ``run_dir`` column; a
+    checkpoint's run.json is its run's), else the family registry's (``losstopo.sweep.families``). A run.json
+    without ``performance_order`` (written before it existed) holds the metrics in sorted order, so the
+    registry's order is used when it lists the same metrics. ValueError for a family neither knows."""
+    family = str(frame["family"].iloc[0])
     for run_dir in frame["run_dir"].dropna().astype(str) if "run_dir" in frame.columns else ():
         run_dir = Path(run_dir)
         path = (run_dir.parent if run_dir.name.startswith("epoch~") else run_dir) / "run.json"
         if path.exists():
-            recorded = load_json(path).get("performance")
+            info = load_json(path)
+            recorded = info.get("performance")
             if recorded:
-                return dict(recorded)
+                order = info.get("performance_order") or _registry_order(family, recorded)
+                return {metric: recorded[metric] for metric in order}
             break
-    return performance_metrics(str(frame["family"].iloc[0]))
+    return performance_metrics(family)
+
+
+def _registry_order(family: str, recorded: dict[str, str]) -> list[str]:
+    """The registry's order of ``recorded``'s metrics when it knows the family with the same metrics, else
+    ``recorded``'s own."""
+    try:
+        known = list(performance_metrics(family))
+    except ValueError:  # not a built-in family
+        return list(recorded)
+    return known if set(known) == set(recorded) else list(recorded)
 
 
 def headline_metric(frame: pd.DataFrame) -> str:

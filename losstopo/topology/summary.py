@@ -5,6 +5,11 @@ each component (global minimum, death = inf) is left out of them and reported on
 ``essential_persistence`` = max - min of the finite values, which is what TTK's diagram shows for
 its (global minimum, global maximum) pair.
 
+Beside them sit the total and average persistence in TTK's convention (``*_persistence_ttk``), the one
+the papers computed: TTK's 0-dimensional diagram pairs each component's global minimum with its global
+maximum, so the essential pair counts with persistence max - min. On a landscape with one minimum ours
+is 0 and TTK's is the loss range.
+
 Raw persistence is in loss units, so it follows the loss scale: a landscape whose loss is 10 times
 larger has 10 times the persistence. Two scale-free variants sit beside each persistence statistic:
 ``*_rel`` divides by the landscape's loss range (max - min), ``*_log`` is the persistence of log10 loss
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from losstopo.topology.tree import DEGENERATE, MINIMUM, SADDLE, Topology
+from losstopo.topology.tree import DEGENERATE, MINIMUM, ROOT, SADDLE, Topology
 
 N_TOP = 5
 
@@ -46,6 +51,48 @@ def _persistence_stats(
         **_stats(pers / loss_range if loss_range > 0 else None, f"{suffix}_rel"),
         **_stats(np.log10(death) - np.log10(birth) if positive else None, f"{suffix}_log"),
     }
+
+
+def _ttk_stats(
+    pers: np.ndarray,
+    pers_log: np.ndarray | None,
+    essential: float,
+    essential_log: float | None,
+    n_essential: int,
+    loss_range: float,
+    suffix: str = "",
+) -> dict:
+    """Total and average persistence in TTK's convention: the finite pairs' persistences ``pers`` (and of log10
+    loss, ``pers_log``, None when undefined) plus the ``n_essential`` (global minimum, global maximum) pairs,
+    whose persistences sum to ``essential`` (``essential_log``). Scale-free variants: ``_log`` of total and
+    average, ``_rel`` of the average only (the total relative to the range is ``total_persistence_rel`` plus the
+    number of components: no new information). Every value is None when the landscape has no finite sample.
+    """
+    count = pers.size + n_essential
+    names = [f"total_persistence_ttk{suffix}", f"avg_persistence_ttk{suffix}", f"avg_persistence_ttk{suffix}_rel"]
+    names += [f"total_persistence_ttk{suffix}_log", f"avg_persistence_ttk{suffix}_log"]
+    if n_essential == 0:
+        return dict.fromkeys(names)
+    total = float(pers.sum()) + essential
+    out = dict(zip(names, (total, total / count, total / loss_range / count if loss_range > 0 else None)))
+    total_log = None if pers_log is None or essential_log is None else float(pers_log.sum()) + essential_log
+    out[names[3]], out[names[4]] = (None, None) if total_log is None else (total_log, total_log / count)
+    return out
+
+
+def _essential_pairs(topo: Topology, positive: bool) -> tuple[float, float | None]:
+    """Sum over components of (global maximum - global minimum), and the same of log10 loss (None unless
+    ``positive``): TTK's essential pairs. A one-sample component adds 0; a component with more samples ends
+    at its root (the last vertex of its sweep), so the sum is that of the roots less that of their minima."""
+    tree, pairs = topo.tree, topo.pairs
+    has_up = np.zeros(tree.n_nodes, bool)
+    has_up[tree.arc_down] = True
+    alone = tree.node_vertex[(tree.node_type == MINIMUM) & ~has_up]
+    births = pairs.birth[pairs.essential & ~np.isin(pairs.birth_vertex, alone)]
+    tops = tree.node_value[tree.node_type == ROOT]
+    with np.errstate(over="ignore"):
+        total = float(tops.sum() - births.sum())
+    return total, float(np.log10(tops).sum() - np.log10(births).sum()) if positive else None
 
 
 def check_threshold(threshold: float) -> float:
@@ -84,6 +131,9 @@ def summarize(topo: Topology, threshold: float = 0.0) -> dict:
     # Saddles that survive: those where at least one kept pair dies (a death at a root is no saddle).
     deaths, n_dying = np.unique(pairs.death_vertex[finite][keep], return_counts=True)
     surviving = np.isin(deaths, tree.node_vertex[saddle])
+    # TTK's convention: the same finite pairs (all, or those kept) and every component's essential pair
+    essential = (*_essential_pairs(topo, positive), int(pairs.essential.sum()), loss_range)
+    pers_log = np.log10(death) - np.log10(birth) if positive else None
 
     out = {
         "graph": topo.graph,
@@ -109,6 +159,8 @@ def summarize(topo: Topology, threshold: float = 0.0) -> dict:
         **_persistence_stats(birth[keep], death[keep], loss_range, positive, "_simplified"),
         "persistence_top": np.sort(pers)[::-1][:N_TOP].tolist(),
     }
+    out |= _ttk_stats(pers, pers_log, *essential)
+    out |= _ttk_stats(pers[keep], None if pers_log is None else pers_log[keep], *essential, "_simplified")
     lowest = np.lexsort((pairs.birth_vertex, pairs.birth))[:N_TOP]
     out["basin_sizes_top"] = pairs.basin_size[lowest].tolist()
     return out

@@ -141,6 +141,7 @@ def run_training(
             "hp": hp,
             "checkpoints": sorted(int(e) for e in checkpoints),
             "performance": dict(fam.PERFORMANCE_METRICS),
+            "performance_order": list(fam.PERFORMANCE_METRICS),  # the headline first (save_json sorts the keys)
         },
     )
     log.info("wrote %s (status %s, %.1f s)", out_dir, result.status, wall)

@@ -45,6 +45,7 @@ rule invariance:
         },
     params:
         tolerance=CONFIG["findings"]["invariance_tolerance"],
+        max_share=CONFIG["findings"]["invariance_share"],
     log:
         f"{R}/logs/invariance.log",
     resources:
@@ -53,7 +54,8 @@ rule invariance:
         "../../envs/losstopo.yaml"
     shell:
         "python -m losstopo invariance @{input.args:q} --out {output.invariance:q}"
-        " --summary-out {output.invariance_summary:q} --tolerance {params.tolerance} > {log:q} 2>&1"
+        " --summary-out {output.invariance_summary:q} --tolerance {params.tolerance}"
+        " --max-share {params.max_share} > {log:q} 2>&1"
 
 
 rule findings_figures:
@@ -85,7 +87,9 @@ rule findings_report:
     params:
         tables_dir=subpath(input.runs, parent=True),  # runs.csv sits with the tables
         alpha=CONFIG["findings"]["alpha"],
-        min_runs=CONFIG["findings"]["min_runs"],
+        seed=CONFIG["findings"]["seed"],
+        bootstrap=CONFIG["findings"]["bootstrap"],
+        permutations=CONFIG["findings"]["permutations"],
     log:
         f"{R}/logs/findings_report.log",
     localrule: True
@@ -93,4 +97,5 @@ rule findings_report:
         "../../envs/losstopo.yaml"
     shell:
         "python -m losstopo findings-report --runs {input.runs:q} --tables-dir {params.tables_dir:q} --out {output:q}"
-        " --alpha {params.alpha} --min-runs {params.min_runs} --figures {input.figures:q} > {log:q} 2>&1"
+        " --alpha {params.alpha} --seed {params.seed} --bootstrap {params.bootstrap}"
+        " --permutations {params.permutations} --figures {input.figures:q} > {log:q} 2>&1"

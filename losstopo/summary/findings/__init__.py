@@ -1,6 +1,6 @@
-"""The findings: the statistics of topology against performance over a sweep (``statistics``), their
-figures (``figures``) and ``results/findings.md`` (``report``). docs/findings.md defines every column
-and verdict."""
+"""The findings: the papers' claims per family (``claims``), the statistics of topology against performance
+over a sweep (``statistics``), the verdicts (``checks``), their figures (``figures``), ``results/findings.md``
+(``report``) and the verdicts across spans (``spans``). docs/findings.md defines every column and verdict."""
 
 from losstopo import lazy_exports
 
@@ -13,6 +13,8 @@ _EXPORTS = {
         "trends",
         "variability",
     ],
+    "losstopo.summary.findings.claims": ["CLAIMS", "claims_for"],
+    "losstopo.summary.findings.checks": ["evaluate"],
     "losstopo.summary.findings.report": ["render"],
 }
 __all__ = [name for names in _EXPORTS.values() for name in names]

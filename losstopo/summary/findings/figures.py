@@ -58,13 +58,14 @@ def label(column: str) -> str:
     return f"{text} ({UNITS[base]})" if base else text
 
 
-# beside the raw metrics: the simplified ones, which hold still under axis order and stencil (docs/invariance.md)
-STEADY_METRICS = ("n_minima_simplified", "n_saddles_simplified", "avg_persistence_simplified_log")
+# beside the raw metrics: the average persistence in the papers' (TTK's) convention (docs/topology.md), and the
+# simplified metrics, which move least under axis order and stencil (docs/invariance.md)
+EXTRA_METRICS = ("avg_persistence_ttk", "n_minima_simplified", "n_saddles_simplified", "avg_persistence_simplified_log")
 
 
 def _figure_metrics(frame: pd.DataFrame) -> list[str]:
-    """The unsimplified topology metrics, STEADY_METRICS and the curvature metrics measured for this family."""
-    wanted = [m for m in TOPOLOGY_METRICS + STEADY_METRICS if m in frame.columns] + curvature_metrics(frame.columns)
+    """The unsimplified topology metrics, EXTRA_METRICS and the curvature metrics measured for this family."""
+    wanted = [m for m in TOPOLOGY_METRICS + EXTRA_METRICS if m in frame.columns] + curvature_metrics(frame.columns)
     return [m for m in wanted if pd.to_numeric(frame[m], errors="coerce").notna().any()]
 
 
@@ -121,7 +122,8 @@ def plot_grid_heatmaps(frame: pd.DataFrame, x_key: str, y_key: str, performance:
 def plot_scatter_by(
     frame: pd.DataFrame, key: str, performance: str, metrics: list[str], correlations: pd.DataFrame | None
 ):
-    """Each metric against performance, one point per run, coloured by ``key``; Spearman rho from correlations.csv."""
+    """Each metric against performance, one point per run, coloured by ``key``; Spearman rho over grid points from
+    correlations.csv."""
     import seaborn as sns
     from matplotlib.colors import LogNorm
 
@@ -163,10 +165,10 @@ def _correlation_title(table: pd.DataFrame | None, family: str, metric: str, per
         return ""
     row = row.iloc[0]
     if not np.isfinite(row["spearman_rho"]):
-        return f"n = {row['n']}: {row['note']}"
+        return f"n = {row['n']} grid points: {row['note']}"
     return (
         f"Spearman ρ = {row['spearman_rho']:.2f} [{row['spearman_ci_low']:.2f}, {row['spearman_ci_high']:.2f}]"
-        f", n = {row['n']}"
+        f", n = {row['n']} grid points"
     )
 
 
@@ -206,7 +208,9 @@ def plot_variability(
             _line_or_points(numeric, data=runs, x=key, y=metric, hue=hue, errorbar=("pi", 100), ax=ax, legend=False)
             set_scale(ax, "y", metric, runs[metric])
             ax.set_ylabel(label(metric))
-            ax.set_title(f"mean over seeds, band = seeds' range{'; largest jump shaded' if shaded else ''}", fontsize=7)
+            ax.set_title(
+                f"mean over seeds, band = seeds' range{'; transition zone shaded' if shaded else ''}", fontsize=7
+            )
         else:
             points = var[(var["metric"] == metric) & np.isfinite(pd.to_numeric(var["std"], errors="coerce"))]
             if len(points):
@@ -241,7 +245,7 @@ def plot_variability(
         ax.set_xlabel(label(key))
     if hue and axes[-1].get_legend() is not None:
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), title=", ".join(others))
-    fig.suptitle(f"{family}: variability across seeds against {key} (red band: largest change of {performance})")
+    fig.suptitle(f"{family}: variability across seeds against {key} (red band: transition zone of {performance})")
     fig.tight_layout()
     return fig
 

@@ -1,23 +1,26 @@
-"""``results/findings.md``: each claim of the two papers, with this sweep's numbers for and against it.
+"""``results/findings.md``: each claim of the two papers, per family, with this sweep's numbers for and against it.
 
-Reads the tables of ``losstopo.summary.findings.statistics`` and words every check by fixed rules (docs/findings.md):
-a check is "supported" or "contradicted" only when it is significant at ``alpha`` with enough data;
-otherwise it is "too few to conclude", "inconclusive", "cannot be assessed" (with the reason) or
-"not measured in this sweep". The wording never goes beyond what the numbers show.
+The report opens with one table, claim x family -> verdict under the papers' persistence convention and ours,
+with the effect, n (grid points), p and the smallest p the test can reach; checks that cannot be judged
+follow as one line each naming what is missing; the details come after. The claims are the table of
+``losstopo.summary.findings.claims``, the verdicts ``losstopo.summary.findings.checks`` (rules in
+docs/findings.md). With a spans table (``--spans``) it adds the verdicts at each landscape span
+(``losstopo.summary.findings.spans``). The wording never goes beyond what the numbers show.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from losstopo.io import atomic_path, read_csv_table
+from losstopo.summary.findings.checks import ALPHA, NOT_JUDGED, Check, Stability, evaluate
+from losstopo.summary.findings.claims import BOTH, HEADLINE, OURS, PAPERS, headline
 from losstopo.summary.tables import (
+    TOPOLOGY_METRICS,
     curvature_metrics,
     family_performance,
     format_value,
@@ -25,272 +28,139 @@ from losstopo.summary.tables import (
     measured,
     read_runs,
     swept_keys,
-    topology_metrics,
 )
 from losstopo.sweep.outputs import FINDINGS_TABLES, report_spec
 
-ALPHA = 0.05
-MIN_RUNS = 20  # fewer runs than this: "too few to conclude", whatever the p-value
-
-VERDICTS = (
-    "supported",
-    "contradicted",
-    "inconclusive",
-    "too few to conclude",
-    "cannot be assessed",
-    "moves under arbitrary choices",
-    "not measured",
-)
-# Variants of a topology metric that the checks read beside the raw one (topology.json; docs/topology.md)
-VARIANT_SUFFIXES = {
-    "": "",
-    "_simplified": "after simplification",
-    "_log": "of log10 loss",
-    "_rel": "relative to the loss range",
-    "_simplified_log": "of log10 loss, after simplification",
-    "_simplified_rel": "relative to the loss range, after simplification",
+HEADLINE_LABELS = {
+    (PAPERS, False): "papers' convention (TTK)",
+    (OURS, False): "ours",
+    (OURS, True): "ours, simplified",
 }
-SCALE_FREE = {"": "raw", "_log": "log10 loss", "_rel": "relative"}
-
-# Claim 1: (topology metric, +1 if the claim says worse models have more of it, -1 if less)
-SIMPLER_TOPOLOGY = (("n_minima", +1), ("n_saddles", +1), ("avg_persistence", -1))
-TRANSITION_METRICS = ("n_minima", "n_saddles", "total_persistence", "avg_persistence")
-PINN_RISE_WITH_BETA = ("n_saddles", "avg_persistence", "rel_l2_error", "hessian_top_eigenvalue", "hessian_trace")
+SHORT = {"too few to conclude": "too few", "cannot be assessed": "cannot be assessed", "not measured": "not measured"}
 
 
-@dataclass
-class Check:
-    """One tested statement and its verdict, worded for findings.md."""
-
-    family: str
-    subject: str
-    verdict: str
-    text: str
-    metric: str = ""  # the column checked, when there is one
-    set_aside: str = ""  # the verdict the numbers give, for a check not judged because its metric moves
-
-    def line(self) -> str:
-        return f"- **{self.subject}**: {self.text}"
-
-
-NAMES = {
-    "n_minima": "minima",
-    "n_saddles": "saddles",
-    "avg_persistence": "average persistence",
-    "total_persistence": "total persistence",
-    "max_persistence": "maximum persistence",
-    "rel_l2_error": "relative L2 error",
-    "hessian_top_eigenvalue": "top Hessian eigenvalue",
-    "hessian_trace": "Hessian trace",
-}
-
-
-def name(column: str) -> str:
-    """Readable name of a column: ``avg_persistence_log`` -> ``average persistence of log10 loss``."""
-    for suffix in sorted(VARIANT_SUFFIXES, key=len, reverse=True):
-        base = column[: len(column) - len(suffix)] if suffix else column
-        if suffix and column.endswith(suffix) and base in NAMES:
-            return f"{NAMES[base]} {VARIANT_SUFFIXES[suffix]}"
-    return NAMES.get(column, column.replace("_", " "))
-
-
-def metric_variants(base: str, columns) -> list[str]:
-    """``base`` and those of its variants (VARIANT_SUFFIXES) that are columns, raw first."""
-    columns = set(columns)
-    return [base + suffix for suffix in VARIANT_SUFFIXES if base + suffix in columns or not suffix]
-
-
-class Stability:
-    """Which topology metrics hold still under axis order, reflections and stencil (invariance_summary.csv)."""
-
-    def __init__(self, summary: pd.DataFrame | None):
-        self.table = summary if summary is not None and len(summary) else None
-
-    def row(self, family: str, metric: str):
-        if self.table is None or metric not in set(topology_metrics([metric])):
-            return None
-        return _row(self.table, family=family, metric=metric)
-
-    def holds_still(self, family: str, metric: str) -> bool | None:
-        """True / False from the table; None when not measured (not a topology metric, no grid, no table)."""
-        row = self.row(family, metric)
-        return None if row is None else bool(str(row["holds_still"]).lower() == "true")
-
-    def spreads(self, family: str, metric: str) -> str:
-        row = self.row(family, metric)
-        moving = row.get("share_moving", np.nan)
-        share = f", {100 * moving:.0f}% of which move beyond the tolerance" if np.isfinite(moving) else ""
-        return (
-            f"median relative spread {_f(row['median_orientation'], '.2g')} under axis order and reflections, "
-            f"{_f(row['median_stencil'], '.2g')} under the stencil, {_f(row['median_resolution'], '.2g')} "
-            f"at half resolution, over {row['n_landscapes']} landscapes{share}"
-        )
-
-    def apply(self, check: "Check", metric: str) -> "Check":
-        """A check on a metric that moves under arbitrary choices is not judged; its numbers stay."""
-        if self.holds_still(check.family, metric) is not False or check.verdict == "not measured":
-            return check
-        if check.verdict == "cannot be assessed":  # undefined anyway: say so first, then that it moves
-            return Check(
-                check.family,
-                check.subject,
-                check.verdict,
-                f"{check.text} Besides, {metric} moves under arbitrary choices ({self.spreads(check.family, metric)}).",
-                metric,
-            )
-        return Check(
-            check.family,
-            check.subject,
-            "moves under arbitrary choices",
-            f"not judged: {metric} moves under arbitrary choices ({self.spreads(check.family, metric)}; "
-            f"tables/invariance_summary.csv). For reference, {check.text}",
-            metric,
-            check.verdict,
-        )
-
-
-def _f(value, spec: str = ".2f") -> str:
+def _f(value, spec: str = ".2g") -> str:
     return "NaN" if value is None or not np.isfinite(value) else format(value, spec)
 
 
-def _association_numbers(row) -> str:
-    return (
-        f"Spearman ρ = {_f(row['spearman_rho'], '+.2f')} (95% CI {_f(row['spearman_ci_low'], '+.2f')} to "
-        f"{_f(row['spearman_ci_high'], '+.2f')}, p = {_f(row['spearman_p'], '.2g')}), Kendall τ = "
-        f"{_f(row['kendall_tau'], '+.2f')} (p = {_f(row['kendall_p'], '.2g')}), n = {row['n']} runs"
-    )
+def claim_rows(checks: list[Check]) -> list[list[Check]]:
+    """The checks grouped by (family, claim), in order: one group per row of the findings table."""
+    groups: dict = {}
+    for check in checks:
+        groups.setdefault((check.claim.family, check.claim), []).append(check)
+    return list(groups.values())
 
 
-def judge_association(row, expected_sign: int, alpha: float = ALPHA, min_runs: int = MIN_RUNS) -> tuple[str, str]:
-    """Verdict and sentence (which starts with the verdict) for one row of correlations.csv or trends.csv.
+def headline_checks(group: list[Check]) -> list[Check | str | None]:
+    """The checks of a row's headline columns (HEADLINE); ``"same"`` where a column would repeat the papers'
+    column (a metric without conventions), None where the metric has no such variant."""
+    cells: list[Check | str | None] = []
+    for convention, simplified in HEADLINE:
+        variant = headline([c.variant for c in group], convention, simplified)
+        if variant is None:
+            cells.append(None)
+        elif cells and variant.convention == BOTH and not variant.simplified:
+            cells.append("same")
+        else:
+            cells.append(next(c for c in group if c.variant == variant))
+    return cells
 
-    ``expected_sign`` is the sign of the correlation the claim predicts. Supported / contradicted need
-    n >= min_runs, both p-values below alpha and a bootstrap interval that excludes 0.
-    """
-    n = int(row["n"])
-    if not np.isfinite(row["spearman_rho"]):
-        count = "" if "run" in str(row["note"]) else f" (n = {n} runs)"
-        return "cannot be assessed", f"cannot be assessed: {row['note']}{count}."
-    agrees = np.sign(row["spearman_rho"]) == expected_sign
-    direction = "agrees with" if agrees else "goes against"
-    numbers = _association_numbers(row)
-    if n < min_runs:
-        return "too few to conclude", (
-            f"n = {n} runs: too few to conclude (this report asks for at least "
-            f"{min_runs}). The observed direction {direction} the claim: {numbers}."
+
+def _cell(check: Check | str | None) -> str:
+    if check is None:
+        return "—"
+    if isinstance(check, str):
+        return check
+    if check.verdict in NOT_JUDGED:
+        return SHORT[check.verdict]
+    if check.set_aside:
+        return f"moves ({_f(100 * check.share_moving, '.0f')}% of landscapes); {check.numbers}"
+    return f"**{check.verdict}** ({check.numbers})"
+
+
+def _judged(cells) -> list[Check]:
+    return [c for c in cells if isinstance(c, Check) and c.verdict not in NOT_JUDGED]
+
+
+def verdict_table(checks: list[Check], legend: str = "") -> list[str]:
+    """The findings table (claims with at least one judged headline cell) and its ``legend``, then one line per
+    claim without."""
+    lines = [
+        "| family | claim (paper) | n | smallest p | " + " | ".join(HEADLINE_LABELS.values()) + " |",
+        "| --- | --- | ---: | ---: | --- | --- | --- |",
+    ]
+    missing = []
+    for group in claim_rows(checks):
+        cells = headline_checks(group)
+        claim = group[0].claim
+        judged = _judged(cells)
+        if not judged:
+            first = next(c for c in cells if isinstance(c, Check))
+            missing.append(f"- **{claim.family}**: {claim.statement} ({claim.paper}): {first.verdict}: {first.why}.")
+            continue
+        lines.append(
+            f"| {claim.family} | {claim.statement} ({claim.paper}) | {judged[0].n} | {_f(judged[0].min_p)} | "
+            + " | ".join(_cell(c) for c in cells)
+            + " |"
         )
-    low, high = row["spearman_ci_low"], row["spearman_ci_high"]
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "inconclusive", f"inconclusive (no bootstrap interval: {row['note']}); {numbers}."
-    significant = row["spearman_p"] < alpha and row["kendall_p"] < alpha and (low > 0 or high < 0)
-    if significant:
-        verdict = "supported" if agrees else "contradicted"
-        return verdict, f"{verdict} in this sweep: {numbers}."
-    reason = "the 95% interval includes 0" if low <= 0 <= high else f"a p-value is at least {alpha:g}"
-    return "inconclusive", f"inconclusive ({reason}); the observed direction {direction} the claim: {numbers}."
+    if len(lines) == 2:
+        lines = ["No claim could be judged on this sweep."]
+    elif legend:
+        lines += ["", legend]
+    if missing:
+        lines += ["", "Not judged (what is missing):", "", *missing]
+    return lines
 
 
-def judge_transition(row, alpha: float = ALPHA) -> tuple[str, str]:
-    """Verdict and sentence (which starts with the verdict) for one row of transition.csv."""
-    if not np.isfinite(row["p_value"]):
-        return "cannot be assessed", f"cannot be assessed: {row['note']}."
-    numbers = (
-        f"mean s.d. across seeds next to the transition {_f(row['mean_near'], '.3g')} against "
-        f"{_f(row['mean_far'], '.3g')} elsewhere (ratio {_f(row['ratio'])}), permutation p = "
-        f"{_f(row['p_value'], '.2g')}, {row['n_near']} of {row['n_grid_points']} grid points next to it"
-    )
-    direction = "agrees with" if row["ratio"] > 1 else "goes against"
-    if row["min_p"] >= alpha:
-        return "too few to conclude", (
-            f"{row['n_grid_points']} grid points: too few to conclude (the smallest "
-            f"p-value this test can give is {_f(row['min_p'], '.2g')}). The observed "
-            f"direction {direction} the claim: {numbers}."
-        )
-    if row["p_value"] < alpha and row["ratio"] > 1:
-        return "supported", f"supported in this sweep: {numbers}."
-    return "inconclusive", f"inconclusive; the observed direction {direction} the claim: {numbers}."
-
-
-def _row(table: pd.DataFrame, **match):
-    if not len(table):
-        return None
-    hit = table
-    for column, value in match.items():
-        hit = hit[hit[column] == value]
-    return hit.iloc[0] if len(hit) else None
-
-
-def _not_measured(family: str, subject: str, why: str) -> Check:
-    return Check(family, subject, "not measured", f"not measured in this sweep ({why}).")
-
-
-def _absent(frame: pd.DataFrame, column: str) -> str:
-    """Why a family has no value of ``column``: no run with status ok (their statuses), or none finite."""
-    ok = frame["status"].astype(str) == "ok"
-    if not ok.any():
-        statuses = ", ".join(f"{n} {s}" for s, n in frame["status"].astype(str).value_counts().items())
-        return f"no run of {frame['family'].iloc[0]} has status ok ({statuses}), so no {column}"
-    return f"runs.csv has no finite {column}"
-
-
-def simpler_topology_checks(
-    runs, correlations, alpha=ALPHA, min_runs=MIN_RUNS, stability: Stability | None = None
-) -> list[Check]:
-    """Claim 1 per family: better headline performance goes with fewer minima and saddles, higher avg persistence;
-    each metric raw and in its variants (simplified, scale-free), judged only where it holds still."""
-    stability = stability or Stability(None)
-    checks = []
+def effect_legend(runs: pd.DataFrame) -> str:
+    """What the sign of rho means: each family's headline metric and its better direction."""
+    parts = []
     for family, frame in runs.groupby("family", sort=True):
         directions = family_performance(frame)
-        performance = next(iter(directions))
-        better = directions[performance] == "higher"
-        for base, worse_sign in SIMPLER_TOPOLOGY:
-            for metric in metric_variants(base, frame.columns):
-                wanted = "fewer" if worse_sign > 0 else "higher"
-                subject = f"{family}: better {name(performance)} with {wanted} {name(metric)}"
-                row = _row(correlations, family=family, metric=metric, performance=performance)
-                if not measured(frame, [metric]) or row is None:
-                    checks.append(_not_measured(family, subject, _absent(frame, metric)))
-                else:
-                    expected = -worse_sign if better else worse_sign
-                    check = Check(family, subject, *judge_association(row, expected, alpha, min_runs), metric)
-                    checks.append(stability.apply(check, metric))
-    return checks
+        headline_name = next(iter(directions))
+        parts.append(f"{family}: {headline_name}, {directions[headline_name]} is better")
+    return (
+        "ρ: Spearman's rank correlation over grid points of the metric with what the claim names, the "
+        f'hyperparameter or the headline performance metric as recorded ({"; ".join(parts)}); so "fewer minima '
+        'in better models" is a positive ρ with an error and a negative one with an accuracy. Ratio: across-seed '
+        "s.d. in the transition zone over that elsewhere. p: permutation p-value."
+    )
 
 
-def transition_checks(runs, transition, variability, alpha=ALPHA, stability: Stability | None = None) -> list[Check]:
-    """Claim 2 per family and numeric swept key: topology varies most across seeds next to the transition."""
-    stability = stability or Stability(None)
-    checks = []
-    for family, frame in runs.groupby("family", sort=True):
-        keys = [k for k in swept_keys(frame) if pd.api.types.is_numeric_dtype(frame[k])]
-        if not keys:
-            checks.append(
-                _not_measured(
-                    family, f"{family}: variability near the transition", "no numeric hyperparameter is swept"
-                )
+def differences(checks: list[Check]) -> list[str]:
+    """One line per claim whose verdict under our convention (or after simplification) differs from the papers'."""
+    lines = []
+    for group in claim_rows(checks):
+        cells = headline_checks(group)
+        verdicts = [c.verdict if isinstance(c, Check) else c for c in cells]
+        papers = verdicts[0]
+        if any(v not in (None, "same", papers) for v in verdicts[1:]):
+            claim = group[0].claim
+            said = "; ".join(
+                f"{label}: {v}" for label, v in zip(HEADLINE_LABELS.values(), verdicts) if v not in (None, "same")
             )
-            continue
-        for key in keys:
-            for metric in [m for base in TRANSITION_METRICS for m in metric_variants(base, frame.columns)]:
-                subject = f"{family}: across-seed s.d. of {name(metric)} highest next to the {key} transition"
-                row = _row(transition, family=family, key=key, metric=metric, statistic="std")
-                if row is None or not measured(frame, [metric]):
-                    checks.append(_not_measured(family, subject, _absent(frame, metric)))
-                    continue
-                verdict, text = judge_transition(row, alpha)
-                cv = _row(transition, family=family, key=key, metric=metric, statistic="cv")
-                if cv is not None and np.isfinite(cv["p_value"]):
-                    text += (
-                        f" With the coefficient of variation instead of the s.d.: ratio {_f(cv['ratio'])}, "
-                        f"p = {_f(cv['p_value'], '.2g')}."
-                    )
-                checks.append(stability.apply(Check(family, subject, verdict, text, metric), metric))
-    return checks
+            lines.append(f"- {claim.family}, {claim.statement} ({claim.paper}): {said}.")
+    return lines
 
 
-def transition_locations(runs, transition) -> list[str]:
-    """One sentence per family and key: where the largest performance change lies."""
+def details(checks: list[Check]) -> list[str]:
+    """Per family and claim, every variant's sentence: conventions, simplification, raw and scale-free loss."""
+    lines = []
+    family = None
+    for group in claim_rows(checks):
+        claim = group[0].claim
+        if claim.family != family:
+            family = claim.family
+            lines += [f"### {family}", ""]
+        lines.append(f"**{claim.statement}** ({claim.paper}; {claim.metric} against {claim.against}):")
+        lines.append("")
+        lines += [f"- {c.variant.label} (`{c.variant.column}`): {c.text}" for c in group]
+        lines.append("")
+    return lines
+
+
+def transition_locations(transition: pd.DataFrame) -> list[str]:
+    """One sentence per family and key: where the transition zone of the headline metric lies."""
     lines = []
     if not len(transition):
         return lines
@@ -300,61 +170,15 @@ def transition_locations(runs, transition) -> list[str]:
             lines.append(f"- {family}, {key}: no transition located ({row['note']}).")
             continue
         lines.append(
-            f"- {family}, {key}: the largest change of the mean {row['performance']} between neighbouring "
-            f"values lies between {key} = {format_value(row['low'])} and {format_value(row['high'])} "
-            f"({_f(row['performance_low'], '.3g')} → {_f(row['performance_high'], '.3g')})."
+            f"- {family}, {key}: the mean {row['performance']} changes level between {key} = "
+            f"{format_value(row['low'])} and {format_value(row['high'])} ({_f(row['performance_low'], '.3g')} → "
+            f"{_f(row['performance_high'], '.3g')}, {row['n_values']} values of {key})."
         )
     return lines
 
 
-def pinn_beta_checks(runs, trends, alpha=ALPHA, min_runs=MIN_RUNS, stability: Stability | None = None) -> list[Check]:
-    """Claim 3: for PINNs, saddles, avg persistence, error, top eigenvalue and trace all rise with beta."""
-    stability = stability or Stability(None)
-    frame = runs[runs["family"] == "pinn"]
-    if not len(frame):
-        return [_not_measured("pinn", "PINN metrics rising with beta", "no PINN runs")]
-    if "beta" not in swept_keys(frame):
-        return [_not_measured("pinn", "PINN metrics rising with beta", "beta is not swept")]
-    checks = []
-    for metric in [m for base in PINN_RISE_WITH_BETA for m in metric_variants(base, frame.columns)]:
-        subject = f"pinn: {name(metric)} rising with beta"
-        row = _row(trends, family="pinn", key="beta", metric=metric)
-        if row is None or not measured(frame, [metric]):
-            checks.append(_not_measured("pinn", subject, _absent(frame, metric)))
-        else:
-            checks.append(
-                stability.apply(Check("pinn", subject, *judge_association(row, +1, alpha, min_runs), metric), metric)
-            )
-    return checks
-
-
-def split_variant(metric: str) -> tuple[str, str, str]:
-    """(base metric, ``"_simplified"`` or ``""``, scale suffix ``""``/``"_log"``/``"_rel"``) of a column."""
-    for suffix in sorted(VARIANT_SUFFIXES, key=len, reverse=True):
-        if suffix and metric.endswith(suffix) and metric[: -len(suffix)] in NAMES:
-            scale = next((s for s in ("_log", "_rel") if suffix.endswith(s)), "")
-            return metric[: -len(suffix)], suffix[: len(suffix) - len(scale)], scale
-    return metric, "", ""
-
-
-def scale_free_lines(checks: list[Check]) -> list[str]:
-    """One line per persistence check: its verdict on raw persistence, of log10 loss and relative to the range."""
-    table: dict[str, dict[str, str]] = {}
-    for check in checks:
-        base, simplified, scale = split_variant(check.metric)
-        if "persistence" not in base:
-            continue
-        subject = check.subject.replace(name(check.metric), name(base + simplified))
-        verdict = f"{check.set_aside}, but the metric moves" if check.set_aside else check.verdict
-        table.setdefault(subject, {})[SCALE_FREE[scale]] = verdict
-    return [
-        f"- {subject}: " + "; ".join(f"{label}: {verdicts.get(label, 'not measured')}" for label in SCALE_FREE.values())
-        for subject, verdicts in table.items()
-    ]
-
-
 def stability_lines(runs: pd.DataFrame, stability: Stability) -> list[str]:
-    """The section saying which topology metrics hold still, per family, with their spreads."""
+    """The section saying which topology metrics hold still, per family, with the share that moves."""
     lines = ["## Which topology metrics hold still", ""]
     if stability.table is None:
         return lines + [
@@ -362,25 +186,30 @@ def stability_lines(runs: pd.DataFrame, stability: Stability) -> list[str]:
             "measured, whether or not it depends on the grid's axis order or the stencil.",
             "",
         ]
+    row = stability.table.iloc[0]
+    gate = (
+        f"at most {_f(100 * row['max_share'], '.0f')}% of a family's landscapes move by more than "
+        f"{row['tolerance']:g} (relative spread)"
+        if "max_share" in stability.table.columns
+        else "few of a family's landscapes move"
+    )
     lines += [
         "Each landscape's topology was recomputed with its grid axes permuted and reflected, on the other "
-        "stencils, and at half resolution (tables/invariance.csv). A metric holds still when the median "
-        "relative spread over a family's landscapes under axis order and reflections and under the stencil "
-        "are both within the tolerance; only those carry verdicts below.",
+        f"stencils, and at half resolution (tables/invariance.csv). A metric holds still when {gate} under axis "
+        "order and reflections or under the stencil; only those carry verdicts.",
         "",
     ]
-    for family, frame in runs.groupby("family", sort=True):
+    for family, _ in runs.groupby("family", sort=True):
         rows = stability.table[stability.table["family"] == family]
         if not len(rows):
             lines.append(f"- **{family}**: not measured (its landscapes are not grids, or none was sampled).")
             continue
-        still = rows.loc[rows["holds_still"].astype(str).str.lower() == "true", "metric"].tolist()
-        moving = rows.loc[rows["holds_still"].astype(str).str.lower() != "true", "metric"].tolist()
+        still = rows["holds_still"].astype(str).str.lower() == "true"
+        holding, moving = (", ".join(rows.loc[m, "metric"]) or "none" for m in (still, ~still))
         lines.append(
-            f"- **{family}** ({rows['n_landscapes'].max()} landscapes): hold still: "
-            f"{', '.join(still) or 'none'}; move: {', '.join(moving) or 'none'}."
+            f"- **{family}** ({rows['n_landscapes'].max()} landscapes): hold still: {holding}; move: {moving}."
         )
-        for metric in ("n_minima", "n_minima_simplified", "avg_persistence", "avg_persistence_simplified"):
+        for metric in ("n_minima", "n_minima_simplified", "avg_persistence", "avg_persistence_ttk"):
             if stability.row(family, metric) is not None:
                 lines.append(f"  - {metric}: {stability.spreads(family, metric)}.")
     return lines + [""]
@@ -394,34 +223,21 @@ def sweep_summary(runs: pd.DataFrame) -> list[str]:
         grid = "; ".join(f"{k} ∈ {{{', '.join(format_value(v) for v in sorted(frame[k].unique()))}}}" for k in keys)
         ok = frame[frame["status"].astype(str) == "ok"]
         per_point = ok.groupby(keys).size() if keys and len(ok) else pd.Series([len(ok)])
-        metrics = [
-            m for m in topology_metrics(frame.columns) + curvature_metrics(frame.columns) if bool(measured(frame, [m]))
+        topology = [
+            base
+            for base in TOPOLOGY_METRICS
+            if measured(frame, [c for c in frame.columns if c == base or c.startswith(base + "_")])
         ]
+        variants = " (with their variants: simplified, TTK's convention, scale-free)" if topology else ""
+        metrics = [", ".join(topology) + variants] * bool(topology) + measured(frame, curvature_metrics(frame.columns))
         low, high = per_point.min(), per_point.max()
         spread = f"{low}" if low == high else f"{low}–{high}"
         lines.append(
             f"- **{family}**: {len(frame)} runs ({status}); swept {grid or 'nothing (seeds only)'}; "
-            f"{spread} run(s) with status ok per grid point; headline metric "
+            f"{len(per_point) if keys else 1} grid point(s), {spread} run(s) with status ok each; headline metric "
             f"{headline_metric(frame)}; measured: {', '.join(metrics) or 'no topology metric'}."
         )
     return lines
-
-
-def _section(title: str, intro: str, checks: list[Check], extra: list[str] = ()) -> list[str]:
-    counts = Counter(c.verdict for c in checks)
-    tally = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
-    return [
-        f"## {title}",
-        "",
-        intro,
-        "",
-        *extra,
-        *([""] if extra else []),
-        f"Checks: {tally}.",
-        "",
-        *[c.line() for c in checks],
-        "",
-    ]
 
 
 def figure_lines(figures: list[str], out: Path) -> list[str]:
@@ -440,78 +256,79 @@ def figure_lines(figures: list[str], out: Path) -> list[str]:
     return lines
 
 
+def reading_rules(alpha: float) -> list[str]:
+    return [
+        "## How to read this",
+        "",
+        "- **n** counts grid points (settings of the swept hyperparameters): the seeds of one grid point share "
+        "their setting, so they are averaged into one value per grid point (the transition test uses their "
+        "spread) and every test runs over grid points. **smallest p** is the smallest p-value the test can return "
+        f"on these grid points, whatever the data: where it is not below {alpha:g}, the sweep cannot support the "
+        "claim and the check is **too few to conclude**.",
+        f"- **supported** / **contradicted**: Spearman and Kendall permutation p-values both below {alpha:g} and "
+        "a 95% bootstrap interval (grid points resampled) that excludes 0, in (or against) the direction the "
+        f"paper states for this family. The transition claim: a one-sided permutation p below {alpha:g} with "
+        "more spread across seeds in the transition zone (it cannot contradict).",
+        "- **inconclusive**: the test could reach significance but did not. This is not evidence against the claim.",
+        "- **moves**: the metric changes with the grid's axis order, reflections or the stencil on more "
+        "landscapes than the invariance gate allows (tables/invariance_summary.csv); its numbers are quoted, "
+        "not judged.",
+        "- **cannot be assessed**: the statistic is undefined here (the reason is given, e.g. a constant metric); "
+        "**not measured**: the metric or hyperparameter is not part of this sweep.",
+        "- **papers' convention (TTK)**: persistence as the papers computed it with TTK, the global minimum paired "
+        "with the global maximum (`*_persistence_ttk`); **ours**: the finite (minimum, saddle) pairs only "
+        "(docs/topology.md); **simplified**: pairs with persistence below `topology.threshold` of the loss range "
+        "removed. Minimum and saddle counts are the same in both conventions. Each claim is tested only for "
+        "the family and in the direction its paper states; a family the papers do not cover gets the generic "
+        "checks (fewer minima and saddles with better performance, in its declared direction).",
+        "- The checks are a handful of pre-specified tests, reported without a correction for their number. A rank "
+        "correlation is an association, not a cause.",
+        "",
+    ]
+
+
 def render(
     runs: pd.DataFrame,
     tables: dict[str, pd.DataFrame],
     figures: list[str],
     out: Path,
     alpha: float = ALPHA,
-    min_runs: int = MIN_RUNS,
+    spans: list[str] = (),
 ) -> str:
-    """The text of findings.md. ``tables`` holds FINDINGS_TABLES and, optionally, ``invariance_summary``."""
+    """The text of findings.md. ``tables`` holds FINDINGS_TABLES and, optionally, ``invariance_summary``;
+    ``spans`` the lines of the verdicts-across-spans section (``losstopo.summary.findings.spans``), if any."""
     stability = Stability(tables.get("invariance_summary"))
-    claim1 = simpler_topology_checks(runs, tables["correlations"], alpha, min_runs, stability)
-    claim2 = transition_checks(runs, tables["transition"], tables["variability"], alpha, stability)
-    claim3 = pinn_beta_checks(runs, tables["trends"], alpha, min_runs, stability)
+    checks = evaluate(runs, tables, stability, alpha)
+    differ = differences(checks)
     lines = [
         "# Findings of this sweep",
         "",
-        "Generated by `losstopo findings-report` from `results/tables/` (correlations, trends, variability, "
-        "transition). Only runs with status ok and finite values enter any statistic. How each verdict is "
-        "decided is at the end; every column is defined in docs/findings.md.",
+        "Each claim of the two papers, for the family the paper made it about, against this sweep "
+        "(`losstopo findings-report`; tables in `results/tables/`, every column defined in docs/findings.md). "
+        "Only runs with status ok and finite values enter.",
         "",
+        "## Verdicts",
+        "",
+        *verdict_table(checks, effect_legend(runs)),
+        "",
+        "Where our convention or the simplification gives another verdict than the papers' convention:",
+        "",
+        *(differ or ["- nowhere."]),
+        "",
+        *spans,
         "## The sweep",
         "",
         *sweep_summary(runs),
         "",
         *stability_lines(runs, stability),
-        *_section(
-            "Claim 1: better-performing models have simpler topology (papers 1 and 2)",
-            "Papers 1 and 2: better models have fewer minima and saddles and a higher average persistence "
-            "(fewer, wider basins). Tested as the rank correlation, over runs, between each topology metric "
-            "and the family's headline performance metric.",
-            claim1,
-        ),
-        *_section(
-            "Claim 2: the shape varies most across seeds near the transition (paper 1)",
-            "Paper 1: the topology varies most across seeds near the transition from low to high error. "
-            "Tested by comparing the across-seed standard deviation of each topology metric at the grid "
-            "points on either side of the largest performance change with that at all other grid points.",
-            claim2,
-            transition_locations(runs, tables["transition"]),
-        ),
-        *_section(
-            "Claim 3: for PINNs, saddles, average persistence, error, top eigenvalue and trace rise with beta "
-            "(paper 2)",
-            "Paper 2: along the convection coefficient beta all five quantities increase. Tested "
-            "as the rank correlation, over runs, of each quantity with beta.",
-            claim3,
-        ),
-        "## Raw against scale-free persistence",
+        "## Where the transition lies",
         "",
-        "Raw persistence is in loss units and grows with the loss scale; the same check on the persistence of "
-        "log10 loss and on persistence relative to the landscape's loss range (max - min) shows whether a "
-        "verdict is about shape or only about scale.",
+        *(transition_locations(tables["transition"]) or ["- no numeric hyperparameter is swept."]),
         "",
-        *(scale_free_lines(claim1 + claim2 + claim3) or ["- no persistence check in this sweep."]),
+        "## Details",
         "",
-        "## How to read this",
-        "",
-        f"- **supported** / **contradicted**: at least {min_runs} runs, Spearman and Kendall p-values both below "
-        f"{alpha:g} and a 95% bootstrap interval that excludes 0, in (or against) the claimed direction. For "
-        f"claim 2: a one-sided permutation p-value below {alpha:g} with more variability next to the transition.",
-        f"- **too few to conclude**: fewer than {min_runs} runs (claim 2: so few grid points that the "
-        f"permutation test cannot reach p < {alpha:g}); the observed direction is reported but proves nothing.",
-        "- **inconclusive**: enough data, but not significant. This is not evidence against the claim.",
-        "- **cannot be assessed**: the statistic is undefined here (the reason is given, e.g. a constant metric).",
-        "- **moves under arbitrary choices**: the metric changes with the grid's axis order or reflections or "
-        "with the stencil by more than the tolerance (tables/invariance_summary.csv); its numbers are quoted but "
-        "not judged. Only the metrics that hold still carry verdicts.",
-        "- **not measured**: the metric, family or hyperparameter is not part of this sweep.",
-        "- Runs at one grid point share their hyperparameters, so runs are not independent draws and p-values "
-        "are optimistic; no correction for the number of checks is applied here (correlations.csv has "
-        "Benjamini-Hochberg q-values). A rank correlation is an association, not a cause.",
-        "",
+        *details(checks),
+        *reading_rules(alpha),
     ]
     if figures:
         lines += ["## Figures", "", *figure_lines(figures, out)]
@@ -519,12 +336,18 @@ def render(
 
 
 def main(args) -> int:
+    from losstopo.summary.findings import spans
+
     runs = read_runs(args.runs)
+    span_runs = spans.read_spans(args.spans) if args.spans else None  # bad input fails before any statistic
     tables = {name: read_csv_table(Path(args.tables_dir) / f"{name}.csv") for name in FINDINGS_TABLES}
     summary = Path(args.tables_dir) / "invariance_summary.csv"
     tables["invariance_summary"] = read_csv_table(summary) if summary.exists() else None
+    span_lines = (
+        [] if span_runs is None else spans.section(span_runs, args.alpha, args.seed, args.bootstrap, args.permutations)
+    )
     out = Path(args.out)
-    text = render(runs, tables, list(args.figures or []), out, args.alpha, args.min_runs)
+    text = render(runs, tables, list(args.figures or []), out, args.alpha, span_lines)
     with atomic_path(out) as tmp:
         tmp.write_text(text)
     print(f"wrote {out}", flush=True)

@@ -3,11 +3,13 @@
 From ``runs.csv`` (one row per run) this computes, per model family and using only runs with
 ``status == "ok"`` and finite values:
 
-- ``correlations.csv``: rank correlation of every (topology or curvature metric, performance metric) pair;
-- ``trends.csv``: rank correlation of every metric with every numeric swept hyperparameter;
+- ``correlations.csv``: rank correlation of every (topology or curvature metric, performance metric) pair
+  over grid points (each grid point's mean over its seeds: the seeds of one setting are not independent
+  evidence about the setting, so n counts grid points), with the smallest p-value the test can reach;
+- ``trends.csv``: the same of every metric with every numeric swept hyperparameter;
 - ``variability.csv``: mean, s.d. and coefficient of variation of every metric across seeds, per grid point;
-- ``transition.csv``: is the across-seed variability of topology higher next to the largest performance
-  jump along a hyperparameter than elsewhere (paper 1's transition claim)?
+- ``transition.csv``: is the across-seed variability of topology higher in the transition zone of the
+  performance curve along a hyperparameter than elsewhere (paper 1's transition claim)?
 
 Every statistic that cannot be computed (too few runs, a constant column, ...) is NaN with the reason in
 the ``note`` column; nothing here raises on degenerate data. docs/findings.md defines each column.
@@ -29,6 +31,7 @@ from losstopo.io import save_csv
 from losstopo.summary.tables import (
     curvature_metrics,
     family_performance,
+    format_value,
     grid_label,
     measured,
     numeric,
@@ -39,6 +42,7 @@ from losstopo.summary.tables import (
 )
 
 MIN_PAIRS = 3  # below this a rank correlation has no usable p-value
+PLATEAU = 0.1  # share of the performance range within which a value of a key counts as on a plateau
 MIN_VALID_BOOT = 0.5  # share of bootstrap resamples that must be non-degenerate for an interval
 STATISTICS = ("std", "cv")  # variability measures tested in transition.csv
 TRANSITION_COLUMNS = [
@@ -70,12 +74,21 @@ TRANSITION_COLUMNS = [
 # Which columns are what
 
 
-def _family_metrics(frame: pd.DataFrame, performance: Mapping[str, Iterable[str]] | None):
+def _family_metrics(
+    frame: pd.DataFrame, performance: Mapping[str, Iterable[str]] | None, only: Iterable[str] | None = None
+):
+    """The family's measured topology, curvature and performance columns (topology and curvature limited to
+    ``only`` when given), and its performance metrics, headline first."""
     family = str(frame["family"].iloc[0])
     perf = list(performance[family] if performance is not None else family_performance(frame))
+    wanted = None if only is None else set(only)
+
+    def pick(columns: list[str]) -> list[str]:
+        return measured(frame, [c for c in columns if wanted is None or c in wanted])
+
     return {
-        "topology": measured(frame, topology_metrics(frame.columns)),
-        "curvature": measured(frame, curvature_metrics(frame.columns)),
+        "topology": pick(topology_metrics(frame.columns)),
+        "curvature": pick(curvature_metrics(frame.columns)),
         "performance": measured(frame, perf),
     }, list(perf)
 
@@ -128,6 +141,8 @@ def _no_association(n: int, n_boot: int, note: str) -> dict:
         "kendall_p": np.nan,
         "kendall_ci_low": np.nan,
         "kendall_ci_high": np.nan,
+        "spearman_min_p": np.nan,
+        "kendall_min_p": np.nan,
         "p_exact": False,
         "n_permutations": 0,
         "n_boot": n_boot,
@@ -141,15 +156,10 @@ _ASSOCIATION_COLUMNS.insert(_ASSOCIATION_COLUMNS.index("spearman_p") + 1, "spear
 _BATCH_ELEMENTS = 2_000_000  # permutations per batch times n^2 (Kendall's pair signs), at most about 8 MB
 
 
-def rank_permutation_test(x: np.ndarray, y: np.ndarray, n_perm: int, rng: np.random.Generator) -> dict:
-    """Two-sided permutation p-values of Spearman's rho and Kendall's tau-b for paired samples of size n.
-
-    ``scipy.stats.permutation_test`` with ``permutation_type="pairings"`` (the pairing of x with y is
-    shuffled): exact, over all n! pairings, when n! <= ``n_perm``; otherwise ``n_perm`` random pairings
-    with scipy's add-one estimate ``(b + 1) / (B + 1)``. So a p-value is never 0, and at n = 3 it is at
-    least 1/3. Ties are handled by average ranks (rho) and tau-b. Returns ``spearman_p``, ``kendall_p``,
-    ``p_exact`` and ``n_permutations``.
-    """
+def _permutation_p_values(x: np.ndarray, y: np.ndarray, n_perm: int, seeds: tuple[int, int]) -> dict:
+    """Two-sided permutation p-values of Spearman's rho and Kendall's tau-b (``spearman_p``, ``kendall_p``), each
+    test drawing its pairings from its own seed of ``seeds`` (so two calls with the same seeds see the same
+    pairings)."""
     rx, ry = stats.rankdata(x), stats.rankdata(y)
     rx, ry = rx - rx.mean(), ry - ry.mean()
     upper_i, upper_j = np.triu_indices(len(x), 1)  # each pair once: sign matrices are antisymmetric
@@ -167,8 +177,7 @@ def rank_permutation_test(x: np.ndarray, y: np.ndarray, n_perm: int, rng: np.ran
 
     batch = max(1, _BATCH_ELEMENTS // len(x) ** 2)
     out = {}
-    for name, statistic in (("spearman_p", rho), ("kendall_p", tau)):
-        seed = int(rng.integers(2**63))  # both tests see the same pairings
+    for (name, statistic), seed in zip((("spearman_p", rho), ("kendall_p", tau)), seeds):
         result = stats.permutation_test(
             (rx,),
             statistic,
@@ -179,6 +188,36 @@ def rank_permutation_test(x: np.ndarray, y: np.ndarray, n_perm: int, rng: np.ran
             rng=np.random.default_rng(seed),
         )
         out[name] = float(result.pvalue)
+    return out
+
+
+def extreme_arrangements(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The values of ``y`` re-paired with ``x`` in the same rank order and in the opposite one: the pairings with
+    the largest and the smallest rank correlation that these two sets of values (ties included) allow."""
+    order = np.argsort(x, kind="stable")
+    concordant, discordant = np.empty_like(y), np.empty_like(y)
+    concordant[order], discordant[order] = np.sort(y), np.sort(y)[::-1]
+    return concordant, discordant
+
+
+def rank_permutation_test(x: np.ndarray, y: np.ndarray, n_perm: int, rng: np.random.Generator) -> dict:
+    """Two-sided permutation p-values of Spearman's rho and Kendall's tau-b for paired samples of size n, and the
+    smallest p-values the same tests can return for these values.
+
+    ``scipy.stats.permutation_test`` with ``permutation_type="pairings"`` (the pairing of x with y is
+    shuffled): exact, over all n! pairings, when n! <= ``n_perm``; otherwise ``n_perm`` random pairings
+    with scipy's add-one estimate ``(b + 1) / (B + 1)``. So a p-value is never 0, and at n = 3 it is at
+    least 1/3. Ties are handled by average ranks (rho) and tau-b. ``spearman_min_p`` and ``kendall_min_p``
+    are the p-values of the most extreme pairings (``extreme_arrangements``) over the same pairings: below
+    them no data with these values can go, so a claim whose ``min_p`` is at least the significance level
+    cannot be supported by this sweep whatever it shows. Returns ``spearman_p``, ``kendall_p``, both
+    ``_min_p``, ``p_exact`` and ``n_permutations``.
+    """
+    seeds = (int(rng.integers(2**63)), int(rng.integers(2**63)))  # one per test; the extremes reuse them
+    out = _permutation_p_values(x, y, n_perm, seeds)
+    extremes = [_permutation_p_values(x, arranged, n_perm, seeds) for arranged in extreme_arrangements(x, y)]
+    for name in ("spearman", "kendall"):
+        out[f"{name}_min_p"] = min(p[f"{name}_p"] for p in extremes)
     exact = math.factorial(len(x)) <= n_perm
     out.update(p_exact=exact, n_permutations=math.factorial(len(x)) if exact else n_perm)
     return out
@@ -194,15 +233,15 @@ def rank_association(
 ) -> dict:
     """Spearman and Kendall (tau-b) coefficients of paired finite samples with percentile bootstrap 95% intervals.
 
-    p-values are permutation p-values (``rank_permutation_test``: exact for n! <= ``n_perm``). Resamples
-    the pairs (runs) with replacement ``n_boot`` times for the intervals. NaN with a ``note`` naming what
-    is missing when n < MIN_PAIRS or a variable is constant.
+    p-values are permutation p-values (``rank_permutation_test``: exact for n! <= ``n_perm``, with the smallest
+    attainable ones). Resamples the pairs with replacement ``n_boot`` times for the intervals. NaN with a
+    ``note`` naming what is missing when n < MIN_PAIRS or a variable is constant.
     """
     x, y = np.asarray(x, float), np.asarray(y, float)
     n = len(x)
     out = _no_association(n, n_boot, "")
     if n < MIN_PAIRS:
-        out["note"] = f"fewer than {MIN_PAIRS} runs with status ok and finite values (n = {n})"
+        out["note"] = f"fewer than {MIN_PAIRS} pairs of finite values (n = {n})"
         return out
     constant = [name for name, v in zip(names, (x, y)) if np.ptp(v) == 0]
     if constant:
@@ -232,12 +271,18 @@ def rank_association(
     return out
 
 
-def _pair(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Finite (x, y) pairs of the runs with status ok, and those runs."""
+def grid_point_means(frame: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Each grid point's mean of ``x`` and of ``y`` over its runs with status ok and both values finite (the
+    grid points in sorted order), and those runs. A swept hyperparameter as ``x`` is its own mean."""
     ok = ok_runs(frame)
-    xv, yv = numeric(ok, x), numeric(ok, y)
-    keep = np.isfinite(xv) & np.isfinite(yv)
-    return xv[keep], yv[keep], ok[keep]
+    values = pd.DataFrame({"x": numeric(ok, x), "y": numeric(ok, y)}, index=ok.index)
+    used = values.notna().all(axis=1)
+    keys = swept_keys(frame)
+    if not keys:
+        means = values[used].mean().to_frame().T if used.any() else values.iloc[:0]
+    else:
+        means = values[used].groupby([ok.loc[used, k] for k in keys], sort=True, dropna=False).mean()
+    return means["x"].to_numpy(float), means["y"].to_numpy(float), ok[used]
 
 
 def design(runs: pd.DataFrame, keys: list[str]) -> str:
@@ -249,15 +294,16 @@ def design(runs: pd.DataFrame, keys: list[str]) -> str:
 
 
 def _associate(frame: pd.DataFrame, x: str, y: str, n_boot: int, n_perm: int, rng) -> dict:
-    """rank_association of two columns over the family's usable runs; a too-few note names the design."""
-    xv, yv, used = _pair(frame, x, y)
+    """rank_association of two columns over the family's grid points (``grid_point_means``); ``n`` counts grid
+    points, ``n_runs`` the runs averaged into them; a too-few note names the design."""
+    xv, yv, used = grid_point_means(frame, x, y)
     stat = rank_association(xv, yv, n_boot, rng, names=(x, y), n_perm=n_perm)
     if len(xv) < MIN_PAIRS:
         stat["note"] = (
-            f"only {len(xv)} run(s) with status ok and finite {x} and {y} "
-            f"({design(used, swept_keys(frame))}); a rank correlation needs at least {MIN_PAIRS} runs"
+            f"only {len(xv)} grid point(s) with runs with status ok and finite {x} and {y} "
+            f"({design(used, swept_keys(frame))}); a rank correlation needs at least {MIN_PAIRS} grid points"
         )
-    return {"n_excluded": len(frame) - len(xv), **stat}
+    return {"n_excluded": len(frame) - len(used), "n_runs": len(used), **stat}
 
 
 def _bh(p: pd.Series) -> pd.Series:
@@ -275,11 +321,13 @@ def correlations(
     seed: int = 0,
     performance: Mapping[str, Iterable[str]] | None = None,
     n_perm: int = 10000,
+    only: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per family and (topology or curvature metric, performance metric) pair."""
+    """One row per family and (topology or curvature metric, performance metric) pair, over grid points;
+    ``only`` limits the topology and curvature metrics."""
     rows = []
     for family, frame in runs.groupby("family", sort=True):
-        metrics, _ = _family_metrics(frame, performance)
+        metrics, _ = _family_metrics(frame, performance, only)
         family_rows = []
         for kind in ("topology", "curvature"):
             for x, y in itertools.product(metrics[kind], metrics["performance"]):
@@ -296,7 +344,9 @@ def correlations(
         if len(block):
             block.insert(block.columns.get_loc("spearman_p") + 1, "spearman_q", _bh(block["spearman_p"]))
         rows.append(block)
-    return _concat(rows, ["family", "metric", "metric_kind", "performance", "n_excluded", *_ASSOCIATION_COLUMNS])
+    return _concat(
+        rows, ["family", "metric", "metric_kind", "performance", "n_excluded", "n_runs", *_ASSOCIATION_COLUMNS]
+    )
 
 
 def trends(
@@ -305,11 +355,13 @@ def trends(
     seed: int = 0,
     performance: Mapping[str, Iterable[str]] | None = None,
     n_perm: int = 10000,
+    only: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """One row per family, numeric swept hyperparameter and metric: does the metric rise or fall with it?"""
+    """One row per family, numeric swept hyperparameter and metric: does the metric rise or fall with it (over
+    grid points)? ``only`` limits the topology and curvature metrics."""
     rows = []
     for family, frame in runs.groupby("family", sort=True):
-        metrics, _ = _family_metrics(frame, performance)
+        metrics, _ = _family_metrics(frame, performance, only)
         for key in swept_keys(frame):
             numeric = pd.api.types.is_numeric_dtype(frame[key])
             for kind in ("topology", "curvature", "performance"):
@@ -320,6 +372,7 @@ def trends(
                             {
                                 **row,
                                 "n_excluded": len(frame),
+                                "n_runs": 0,
                                 **_no_association(0, n_boot, f"{key} is not numeric: no order to correlate with"),
                             }
                         )
@@ -327,7 +380,7 @@ def trends(
                     rows.append(
                         {**row, **_associate(frame, key, metric, n_boot, n_perm, _rng(seed, family, key, metric))}
                     )
-    columns = ["family", "key", "metric", "metric_kind", "n_excluded", *_ASSOCIATION_COLUMNS]
+    columns = ["family", "key", "metric", "metric_kind", "n_excluded", "n_runs", *_ASSOCIATION_COLUMNS]
     return _concat([pd.DataFrame(rows)], [c for c in columns if c != "spearman_q"])
 
 
@@ -341,11 +394,14 @@ def _concat(blocks: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 # Across-seed variability and the transition test
 
 
-def variability(runs: pd.DataFrame, performance: Mapping[str, Iterable[str]] | None = None) -> pd.DataFrame:
-    """Mean, s.d. (ddof 1) and coefficient of variation across seeds of every metric at every grid point."""
+def variability(
+    runs: pd.DataFrame, performance: Mapping[str, Iterable[str]] | None = None, only: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Mean, s.d. (ddof 1) and coefficient of variation across seeds of every metric at every grid point;
+    ``only`` limits the topology and curvature metrics."""
     rows = []
     for family, frame in runs.groupby("family", sort=True):
-        metrics, _ = _family_metrics(frame, performance)
+        metrics, _ = _family_metrics(frame, performance, only)
         keys = swept_keys(frame)
         ok = ok_runs(frame)
         groups = ok.groupby(keys, sort=True, dropna=False) if keys else [((), ok)]
@@ -387,12 +443,17 @@ def variability(runs: pd.DataFrame, performance: Mapping[str, Iterable[str]] | N
 
 
 def locate_transition(frame: pd.DataFrame, key: str, metric: str) -> dict:
-    """The largest change of the seed-and-other-key mean of ``metric`` between neighbouring sorted values of ``key``.
+    """The transition zone of ``metric`` along ``key``: where the mean over seeds and other keys changes level.
 
-    Uses runs with status ok and a finite metric. Ties go to the lower pair. Returns ``n_values`` (values of
-    the key with a finite mean), ``low``, ``high`` (the two neighbouring values), ``performance_low``,
-    ``performance_high`` and ``note`` (NaN and a reason when the key is not numeric or has fewer than two
-    values).
+    Uses runs with status ok and a finite metric; m_1..m_K are the means at the sorted values of the key and R
+    their range. The zone starts from the neighbouring pair with the largest change |m_{i+1} - m_i| (the lower
+    pair on ties) and grows over every neighbouring value whose mean lies off both plateaus, i.e. more than
+    ``PLATEAU`` * R from the smallest and from the largest mean; it ends at the first value on a plateau on each
+    side. So a step between two values gives those two values, a gradual change every value on its slope and the
+    two plateau values that bound it. Returns ``n_values`` (values of the key with a finite mean), ``low`` and
+    ``high`` (the zone's first and last value), ``performance_low``, ``performance_high`` (the means there),
+    ``near`` (the zone's values) and ``note`` (NaN and a reason when the key is not numeric or has fewer than
+    two values).
     """
     out = {
         "n_values": 0,
@@ -400,6 +461,7 @@ def locate_transition(frame: pd.DataFrame, key: str, metric: str) -> dict:
         "high": np.nan,
         "performance_low": np.nan,
         "performance_high": np.nan,
+        "near": [],
         "note": "",
     }
     if not pd.api.types.is_numeric_dtype(frame[key]):
@@ -412,9 +474,21 @@ def locate_transition(frame: pd.DataFrame, key: str, metric: str) -> dict:
     if len(means) < 2:
         out["note"] = f"fewer than 2 values of {key} with a finite {metric}"
         return out
-    i = int(np.argmax(np.abs(np.diff(means.to_numpy()))))
+    m = means.to_numpy()
+    margin = PLATEAU * (m.max() - m.min())
+    sloped = (m > m.min() + margin) & (m < m.max() - margin)
+    low = high = int(np.argmax(np.abs(np.diff(m))))
+    high += 1
+    while low > 0 and sloped[low]:
+        low -= 1
+    while high < len(m) - 1 and sloped[high]:
+        high += 1
     out.update(
-        low=means.index[i], high=means.index[i + 1], performance_low=means.iloc[i], performance_high=means.iloc[i + 1]
+        low=means.index[low],
+        high=means.index[high],
+        performance_low=m[low],
+        performance_high=m[high],
+        near=means.index[low : high + 1].tolist(),
     )
     return out
 
@@ -449,18 +523,19 @@ def transition(
     n_perm: int = 10000,
     seed: int = 0,
     performance: Mapping[str, Iterable[str]] | None = None,
+    only: Iterable[str] | None = None,
 ) -> pd.DataFrame:
-    """Paper 1's claim: topology varies most across seeds at the grid points next to the performance transition.
+    """Paper 1's claim: topology varies most across seeds at the grid points near the performance transition.
 
     Per family, swept key, topology or curvature metric and variability statistic (s.d., c.v.): the
-    transition is the largest jump of the headline performance metric between neighbouring values of the
-    key (``locate_transition``); grid points whose key equals either neighbour are "near", all others "far".
+    transition zone is where the headline performance metric changes level along the key
+    (``locate_transition``); grid points whose key lies in it are "near", all others "far".
     Reports mean variability near and far, their ratio, and a permutation p-value (``permutation_test``)
     over grid points with a finite statistic.
     """
     rows = []
     for family, frame in runs.groupby("family", sort=True):
-        metrics, perf = _family_metrics(frame, performance)
+        metrics, perf = _family_metrics(frame, performance, only)
         headline = perf[0]
         table = variability_table[variability_table["family"] == family] if len(variability_table) else None
         for key in swept_keys(frame):
@@ -523,7 +598,7 @@ def _near_far(table, key, metric, statistic, where, n_perm, rng) -> dict:
         )
         return out
     values = values[finite]
-    near = np.isin(points[key].to_numpy(dtype=float)[finite], [where["low"], where["high"]])
+    near = np.isin(points[key].to_numpy(dtype=float)[finite], where["near"])
     skipped = int((~finite).sum())
     out.update(n_grid_points=len(values), n_near=int(near.sum()))
     reason = f" ({skipped} grid point(s) without a finite {statistic} left out)" if skipped else ""
@@ -535,11 +610,12 @@ def _near_far(table, key, metric, statistic, where, n_perm, rng) -> dict:
             )
         else:
             out["note"] = (
-                f"every grid point with a finite {statistic} is next to the transition: nothing to compare with{reason}"
+                f"every grid point with a finite {statistic} is in the transition zone ({key} from "
+                f"{format_value(where['low'])} to {format_value(where['high'])}): nothing to compare with{reason}"
             )
         return out
     if not near.any():
-        out["note"] = f"no grid point next to the transition has a finite {statistic}{reason}"
+        out["note"] = f"no grid point in the transition zone has a finite {statistic}{reason}"
         return out
     out["mean_near"], out["mean_far"] = values[near].mean(), values[~near].mean()
     if out["mean_far"] > 0:
@@ -564,14 +640,16 @@ def compute_all(
     n_perm: int = 10000,
     seed: int = 0,
     performance: Mapping[str, Iterable[str]] | None = None,
+    only: Iterable[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every table of ``losstopo.sweep.outputs.FINDINGS_TABLES``, by name."""
-    var = variability(runs, performance)
+    """Every table of ``losstopo.sweep.outputs.FINDINGS_TABLES``, by name; ``only`` limits the topology and
+    curvature metrics (the verdicts across spans compute just the columns the claims read)."""
+    var = variability(runs, performance, only)
     return {
-        "correlations": correlations(runs, n_boot, seed, performance, n_perm),
-        "trends": trends(runs, n_boot, seed, performance, n_perm),
+        "correlations": correlations(runs, n_boot, seed, performance, n_perm, only),
+        "trends": trends(runs, n_boot, seed, performance, n_perm, only),
         "variability": var,
-        "transition": transition(runs, var, n_perm, seed, performance),
+        "transition": transition(runs, var, n_perm, seed, performance, only),
     }
 
 
