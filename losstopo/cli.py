@@ -12,8 +12,13 @@ import json
 import sys
 
 from losstopo import __version__
-from losstopo.io import InputFileError
+from losstopo.io import InputFileError, load_argument_file
 from losstopo.sweep.schema import default
+
+# The subcommands the workflow passes folder lists to in an argument file (workflow/rules/arguments.smk),
+# by an option no path can be mistaken for; every other argument is taken as written.
+ARGS_FILE = "--args-file"
+ARGS_FILE_COMMANDS = ("aggregate", "profile-grid", "invariance", "connectivity-table")
 
 
 def _json_dict(text: str) -> dict:
@@ -72,17 +77,25 @@ def _profile_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand; each option's default is shown in its help (from the config schema
     where the option is a config setting)."""
-    # @FILE stands for the arguments in FILE, one per line: the workflow passes folder lists this way,
-    # as one command-line argument may hold at most 128 KiB.
     parser = argparse.ArgumentParser(
-        prog="losstopo", description=__doc__.splitlines()[0], fromfile_prefix_chars="@", formatter_class=HelpFormatter
+        prog="losstopo", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, description: str, handler: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=description, description=description, formatter_class=HelpFormatter)
+        takes_file = name in ARGS_FILE_COMMANDS  # no abbreviations there: --args-file is spliced in by name
+        p = sub.add_parser(
+            name, help=description, description=description, formatter_class=HelpFormatter, allow_abbrev=not takes_file
+        )
         p.set_defaults(handler=handler)
+        if takes_file:
+            p.add_argument(
+                ARGS_FILE,
+                metavar="FILE",
+                help="read more arguments from FILE, one per line, in its place (how the workflow passes folder "
+                "lists: one command-line argument holds at most 128 KiB)",
+            )
         return p
 
     p = command("train", "train one model of the sweep", "losstopo.training.train:main")
@@ -358,7 +371,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def expand_args_files(argv: list[str]) -> list[str]:
+    """``argv`` with each ``--args-file FILE`` (or ``--args-file=FILE``) of a subcommand in ARGS_FILE_COMMANDS
+    replaced by FILE's arguments (losstopo.io.load_argument_file), up to a ``--`` separator. Other
+    subcommands get ``argv`` unchanged (argparse then refuses the option), and no other argument is ever
+    read as a file: ``@name`` is a plain argument. InputFileError for a missing or unreadable FILE."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command not in ARGS_FILE_COMMANDS:
+        return list(argv)
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            out += [token, *tokens]
+        elif token == ARGS_FILE or token.startswith(f"{ARGS_FILE}="):
+            path = token.partition("=")[2] if "=" in token else next(tokens, None)
+            if path is None:
+                raise InputFileError(f"{ARGS_FILE} needs a file name")
+            out += load_argument_file(path)
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        argv = expand_args_files(argv)
+    except InputFileError as exc:
+        print(f"losstopo: error: {exc}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     module_name, func_name = args.handler.split(":")
     handler = getattr(importlib.import_module(module_name), func_name)

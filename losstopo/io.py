@@ -167,3 +167,30 @@ def read_csv_table(path: str | os.PathLike) -> pd.DataFrame:
 def save_csv(path: str | os.PathLike, frame: pd.DataFrame) -> None:
     with atomic_path(path, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def save_argument_file(path: str | os.PathLike, arguments: list[str]) -> None:
+    """Write an argument file for ``losstopo <command> --args-file path``: one argument per line, each
+    ended by a newline. ValueError for an argument holding a line break (it would read back as two)."""
+    broken = [arg for arg in arguments if "\n" in arg]
+    if broken:
+        raise ValueError(f"{path}: argument {broken[0]!r} holds a line break; an argument file has one per line")
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{arg}\n" for arg in arguments), encoding="utf-8")
+
+
+def load_argument_file(path: str | os.PathLike) -> list[str]:
+    """The arguments of a file written by :func:`save_argument_file`, one per line, taken verbatim (no
+    ``@`` or other syntax inside). InputFileError naming the file when it is missing, unreadable, or does
+    not end with a newline (cut short)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: argument file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: not a readable argument file ({exc})") from None
+    lines = text.split("\n")
+    if lines[-1]:
+        raise InputFileError(f"{path}: argument file does not end with a line break (cut short?)")
+    return lines[:-1]

@@ -17,7 +17,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in a bare checkout
-from losstopo.io import load_json, save_json
+from losstopo.io import load_json, save_argument_file, save_json
 from losstopo.sweep.config import ConfigError, expand_runs, validate_config
 from losstopo.sweep.gpus import gpu_device_files
 from losstopo.sweep.outputs import FINDINGS_TABLES, INVARIANCE_TABLES, figure_files, findings_figure_files, reported
@@ -178,8 +178,8 @@ def direction_settings(wildcards):
 
 
 def write_argument_file(path, lines, log):
-    """An argument file for `losstopo @path`: one argument per line (arguments.smk)."""
-    Path(path).write_text("".join(f"{line}\n" for line in lines))
+    """An argument file for `losstopo <command> --args-file path`: one argument per line (arguments.smk)."""
+    save_argument_file(path, lines)
     Path(log).write_text(f"wrote {len(lines)} arguments to {path}\n")
 
 

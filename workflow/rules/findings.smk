@@ -52,7 +52,7 @@ rule invariance:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "python -m losstopo invariance @{input.args:q} --out {output.invariance:q}"
+        "python -m losstopo invariance --args-file {input.args:q} --out {output.invariance:q}"
         " --summary-out {output.invariance_summary:q} --tolerance {params.tolerance} > {log:q} 2>&1"
 
 
