@@ -10,7 +10,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jsonschema
@@ -196,6 +196,72 @@ def canonical(value: Any, key: str = "value") -> str:
     )
 
 
+# Characters of a `results:` folder that cannot work: Snakemake reads {x} as a wildcard and <x> as a path
+# variable (its own outputs would then go elsewhere than the files losstopo writes by name), its HTML report
+# embeds paths unescaped inside <script> blocks, and a line break splits an argument file's line in two.
+FOLDER_PROBLEMS = {
+    "{": "Snakemake reads {...} as a wildcard",
+    "}": "Snakemake reads {...} as a wildcard",
+    "<": "Snakemake reads <name> as a path variable, and its HTML report embeds paths unescaped in a script",
+    ">": "Snakemake reads <name> as a path variable, and its HTML report embeds paths unescaped in a script",
+}
+# Characters no text of the config may hold: the HTML report (`snakemake --report`) embeds the jobs' params,
+# where every config value ends up, in a <script> block without escaping them.
+TEXT_PROBLEMS = {
+    "<": "the HTML report embeds config values unescaped in a script",
+    ">": "the HTML report embeds config values unescaped in a script",
+}
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _strings(value: Any, key: str):
+    """(dotted key, text) of every string value in a config tree."""
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _strings(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{key}[{i}]")
+
+
+def text_problems(config: dict) -> list[str]:
+    """What the config's texts hold that cannot work where they go, each naming its key: in ``results``
+    the characters Snakemake interprets in paths (FOLDER_PROBLEMS), control characters, a leading ``-``
+    (read as an option by every command) and leading or trailing spaces (Snakemake's file matching);
+    in any text, ``<`` or ``>`` (TEXT_PROBLEMS)."""
+    problems = []
+    folder = config["results"]
+    found = sorted({ch for ch in folder if ch in FOLDER_PROBLEMS})
+    if found:
+        why = "; ".join(dict.fromkeys(FOLDER_PROBLEMS[ch] for ch in found))
+        problems.append(f"config key 'results': {folder!r} - a folder may not contain {' or '.join(found)} ({why})")
+    if CONTROL.search(folder):
+        problems.append(
+            f"config key 'results': {folder!r} - a folder may not contain line breaks or control characters"
+        )
+    if folder.startswith("-"):
+        problems.append(
+            f"config key 'results': {folder!r} - a folder may not start with - (the commands read it as an option)"
+        )
+    if folder != folder.strip():
+        problems.append(f"config key 'results': {folder!r} - a folder may not start or end with a space")
+    for key, text in _strings(config, ""):
+        found = sorted({ch for ch in text if ch in TEXT_PROBLEMS})
+        if key != "results" and found:
+            problems.append(
+                f"config key '{key}': {text!r} - text may not contain {' or '.join(found)} ({TEXT_PROBLEMS[found[0]]})"
+            )
+    return problems
+
+
+def canonical_folder(folder: str) -> str:
+    """The one spelling of a folder that Snakemake matches files by: no ``./`` parts, repeated or trailing
+    slashes (``./res//a/`` is ``res/a``); ``..`` parts are kept (they may cross a link)."""
+    return str(PurePosixPath(folder))
+
+
 def _grid(values: dict[str, list]) -> list[dict[str, Any]]:
     """Every combination of the sweep's values, in config order."""
     keys = list(values)
@@ -256,11 +322,8 @@ def validate_config(config: dict) -> dict:
     problems = typing + structure
     if structure:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-    if "{" in config["results"] or "}" in config["results"]:
-        problems.append(
-            f"config key 'results': {config['results']!r} - a path may not contain {{ or }} "
-            "(Snakemake reads them as wildcards)"
-        )
+    problems += text_problems(config)
+    config["results"] = canonical_folder(config["results"])
     landscape_schema = schema["definitions"]["landscape"]
     hessian_schema = schema["properties"]["hessian"]
     for name, fam_cfg in config["families"].items():
