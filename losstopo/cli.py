@@ -13,6 +13,7 @@ import sys
 
 from losstopo import __version__
 from losstopo.io import InputFileError, load_argument_file
+from losstopo.sweep.config import ConfigError, validate_setting
 from losstopo.sweep.schema import default
 
 # The subcommands the workflow passes folder lists to in an argument file (workflow/rules/arguments.smk),
@@ -29,6 +30,21 @@ def _json_dict(text: str) -> dict:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("expected a JSON object")
     return value
+
+
+def _setting(block: str, key: str):
+    """An argparse ``type`` for an option that mirrors the config setting ``block.key``: the value typed and
+    checked as the config checks it (losstopo.sweep.config.validate_setting), so ``nan`` or a value out of
+    range stops the command with the key named."""
+
+    def parse(text: str):
+        try:
+            return validate_setting(text, block, key)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("invalid setting:\n  ")) from None
+
+    parse.__name__ = f"{block}.{key}"
+    return parse
 
 
 def _epochs(text: str) -> tuple[int, ...]:
@@ -53,19 +69,19 @@ DEVICE_HELP = "auto (CUDA when a GPU is visible, else the CPU), cpu, cuda or cud
 def _profile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threshold",
-        type=float,
+        type=_setting("profile", "threshold"),
         default=default("profile", "threshold"),
         help="relative persistence (fraction of the loss range) below which basins are not drawn",
     )
     p.add_argument(
         "--max-basins",
-        type=int,
+        type=_setting("profile", "max_basins"),
         default=default("profile", "max_basins"),
         help="draw at most this many basins (the most persistent)",
     )
     p.add_argument(
         "--levels",
-        type=int,
+        type=_setting("profile", "levels"),
         default=default("profile", "levels"),
         help="loss levels at which valley widths are computed",
     )
@@ -189,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--knn",
-        type=int,
+        type=_setting("topology", "knn"),
         default=default("topology", "knn"),
         help="neighbours k of the symmetrised k-NN graph of scattered samples (default: 4n); grids ignore it",
     )
@@ -201,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--threshold",
-        type=float,
+        type=_setting("topology", "threshold"),
         default=default("topology", "threshold"),
         help="relative persistence threshold (fraction of the loss range) for the simplified metrics",
     )
@@ -253,7 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run folders of the models A (the lower seeds; each path's centre and objective)",
     )
     p.add_argument(
-        "--points", type=int, default=default("connectivity", "points"), help="points on each path, t = 0 to 1"
+        "--points",
+        type=_setting("connectivity", "points"),
+        default=default("connectivity", "points"),
+        help="points on each path, t = 0 to 1",
     )
     p.add_argument(
         "--precision",
@@ -292,7 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", default=None, help="checkpoints.csv (topology along training)")
     p.add_argument("--out-dir", required=True, help="figures folder (one subfolder per family)")
     p.add_argument(
-        "--heatmaps", type=int, default=default("figures", "heatmaps"), help="how many 2-D loss heatmaps to draw"
+        "--heatmaps",
+        type=_setting("figures", "heatmaps"),
+        default=default("figures", "heatmaps"),
+        help="how many 2-D loss heatmaps to draw",
     )
 
     p = command(
@@ -303,14 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--out-dir", required=True, help="folder for correlations.csv, trends.csv, variability.csv and transition.csv"
     )
     p.add_argument(
-        "--seed", type=int, default=default("findings", "seed"), help="seed of the bootstrap and permutation draws"
+        "--seed",
+        type=_setting("findings", "seed"),
+        default=default("findings", "seed"),
+        help="seed of the bootstrap and permutation draws",
     )
     p.add_argument(
-        "--bootstrap", type=int, default=default("findings", "bootstrap"), help="bootstrap resamples per correlation"
+        "--bootstrap",
+        type=_setting("findings", "bootstrap"),
+        default=default("findings", "bootstrap"),
+        help="bootstrap resamples per correlation",
     )
     p.add_argument(
         "--permutations",
-        type=int,
+        type=_setting("findings", "permutations"),
         default=default("findings", "permutations"),
         help="random permutations per test: rank correlations and the transition test (exact "
         "enumeration when there are fewer)",
@@ -326,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary-out", required=True, help="invariance_summary.csv: one row per family and metric")
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=_setting("findings", "invariance_tolerance"),
         default=default("findings", "invariance_tolerance"),
         help="largest median relative spread (orientation, stencil) of a metric that holds still",
     )
@@ -350,11 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="findings.md to write")
     p.add_argument("--figures", nargs="*", default=[], help="PNG figures to link, grouped by family folder")
     p.add_argument(
-        "--alpha", type=float, default=default("findings", "alpha"), help="significance level of every check"
+        "--alpha",
+        type=_setting("findings", "alpha"),
+        default=default("findings", "alpha"),
+        help="significance level of every check",
     )
     p.add_argument(
         "--min-runs",
-        type=int,
+        type=_setting("findings", "min_runs"),
         default=default("findings", "min_runs"),
         help="fewer runs than this: 'too few to conclude'",
     )

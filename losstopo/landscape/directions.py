@@ -22,6 +22,7 @@ from torch import nn
 from losstopo.curvature.hessian import hessian_directions
 from losstopo.device import resolve_device
 from losstopo.io import InputFileError, load_npz, save_npz
+from losstopo.sweep.config import validate_block
 from losstopo.trained import load_trained
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,9 @@ def random_directions(model: nn.Module, k: int, run_seed: int, seed: int = 0, no
 def compute_directions(
     family, model: nn.Module, hp: dict[str, Any], run_seed: int, landscape: dict[str, Any], device: torch.device
 ) -> dict[str, Any]:
-    """Everything ``directions.npz`` holds, for one trained model and the landscape settings."""
+    """Everything ``directions.npz`` holds, for one trained model and the landscape settings (checked as
+    the config's landscape block: a ConfigError naming the key)."""
+    landscape = validate_block("landscape", landscape)
     kind = landscape.get("directions", "random")
     k = int(landscape.get("dim", 2))
     seed = int(landscape.get("seed", 0))

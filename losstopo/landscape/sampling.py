@@ -30,6 +30,7 @@ from losstopo.landscape.directions import Layout, flat_parameters, load_directio
 from losstopo.landscape.scatter import SAMPLINGS, scatter_points
 from losstopo.objective import Objective
 from losstopo.progress import Progress
+from losstopo.sweep.config import validate_block
 from losstopo.sweep.schema import landscape_defaults
 from losstopo.sweep.shards import shard_count
 from losstopo.trained import load_trained
@@ -273,8 +274,10 @@ def run_sampling(
     """Sample one run's landscape and write ``out`` (landscape.npz); returns its metadata.
 
     With ``shard = i`` only the i-th block of ``landscape.shard_points`` grid points is evaluated and
-    ``out`` is a shard file (``loss`` flat, ``index_range``) for :func:`gather_shards`.
+    ``out`` is a shard file (``loss`` flat, ``index_range``) for :func:`gather_shards`. The settings are
+    checked as the config's landscape block first (a ConfigError naming the key).
     """
+    landscape = validate_block("landscape", landscape)
     device = resolve_device(device)
     family, model, hp, seed, train_info = load_trained(run_dir, device)
     dirs = load_directions(directions_path, model)

@@ -291,11 +291,7 @@ def _family_problems(name: str, fam_cfg: dict, landscape: dict, config: dict) ->
     for problem, points in found.items():
         where = ", ".join(f"{k}={v!r}" for k, v in points[0].items())
         problems.append(problem + (f" (in {len(points)} grid point(s) of the sweep, e.g. {where})" if where else ""))
-    if landscape["sampling"] == "grid" and landscape["dim"] > MAX_GRID_DIM:
-        problems.append(
-            f"config key '{prefix}.landscape.dim': {landscape['dim']} - a grid landscape has at most "
-            f"{MAX_GRID_DIM} dimensions (use sampling random or sobol)"
-        )
+    problems += landscape_problems(landscape, f"{prefix}.landscape")
     knn = config["topology"]["knn"] or 4 * landscape["dim"]
     if landscape["sampling"] != "grid" and knn > landscape["n_samples"]:
         problems.append(
@@ -303,6 +299,95 @@ def _family_problems(name: str, fam_cfg: dict, landscape: dict, config: dict) ->
             f"{landscape['n_samples']} (k must be at most the number of samples)"
         )
     return problems
+
+
+def landscape_problems(landscape: dict, prefix: str = "landscape") -> list[str]:
+    """What a full landscape block (defaults filled in) gets wrong across its keys, naming ``prefix.key``."""
+    problems = []
+    if landscape["sampling"] == "grid" and landscape["dim"] > MAX_GRID_DIM:
+        problems.append(
+            f"config key '{prefix}.dim': {landscape['dim']} - a grid landscape has at most "
+            f"{MAX_GRID_DIM} dimensions (use sampling random or sobol)"
+        )
+    return problems
+
+
+def hessian_problems(hessian: dict, prefix: str = "hessian") -> list[str]:
+    """What a full hessian block (defaults filled in) gets wrong across its keys, naming ``prefix.key``."""
+    trace = hessian["trace"]
+    if trace["min_probes"] > trace["max_probes"]:
+        return [
+            f"config key '{prefix}.trace': min_probes {trace['min_probes']} is more than max_probes "
+            f"{trace['max_probes']}"
+        ]
+    return []
+
+
+BLOCK_PROBLEMS = {"landscape": landscape_problems, "hessian": hessian_problems}
+
+
+def _block_schema(schema: dict, block: str) -> dict:
+    return schema["definitions"]["landscape"] if block == "landscape" else schema["properties"][block]
+
+
+def _raise(problems: list[str], what: str) -> None:
+    if problems:
+        raise ConfigError(f"invalid {what}:\n  " + "\n  ".join(problems))
+
+
+def validate_block(block: str, settings: dict, extra: tuple[str, ...] = ()) -> dict:
+    """The settings of one config block (``landscape``, ``hessian``, ...) as a stage's command line takes
+    them (``--landscape``, ``--settings``), checked as :func:`validate_config` checks the config's block:
+    each value typed (a copy is returned, defaults not filled in), its type and range, the checks across
+    keys. Keys in ``extra`` (a command's own options beyond the config's) are passed through unchecked.
+    ConfigError names each problem's key as ``block.key``."""
+    schema = load_schema()
+    sub = _block_schema(schema, block)
+    settings = copy.deepcopy(settings)
+    own = {key: settings.pop(key) for key in extra if key in settings}
+    problems: list[str] = []
+    _typed_tree(settings, sub, block, schema, problems)
+    typed_keys = {_KEY.match(problem).group(1) for problem in problems}
+    full = copy.deepcopy(settings)
+    problems += [p for p in _errors(full, sub, block) if _KEY.match(p).group(1) not in typed_keys]
+    if not problems and block in BLOCK_PROBLEMS:
+        problems = BLOCK_PROBLEMS[block](full, block)
+    _raise(problems, f"{block} settings")
+    return settings | own
+
+
+def validate_setting(value: Any, block: str, key: str) -> Any:
+    """One setting given on its own (a command-line option that mirrors ``block.key``), typed and checked
+    as in the config; text is read as a number where the setting is one. ConfigError naming the key."""
+    schema = load_schema()
+    sub = _block_schema(schema, block)["properties"][key]
+    problems: list[str] = []
+    value = typed_value(value, sub, f"{block}.{key}", problems)
+    problems = problems or _errors(value, sub, f"{block}.{key}", fill_defaults=False)
+    _raise(problems, "setting")
+    return value
+
+
+def validate_hparams(family: str, hp: dict, prefix: str = "params") -> dict:
+    """Every hyperparameter of ``family`` with its defaults filled in, ``hp`` typed and checked as the
+    config's ``families.<family>.params`` (the family's table: type, range, finite numbers, known keys;
+    then the family's own checks across keys). ConfigError names each key as ``prefix.key``; a ValueError
+    lists the known families for an unknown one."""
+    hparams = get_hparams(family)
+    hp = copy.deepcopy(hp)
+    problems: list[str] = []
+    for key, value in hp.items():
+        if key in hparams.PARAMS:
+            hp[key] = typed_value(value, hparams.PARAMS[key], f"{prefix}.{key}", problems)
+    typed_keys = {_KEY.match(problem).group(1) for problem in problems}
+    schema = {"type": "object", "additionalProperties": False, "properties": hparams.PARAMS}
+    problems += [
+        p for p in _errors(hp, schema, prefix, fill_defaults=False) if _KEY.match(p).group(1) not in typed_keys
+    ]
+    _raise(problems, f"{family} hyperparameters")
+    full = {**defaults(hparams), **hp}
+    _raise([f"config key '{prefix}': {problem}" for problem in hparams.check(full)], f"{family} hyperparameters")
+    return full
 
 
 def validate_config(config: dict) -> dict:
@@ -370,12 +455,7 @@ def validate_config(config: dict) -> dict:
             for p in _errors({**config["hessian"], **fam_cfg["hessian"]}, hessian_schema, f"{prefix}.hessian")
             if not reported(p)
         ]
-        trace = {**config["hessian"], **fam_cfg["hessian"]}["trace"]
-        if trace["min_probes"] > trace["max_probes"]:
-            family_problems.append(
-                f"config key '{prefix}.hessian.trace': min_probes {trace['min_probes']} is "
-                f"more than max_probes {trace['max_probes']}"
-            )
+        family_problems += hessian_problems({**config["hessian"], **fam_cfg["hessian"]}, f"{prefix}.hessian")
         problems += family_problems or ([] if typing else _family_problems(name, fam_cfg, merged, config))
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
