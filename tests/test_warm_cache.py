@@ -16,10 +16,10 @@ pytestmark = pytest.mark.slow  # compiles the kernels from scratch: about 12 CPU
 
 
 def cached_kernels() -> set[str]:
-    """(module stem, function) of every ``numba.njit(cache=True)`` function in losstopo/topology."""
+    """(module stem, function) of every cached kernel (``@cached_njit``) in losstopo/topology."""
     found = set()
     for path in (REPO / "losstopo" / "topology").glob("*.py"):
-        found |= {(path.stem, name) for name in re.findall(r"@nb\.njit\(cache=True\)\s*\ndef (\w+)", path.read_text())}
+        found |= {(path.stem, name) for name in re.findall(r"@cached_njit\s*\ndef (\w+)", path.read_text())}
     return found
 
 
