@@ -25,10 +25,12 @@ import pandas as pd
 
 from losstopo.curvature.spectral_density import ZERO_TOL_REL, signed_log_density
 from losstopo.io import InputFileError, load_json, load_npz, read_csv_table
+from losstopo.landscape.files import load_landscape
 from losstopo.summary.aggregate import hessian_columns
 from losstopo.sweep.families import performance_metrics
 from losstopo.topology import PersistencePairs, Topology, load_topology
 from losstopo.topology.profile import profile_geometry
+from losstopo.topology.records import read_summary
 from losstopo.topology.tree import branch_decomposition
 
 # The stages of one unit, in order, and the file each one leaves (the first one absent is the failing stage).
@@ -301,14 +303,14 @@ def unit_data(
         if (run_dir / "history.csv").exists():
             details["history"] = history(run_dir / "history.csv")
         if (unit_dir / "landscape.npz").exists():
-            landscape = load_npz(unit_dir / "landscape.npz", required=("loss",))
+            landscape = load_landscape(unit_dir / "landscape.npz")
             details["slices"] = slices(landscape)
             skipped = (landscape.get("metadata") or {}).get("skipped_reason")
             if skipped:
                 details["slices"]["skipped"] = skipped
         topo_dir = unit_dir / "topology"
         if (topo_dir / "topology.json").exists():
-            record["metrics"] |= numeric_metrics(load_json(topo_dir / "topology.json"))
+            record["metrics"] |= numeric_metrics(read_summary(topo_dir))
             if "slices" in details:
                 topo = load_topology(topo_dir, landscape["loss"])
                 details |= {"diagram": diagram(topo.pairs), "tree": merge_tree(topo), "profile": profile(topo)}
