@@ -440,6 +440,13 @@ def main(argv: list[str] | None = None) -> int:
     except (InputFileError, ValueError) as exc:
         print(f"losstopo {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:  # numpy's "Unable to allocate 7.28 TiB": say which setting sizes it
+        print(
+            f"losstopo {args.command}: error: out of memory ({exc}); `losstopo validate-config` estimates each job's "
+            "largest arrays from the config and refuses settings that exceed resources.mem_mb",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

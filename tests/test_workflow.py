@@ -349,6 +349,7 @@ def test_changing_the_topology_threshold_reruns_topology_only(swept):
         ({"hessian": {"top_k": 2.5}}, "config key 'hessian.top_k': 2.5 is not a whole number"),
         ({"results": "res{x}"}, "config key 'results': 'res{x}'"),
         ({"results": "pv/<logs>"}, "config key 'results': 'pv/<logs>' - a folder may not contain < or >"),
+        ({"landscape": {"dim": 3, "resolution": 10001, "span": 0.5}}, "the topology job would hold about 146 TiB"),
     ],
 )
 def test_bad_config_stops_before_any_job_with_the_key_named(tmp_path, bad, key):

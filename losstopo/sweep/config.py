@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from losstopo.sweep.families import FAMILY_MODULES, defaults, get_hparams
+from losstopo.sweep.memory import memory_problems
 from losstopo.sweep.schema import load_schema
 
 SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -292,6 +293,9 @@ def _family_problems(name: str, fam_cfg: dict, landscape: dict, config: dict) ->
         where = ", ".join(f"{k}={v!r}" for k, v in points[0].items())
         problems.append(problem + (f" (in {len(points)} grid point(s) of the sweep, e.g. {where})" if where else ""))
     problems += landscape_problems(landscape, f"{prefix}.landscape")
+    hessian = copy.deepcopy({**config["hessian"], **fam_cfg["hessian"]})
+    _errors(hessian, load_schema()["properties"]["hessian"], "")  # fills in the defaults the job will use
+    problems += memory_problems(landscape, config["topology"]["knn"], hessian, config["resources"]["mem_mb"], prefix)
     knn = config["topology"]["knn"] or 4 * landscape["dim"]
     if landscape["sampling"] != "grid" and knn > landscape["n_samples"]:
         problems.append(

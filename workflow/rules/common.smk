@@ -49,6 +49,7 @@ def _gpu_per_job():
 
 
 GPU_PER_JOB = _gpu_per_job()
+MEM_MB = CONFIG["resources"]["mem_mb"]  # of the sample, topology, Hessian and invariance jobs (validated against)
 RUN_DIR = f"{R}/runs/{{run}}"
 UNIT_DIR = f"{R}/runs/{{unit}}"
 LOG_DIR = f"{R}/logs/{{run}}"

@@ -48,6 +48,7 @@ rule invariance:
     log:
         f"{R}/logs/invariance.log",
     resources:
+        mem_mb=per_attempt(MEM_MB),  # recomputes every landscape's topology
         runtime=per_attempt(60),
     conda:
         "../../envs/losstopo.yaml"
