@@ -20,6 +20,7 @@ sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in
 from losstopo.io import load_json, save_argument_file, save_json
 from losstopo.sweep.config import ConfigError, expand_runs, validate_config
 from losstopo.sweep.gpus import gpu_device_files
+from losstopo.sweep.lock import ResultsLock, ResultsLocked
 from losstopo.sweep.outputs import FINDINGS_TABLES, INVARIANCE_TABLES, figure_files, findings_figure_files, reported
 from losstopo.sweep.shards import shard_count
 
@@ -352,6 +353,25 @@ def _configfiles():
 
 def _config_json():
     return json.loads(json.dumps(CONFIG, sort_keys=True, default=str))
+
+
+# One sweep at a time in a results folder, whichever checkout or user starts it (losstopo/sweep/lock.py): the
+# Snakemake process that runs jobs holds the lock from onstart to onsuccess/onerror (dry runs, reports and
+# the cluster jobs, which run without hooks, never take it).
+RESULTS_LOCK = ResultsLock(R)
+
+
+def lock_results():
+    """Called when a run starts (onstart): stop at once if another sweep holds the results folder."""
+    try:
+        RESULTS_LOCK.acquire()
+    except ResultsLocked as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+def unlock_results():
+    """Called when a run ends (onsuccess, onerror); a killed run's lock goes with its process."""
+    RESULTS_LOCK.release()
 
 
 def record_config():
