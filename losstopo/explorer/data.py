@@ -19,6 +19,7 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -320,10 +321,18 @@ def unit_data(
             if (unit_dir / "hessian" / "density.npz").exists():
                 details["density"] = density(unit_dir / "hessian" / "density.npz", report)
         if (unit_dir / "profile.svg").exists():
-            details["profile_svg"] = Path(os.path.relpath(unit_dir / "profile.svg", link_base)).as_posix()
+            details["profile_svg"] = relative_url(unit_dir / "profile.svg", link_base)
     except (InputFileError, OSError, ValueError, KeyError, pd.errors.ParserError) as exc:
         record.update(status="failed", reason=f"unreadable output: {exc}", stage=record["stage"] or "read")
     return record, details
+
+
+def relative_url(path: Path, base: Path) -> str:
+    """The link from a page in ``base`` to the file ``path`` that a browser resolves as that relative path
+    whatever the folder names: percent-encoded (``#``, ``?``, ``%``, ``:``, spaces) and starting with ``./``
+    or ``../`` (so a first folder named like ``javascript:...`` is never read as a URL scheme)."""
+    rel = Path(os.path.relpath(path, base)).as_posix()
+    return quote(rel if rel.startswith("../") else f"./{rel}")
 
 
 def connectivity(results: Path) -> list[dict[str, Any]]:
