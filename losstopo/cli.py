@@ -32,14 +32,14 @@ def _json_dict(text: str) -> dict:
     return value
 
 
-def _setting(block: str, key: str):
-    """An argparse ``type`` for an option that mirrors the config setting ``block.key``: the value typed and
-    checked as the config checks it (losstopo.sweep.config.validate_setting), so ``nan`` or a value out of
-    range stops the command with the key named."""
+def _setting(block: str, key: str, item: bool = False):
+    """An argparse ``type`` for an option that mirrors the config setting ``block.key`` (with ``item``: one
+    item of that list): the value typed and checked as the config checks it (losstopo.sweep.config.
+    validate_setting), so ``nan`` or a value out of range stops the command with the key named."""
 
     def parse(text: str):
         try:
-            return validate_setting(text, block, key)
+            return validate_setting(text, block, key, item)
         except ConfigError as exc:
             raise argparse.ArgumentTypeError(str(exc).removeprefix("invalid setting:\n  ")) from None
 
@@ -48,10 +48,8 @@ def _setting(block: str, key: str):
 
 
 def _epochs(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated epochs, got {text!r}") from None
+    """Comma-separated checkpoint epochs, each checked as an item of the config's ``checkpoints``."""
+    return tuple(_setting("family", "checkpoints", item=True)(x.strip()) for x in text.split(",") if x.strip())
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -122,7 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="hyperparameters as a JSON object; the family's defaults fill the rest",
     )
-    p.add_argument("--seed", type=int, required=True, help="seed of initialisation and data order")
+    p.add_argument(
+        "--seed",
+        type=_setting("family", "seeds", item=True),
+        required=True,
+        help="seed of initialisation and data order",
+    )
     p.add_argument("--out-dir", required=True, help="run folder to write (model.pt, train.json, ...)")
     p.add_argument("--device", default=default("device"), help=DEVICE_HELP)
     p.add_argument("--checkpoints", type=_epochs, default=(), help="comma-separated epochs whose models to keep")
@@ -137,7 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         "losstopo.training.train:checkpoint_main",
     )
     p.add_argument("--run-dir", required=True, help="folder holding checkpoints.pt, train.json, model.pt")
-    p.add_argument("--epoch", type=int, required=True, help="the epoch whose model to extract")
+    p.add_argument(
+        "--epoch",
+        type=_setting("family", "checkpoints", item=True),
+        required=True,
+        help="the epoch whose model to extract",
+    )
     p.add_argument("--out-dir", required=True, help="folder to write (model.pt, train.json)")
 
     p = command(

@@ -77,6 +77,15 @@ def test_stage_settings_are_checked_before_the_model_is_read(argv, words, tmp_pa
             "'connectivity.points'",
         ),
         (["figures", "--runs", "r.csv", "--out-dir", "f", "--heatmaps", "0"], "'figures.heatmaps'"),
+        (
+            ["train", "--family", "pinn", "--params", "{}", "--out-dir", "o", "--seed", "-1"],
+            "'families.<name>.seeds[]': -1 is less than the minimum of 0",
+        ),
+        (
+            ["train", "--family", "pinn", "--params", "{}", "--out-dir", "o", "--seed", "0", "--checkpoints", "5,0"],
+            "'families.<name>.checkpoints[]': 0 is less than the minimum of 1",
+        ),
+        (["checkpoint", "--run-dir", "r", "--out-dir", "o", "--epoch", "-2"], "'families.<name>.checkpoints[]'"),
         (["findings", "--runs", "r.csv", "--out-dir", "f", "--bootstrap", "-1"], "'findings.bootstrap'"),
         (
             ["invariance", "--out", "i.csv", "--summary-out", "s.csv", "--tolerance", "nan"],

@@ -331,7 +331,8 @@ BLOCK_PROBLEMS = {"landscape": landscape_problems, "hessian": hessian_problems}
 
 
 def _block_schema(schema: dict, block: str) -> dict:
-    return schema["definitions"]["landscape"] if block == "landscape" else schema["properties"][block]
+    """The schema of a config block: ``landscape`` and ``family`` (a ``families.<name>`` entry) are definitions."""
+    return schema["definitions"][block] if block in ("landscape", "family") else schema["properties"][block]
 
 
 def _raise(problems: list[str], what: str) -> None:
@@ -360,14 +361,18 @@ def validate_block(block: str, settings: dict, extra: tuple[str, ...] = ()) -> d
     return settings | own
 
 
-def validate_setting(value: Any, block: str, key: str) -> Any:
-    """One setting given on its own (a command-line option that mirrors ``block.key``), typed and checked
-    as in the config; text is read as a number where the setting is one. ConfigError naming the key."""
+def validate_setting(value: Any, block: str, key: str, item: bool = False) -> Any:
+    """One setting given on its own (a command-line option that mirrors ``block.key``; with ``item``, one
+    item of that list setting, e.g. a seed of ``families.<name>.seeds``), typed and checked as in the
+    config; text is read as a number where the setting is one. ConfigError naming the key."""
     schema = load_schema()
     sub = _block_schema(schema, block)["properties"][key]
+    name = f"{'families.<name>' if block == 'family' else block}.{key}"
+    if item:
+        sub, name = sub["items"], f"{name}[]"
     problems: list[str] = []
-    value = typed_value(value, sub, f"{block}.{key}", problems)
-    problems = problems or _errors(value, sub, f"{block}.{key}", fill_defaults=False)
+    value = typed_value(value, sub, name, problems)
+    problems = problems or _errors(value, sub, name, fill_defaults=False)
     _raise(problems, "setting")
     return value
 
