@@ -27,6 +27,7 @@ def test_warm_cache_compiles_every_cached_kernel(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-m", "losstopo", "warm-cache"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+    assert f"numba cache in {tmp_path}/" in out.stderr  # it says where it wrote
     # numba names each index <module>.<function>-<line>.py<version>.nbi, in a folder per source directory
     indexed = {(f.name.split(".")[0], f.name.split(".")[1].split("-")[0]) for f in tmp_path.rglob("*.nbi")}
     kernels = cached_kernels()
