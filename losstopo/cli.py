@@ -47,6 +47,12 @@ def _setting(block: str, key: str, item: bool = False):
     return parse
 
 
+def _config_option(p: argparse.ArgumentParser, flag: str, block: str, key: str, help_text: str) -> None:
+    """Add ``flag``, an option that stands for the config setting ``block.key``: its default is the
+    schema's, and its value is checked as the config checks it (:func:`_setting`)."""
+    p.add_argument(flag, type=_setting(block, key), default=default(block, key), help=help_text)
+
+
 def _epochs(text: str) -> tuple[int, ...]:
     """Comma-separated checkpoint epochs, each checked as an item of the config's ``checkpoints``."""
     return tuple(_setting("family", "checkpoints", item=True)(x.strip()) for x in text.split(",") if x.strip())
@@ -65,24 +71,15 @@ DEVICE_HELP = "auto (CUDA when a GPU is visible, else the CPU), cpu, cuda or cud
 
 
 def _profile_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    _config_option(
+        p,
         "--threshold",
-        type=_setting("profile", "threshold"),
-        default=default("profile", "threshold"),
-        help="relative persistence (fraction of the loss range) below which basins are not drawn",
+        "profile",
+        "threshold",
+        "relative persistence (fraction of the loss range) below which basins are not drawn",
     )
-    p.add_argument(
-        "--max-basins",
-        type=_setting("profile", "max_basins"),
-        default=default("profile", "max_basins"),
-        help="draw at most this many basins (the most persistent)",
-    )
-    p.add_argument(
-        "--levels",
-        type=_setting("profile", "levels"),
-        default=default("profile", "levels"),
-        help="loss levels at which valley widths are computed",
-    )
+    _config_option(p, "--max-basins", "profile", "max_basins", "draw at most this many basins (the most persistent)")
+    _config_option(p, "--levels", "profile", "levels", "loss levels at which valley widths are computed")
     p.add_argument("--scale", choices=("linear", "log"), default=default("profile", "scale"), help="loss axis")
     p.add_argument("--cmap", default=default("profile", "cmap"), help="matplotlib colormap of the basins' mean loss")
     p.add_argument("--title", default="", help="figure title")
@@ -211,11 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("topology", "graph"),
         help="grid neighbourhood (grids only)",
     )
-    p.add_argument(
+    _config_option(
+        p,
         "--knn",
-        type=_setting("topology", "knn"),
-        default=default("topology", "knn"),
-        help="neighbours k of the symmetrised k-NN graph of scattered samples (default: 4n); grids ignore it",
+        "topology",
+        "knn",
+        "neighbours k of the symmetrised k-NN graph of scattered samples (default: 4n); grids ignore it",
     )
     p.add_argument(
         "--backend",
@@ -223,11 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("topology", "backend"),
         help="native engine, or TTK (needs topologytoolkit from conda-forge, envs/ttk.yaml)",
     )
-    p.add_argument(
+    _config_option(
+        p,
         "--threshold",
-        type=_setting("topology", "threshold"),
-        default=default("topology", "threshold"),
-        help="relative persistence threshold (fraction of the loss range) for the simplified metrics",
+        "topology",
+        "threshold",
+        "relative persistence threshold (fraction of the loss range) for the simplified metrics",
     )
     p.add_argument("--out-dir", required=True, help="folder to write the topology files into")
 
@@ -276,12 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="run folders of the models A (the lower seeds; each path's centre and objective)",
     )
-    p.add_argument(
-        "--points",
-        type=_setting("connectivity", "points"),
-        default=default("connectivity", "points"),
-        help="points on each path, t = 0 to 1",
-    )
+    _config_option(p, "--points", "connectivity", "points", "points on each path, t = 0 to 1")
     p.add_argument(
         "--precision",
         choices=("float32", "float64"),
@@ -318,12 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", required=True, help="runs.csv")
     p.add_argument("--checkpoints", default=None, help="checkpoints.csv (topology along training)")
     p.add_argument("--out-dir", required=True, help="figures folder (one subfolder per family)")
-    p.add_argument(
-        "--heatmaps",
-        type=_setting("figures", "heatmaps"),
-        default=default("figures", "heatmaps"),
-        help="how many 2-D loss heatmaps to draw",
-    )
+    _config_option(p, "--heatmaps", "figures", "heatmaps", "how many 2-D loss heatmaps to draw")
 
     p = command(
         "findings", "topology-versus-performance statistics from runs.csv", "losstopo.summary.findings.statistics:main"
@@ -332,23 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out-dir", required=True, help="folder for correlations.csv, trends.csv, variability.csv and transition.csv"
     )
-    p.add_argument(
-        "--seed",
-        type=_setting("findings", "seed"),
-        default=default("findings", "seed"),
-        help="seed of the bootstrap and permutation draws",
-    )
-    p.add_argument(
-        "--bootstrap",
-        type=_setting("findings", "bootstrap"),
-        default=default("findings", "bootstrap"),
-        help="bootstrap resamples per correlation",
-    )
-    p.add_argument(
+    _config_option(p, "--seed", "findings", "seed", "seed of the bootstrap and permutation draws")
+    _config_option(p, "--bootstrap", "findings", "bootstrap", "bootstrap resamples per correlation")
+    _config_option(
+        p,
         "--permutations",
-        type=_setting("findings", "permutations"),
-        default=default("findings", "permutations"),
-        help="random permutations per test: rank correlations and the transition test (exact "
+        "findings",
+        "permutations",
+        "random permutations per test: rank correlations and the transition test (exact "
         "enumeration when there are fewer)",
     )
 
@@ -360,11 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dirs", nargs="*", default=[], help="run folders (run.json, landscape.npz, topology/)")
     p.add_argument("--out", required=True, help="invariance.csv: one row per landscape, metric and factor")
     p.add_argument("--summary-out", required=True, help="invariance_summary.csv: one row per family and metric")
-    p.add_argument(
+    _config_option(
+        p,
         "--tolerance",
-        type=_setting("findings", "invariance_tolerance"),
-        default=default("findings", "invariance_tolerance"),
-        help="largest median relative spread (orientation, stencil) of a metric that holds still",
+        "findings",
+        "invariance_tolerance",
+        "largest median relative spread (orientation, stencil) of a metric that holds still",
     )
 
     p = command(
@@ -385,18 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables-dir", required=True, help="folder holding the tables of 'losstopo findings'")
     p.add_argument("--out", required=True, help="findings.md to write")
     p.add_argument("--figures", nargs="*", default=[], help="PNG figures to link, grouped by family folder")
-    p.add_argument(
-        "--alpha",
-        type=_setting("findings", "alpha"),
-        default=default("findings", "alpha"),
-        help="significance level of every check",
-    )
-    p.add_argument(
-        "--min-runs",
-        type=_setting("findings", "min_runs"),
-        default=default("findings", "min_runs"),
-        help="fewer runs than this: 'too few to conclude'",
-    )
+    _config_option(p, "--alpha", "findings", "alpha", "significance level of every check")
+    _config_option(p, "--min-runs", "findings", "min_runs", "fewer runs than this: 'too few to conclude'")
 
     p = command("validate-config", "check a config file and print the runs it declares", "losstopo.sweep.config:main")
     p.add_argument("config", help="the config file (YAML)")
