@@ -30,7 +30,16 @@ if report_requested():
 
 
 onstart:
+    lock_results()
     record_config()
+
+
+onsuccess:
+    unlock_results()
+
+
+onerror:
+    unlock_results()
 
 
 rule all:

@@ -12,8 +12,14 @@ import json
 import sys
 
 from losstopo import __version__
-from losstopo.io import InputFileError
+from losstopo.io import InputFileError, load_argument_file
+from losstopo.sweep.config import ConfigError, validate_setting
 from losstopo.sweep.schema import default
+
+# The subcommands the workflow passes folder lists to in an argument file (workflow/rules/arguments.smk),
+# by an option no path can be mistaken for; every other argument is taken as written.
+ARGS_FILE = "--args-file"
+ARGS_FILE_COMMANDS = ("aggregate", "profile-grid", "invariance", "connectivity-table")
 
 
 def _json_dict(text: str) -> dict:
@@ -26,11 +32,30 @@ def _json_dict(text: str) -> dict:
     return value
 
 
+def _setting(block: str, key: str, item: bool = False):
+    """An argparse ``type`` for an option that mirrors the config setting ``block.key`` (with ``item``: one
+    item of that list): the value typed and checked as the config checks it (losstopo.sweep.config.
+    validate_setting), so ``nan`` or a value out of range stops the command with the key named."""
+
+    def parse(text: str):
+        try:
+            return validate_setting(text, block, key, item)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("invalid setting:\n  ")) from None
+
+    parse.__name__ = f"{block}.{key}"
+    return parse
+
+
+def _config_option(p: argparse.ArgumentParser, flag: str, block: str, key: str, help_text: str) -> None:
+    """Add ``flag``, an option that stands for the config setting ``block.key``: its default is the
+    schema's, and its value is checked as the config checks it (:func:`_setting`)."""
+    p.add_argument(flag, type=_setting(block, key), default=default(block, key), help=help_text)
+
+
 def _epochs(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated epochs, got {text!r}") from None
+    """Comma-separated checkpoint epochs, each checked as an item of the config's ``checkpoints``."""
+    return tuple(_setting("family", "checkpoints", item=True)(x.strip()) for x in text.split(",") if x.strip())
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -46,24 +71,15 @@ DEVICE_HELP = "auto (CUDA when a GPU is visible, else the CPU), cpu, cuda or cud
 
 
 def _profile_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    _config_option(
+        p,
         "--threshold",
-        type=float,
-        default=default("profile", "threshold"),
-        help="relative persistence (fraction of the loss range) below which basins are not drawn",
+        "profile",
+        "threshold",
+        "relative persistence (fraction of the loss range) below which basins are not drawn",
     )
-    p.add_argument(
-        "--max-basins",
-        type=int,
-        default=default("profile", "max_basins"),
-        help="draw at most this many basins (the most persistent)",
-    )
-    p.add_argument(
-        "--levels",
-        type=int,
-        default=default("profile", "levels"),
-        help="loss levels at which valley widths are computed",
-    )
+    _config_option(p, "--max-basins", "profile", "max_basins", "draw at most this many basins (the most persistent)")
+    _config_option(p, "--levels", "profile", "levels", "loss levels at which valley widths are computed")
     p.add_argument("--scale", choices=("linear", "log"), default=default("profile", "scale"), help="loss axis")
     p.add_argument("--cmap", default=default("profile", "cmap"), help="matplotlib colormap of the basins' mean loss")
     p.add_argument("--title", default="", help="figure title")
@@ -71,15 +87,14 @@ def _profile_options(p: argparse.ArgumentParser) -> None:
 
 def add_draws(p: argparse.ArgumentParser, what: str) -> None:
     """The seed, bootstrap and permutation settings of the findings statistics (``what`` they are for)."""
-    p.add_argument("--seed", type=int, default=default("findings", "seed"), help=f"seed of the random draws of {what}")
-    p.add_argument(
-        "--bootstrap", type=int, default=default("findings", "bootstrap"), help="bootstrap resamples per correlation"
-    )
-    p.add_argument(
+    _config_option(p, "--seed", "findings", "seed", f"seed of the random draws of {what}")
+    _config_option(p, "--bootstrap", "findings", "bootstrap", "bootstrap resamples per correlation")
+    _config_option(
+        p,
         "--permutations",
-        type=int,
-        default=default("findings", "permutations"),
-        help="random permutations per test: rank correlations and the transition test (exact "
+        "findings",
+        "permutations",
+        "random permutations per test: rank correlations and the transition test (exact "
         "enumeration when there are fewer)",
     )
 
@@ -87,17 +102,25 @@ def add_draws(p: argparse.ArgumentParser, what: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand; each option's default is shown in its help (from the config schema
     where the option is a config setting)."""
-    # @FILE stands for the arguments in FILE, one per line: the workflow passes folder lists this way,
-    # as one command-line argument may hold at most 128 KiB.
     parser = argparse.ArgumentParser(
-        prog="losstopo", description=__doc__.splitlines()[0], fromfile_prefix_chars="@", formatter_class=HelpFormatter
+        prog="losstopo", description=__doc__.splitlines()[0], formatter_class=HelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, description: str, handler: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=description, description=description, formatter_class=HelpFormatter)
+        takes_file = name in ARGS_FILE_COMMANDS  # no abbreviations there: --args-file is spliced in by name
+        p = sub.add_parser(
+            name, help=description, description=description, formatter_class=HelpFormatter, allow_abbrev=not takes_file
+        )
         p.set_defaults(handler=handler)
+        if takes_file:
+            p.add_argument(
+                ARGS_FILE,
+                metavar="FILE",
+                help="read more arguments from FILE, one per line, in its place (how the workflow passes folder "
+                "lists: one command-line argument holds at most 128 KiB)",
+            )
         return p
 
     p = command("train", "train one model of the sweep", "losstopo.training.train:main")
@@ -108,7 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="hyperparameters as a JSON object; the family's defaults fill the rest",
     )
-    p.add_argument("--seed", type=int, required=True, help="seed of initialisation and data order")
+    p.add_argument(
+        "--seed",
+        type=_setting("family", "seeds", item=True),
+        required=True,
+        help="seed of initialisation and data order",
+    )
     p.add_argument("--out-dir", required=True, help="run folder to write (model.pt, train.json, ...)")
     p.add_argument("--device", default=default("device"), help=DEVICE_HELP)
     p.add_argument("--checkpoints", type=_epochs, default=(), help="comma-separated epochs whose models to keep")
@@ -128,7 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
         "losstopo.training.train:checkpoint_main",
     )
     p.add_argument("--run-dir", required=True, help="folder holding checkpoints.pt, train.json, model.pt")
-    p.add_argument("--epoch", type=int, required=True, help="the epoch whose model to extract")
+    p.add_argument(
+        "--epoch",
+        type=_setting("family", "checkpoints", item=True),
+        required=True,
+        help="the epoch whose model to extract",
+    )
     p.add_argument("--out-dir", required=True, help="folder to write (model.pt, train.json)")
 
     p = command(
@@ -197,11 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("topology", "graph"),
         help="grid neighbourhood (grids only)",
     )
-    p.add_argument(
+    _config_option(
+        p,
         "--knn",
-        type=int,
-        default=default("topology", "knn"),
-        help="neighbours k of the symmetrised k-NN graph of scattered samples (default: 4n); grids ignore it",
+        "topology",
+        "knn",
+        "neighbours k of the symmetrised k-NN graph of scattered samples (default: 4n); grids ignore it",
     )
     p.add_argument(
         "--backend",
@@ -209,11 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("topology", "backend"),
         help="native engine, or TTK (needs topologytoolkit from conda-forge, envs/ttk.yaml)",
     )
-    p.add_argument(
+    _config_option(
+        p,
         "--threshold",
-        type=float,
-        default=default("topology", "threshold"),
-        help="relative persistence threshold (fraction of the loss range) for the simplified metrics",
+        "topology",
+        "threshold",
+        "relative persistence threshold (fraction of the loss range) for the simplified metrics",
     )
     p.add_argument("--out-dir", required=True, help="folder to write the topology files into")
 
@@ -262,9 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="run folders of the models A (the lower seeds; each path's centre and objective)",
     )
-    p.add_argument(
-        "--points", type=int, default=default("connectivity", "points"), help="points on each path, t = 0 to 1"
-    )
+    _config_option(p, "--points", "connectivity", "points", "points on each path, t = 0 to 1")
     p.add_argument(
         "--precision",
         choices=("float32", "float64"),
@@ -301,9 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", required=True, help="runs.csv")
     p.add_argument("--checkpoints", default=None, help="checkpoints.csv (topology along training)")
     p.add_argument("--out-dir", required=True, help="figures folder (one subfolder per family)")
-    p.add_argument(
-        "--heatmaps", type=int, default=default("figures", "heatmaps"), help="how many 2-D loss heatmaps to draw"
-    )
+    _config_option(p, "--heatmaps", "figures", "heatmaps", "how many 2-D loss heatmaps to draw")
 
     p = command(
         "findings", "topology-versus-performance statistics from runs.csv", "losstopo.summary.findings.statistics:main"
@@ -322,17 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dirs", nargs="*", default=[], help="run folders (run.json, landscape.npz, topology/)")
     p.add_argument("--out", required=True, help="invariance.csv: one row per landscape, metric and factor")
     p.add_argument("--summary-out", required=True, help="invariance_summary.csv: one row per family and metric")
-    p.add_argument(
+    _config_option(
+        p,
         "--tolerance",
-        type=float,
-        default=default("findings", "invariance_tolerance"),
-        help="relative spread (orientation, stencil) beyond which a landscape moves",
+        "findings",
+        "invariance_tolerance",
+        "relative spread (orientation, stencil) beyond which a landscape moves",
     )
-    p.add_argument(
+    _config_option(
+        p,
         "--max-share",
-        type=float,
-        default=default("findings", "invariance_share"),
-        help="largest share of a family's landscapes that may move while a metric holds still",
+        "findings",
+        "invariance_share",
+        "largest share of a family's landscapes that may move while a metric holds still",
     )
 
     p = command(
@@ -353,9 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables-dir", required=True, help="folder holding the tables of 'losstopo findings'")
     p.add_argument("--out", required=True, help="findings.md to write")
     p.add_argument("--figures", nargs="*", default=[], help="PNG figures to link, grouped by family folder")
-    p.add_argument(
-        "--alpha", type=float, default=default("findings", "alpha"), help="significance level of every check"
-    )
+    _config_option(p, "--alpha", "findings", "alpha", "significance level of every check")
     p.add_argument(
         "--spans",
         default=None,
@@ -376,7 +407,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def expand_args_files(argv: list[str]) -> list[str]:
+    """``argv`` with each ``--args-file FILE`` (or ``--args-file=FILE``) of a subcommand in ARGS_FILE_COMMANDS
+    replaced by FILE's arguments (losstopo.io.load_argument_file), up to a ``--`` separator. Other
+    subcommands get ``argv`` unchanged (argparse then refuses the option), and no other argument is ever
+    read as a file: ``@name`` is a plain argument. InputFileError for a missing or unreadable FILE."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command not in ARGS_FILE_COMMANDS:
+        return list(argv)
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            out += [token, *tokens]
+        elif token == ARGS_FILE or token.startswith(f"{ARGS_FILE}="):
+            path = token.partition("=")[2] if "=" in token else next(tokens, None)
+            if path is None:
+                raise InputFileError(f"{ARGS_FILE} needs a file name")
+            out += load_argument_file(path)
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        argv = expand_args_files(argv)
+    except InputFileError as exc:
+        print(f"losstopo: error: {exc}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     module_name, func_name = args.handler.split(":")
     handler = getattr(importlib.import_module(module_name), func_name)
@@ -384,6 +444,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(handler(args) or 0)
     except (InputFileError, ValueError) as exc:
         print(f"losstopo {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:  # numpy's "Unable to allocate 7.28 TiB": say which setting sizes it
+        print(
+            f"losstopo {args.command}: error: out of memory ({exc}); `losstopo validate-config` estimates each job's "
+            "largest arrays from the config and refuses settings that exceed resources.mem_mb",
+            file=sys.stderr,
+        )
         return 2
 
 

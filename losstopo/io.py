@@ -141,29 +141,98 @@ def load_loss_array(path: str | os.PathLike) -> np.ndarray:
     """The loss field of a landscape: a ``.npy`` array, or the ``loss`` array of an ``.npz``."""
     path = Path(path)
     if path.suffix == ".npy":
-        try:
-            return np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise InputFileError(f"{path}: file not found") from None
-        except (ValueError, OSError, EOFError) as exc:
-            raise InputFileError(f"{path}: not a readable .npy file ({exc})") from None
+        return load_array(path)
     if path.suffix == ".npz":
         return np.asarray(load_npz(path, required=("loss",))["loss"])
     raise InputFileError(f"{path}: expected a .npy array or an .npz holding a 'loss' array")
 
 
-def read_csv_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A table written by a stage; a table with no rows (e.g. no checkpoints in the sweep) is an empty frame."""
+def _ends_with_line_break(path: Path) -> bool:
+    """Whether a file ends with a line break, as every table and argument file a stage writes does; an
+    empty file counts as whole."""
+    with open(path, "rb") as fh:
+        if fh.seek(0, os.SEEK_END) == 0:
+            return True
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
+def read_csv_table(
+    path: str | os.PathLike, columns: tuple[str, ...] = (), numeric: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """A table written by a stage (:func:`save_csv`). A file without rows or header (e.g. no checkpoints in
+    the sweep) is an empty frame unless ``columns`` are required. InputFileError naming the file when it is
+    missing, not CSV, cut short (no final line break), lacks one of ``columns``, or holds something other
+    than a number in one of ``numeric`` (``inf`` and ``nan`` are numbers)."""
     import pandas
 
+    path = Path(path)
     try:
-        return pandas.read_csv(path)
+        whole = _ends_with_line_break(path)
     except FileNotFoundError:
         raise InputFileError(f"{path}: file not found") from None
+    if not whole:
+        raise InputFileError(f"{path}: does not end with a line break: cut short (rerun the job that wrote it)")
+    try:
+        frame = pandas.read_csv(path)
     except pandas.errors.EmptyDataError:
-        return pandas.DataFrame()
+        frame = pandas.DataFrame()
+    except (pandas.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InputFileError(f"{path}: not a readable CSV table ({exc})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns)) or "none (an empty file)"
+        raise InputFileError(f"{path}: missing column(s) {', '.join(missing)}; found {found}")
+    for column in numeric:
+        values = pandas.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.lower() != "nan")
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            raise InputFileError(
+                f"{path}: column {column!r} holds {frame[column].iloc[row]!r} in row {row + 1}, not a number"
+            )
+        frame[column] = values
+    return frame
+
+
+def load_array(path: str | os.PathLike) -> np.ndarray:
+    """A ``.npy`` array; InputFileError naming the file when it is missing or not a readable array."""
+    path = Path(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: file not found") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputFileError(f"{path}: not a readable .npy file ({exc})") from None
 
 
 def save_csv(path: str | os.PathLike, frame: pd.DataFrame) -> None:
     with atomic_path(path, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def save_argument_file(path: str | os.PathLike, arguments: list[str]) -> None:
+    """Write an argument file for ``losstopo <command> --args-file path``: one argument per line, each
+    ended by a newline. ValueError for an argument holding a line break (it would read back as two)."""
+    broken = [arg for arg in arguments if "\n" in arg]
+    if broken:
+        raise ValueError(f"{path}: argument {broken[0]!r} holds a line break; an argument file has one per line")
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{arg}\n" for arg in arguments), encoding="utf-8")
+
+
+def load_argument_file(path: str | os.PathLike) -> list[str]:
+    """The arguments of a file written by :func:`save_argument_file`, one per line, taken verbatim (no
+    ``@`` or other syntax inside). InputFileError naming the file when it is missing, unreadable, or does
+    not end with a newline (cut short)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: argument file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: not a readable argument file ({exc})") from None
+    lines = text.split("\n")
+    if lines[-1]:
+        raise InputFileError(f"{path}: argument file does not end with a line break (cut short?)")
+    return lines[:-1]

@@ -37,11 +37,18 @@ def load_saved(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
 def load_trained(
     run_dir: str | os.PathLike, device: str | torch.device = "auto"
 ) -> tuple[ModuleType, nn.Module, dict[str, Any], int, dict[str, Any]]:
-    """A trained run back in memory: (family module, model on ``device``, hp, seed, train.json)."""
+    """A trained run back in memory: (family module, model on ``device``, hp, seed, train.json).
+    InputFileError naming the file when one is missing or unreadable, or when model.pt and train.json
+    name another family or seed (one of them is from another run)."""
     run_dir = Path(run_dir)
     path = run_dir / "model.pt"
     saved = load_saved(path, ("state_dict", "hp", "family", "seed"))
     info = load_json(run_dir / "train.json")
+    if (info.get("family"), info.get("seed")) != (saved["family"], int(saved["seed"])):
+        raise InputFileError(
+            f"{path}: a {saved['family']} model of seed {saved['seed']}, but {run_dir / 'train.json'} records "
+            f"{info.get('family')} seed {info.get('seed')}: the files are from different runs; rerun its train job"
+        )
     family = get_family(saved["family"])
     model = family.build_model(saved["hp"])
     try:

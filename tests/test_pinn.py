@@ -286,7 +286,7 @@ def test_training_is_reproducible_from_the_seed(tmp_path):
 
 
 def test_hyperparameters_are_checked():
-    with pytest.raises(ValueError, match="'widht'"):
+    with pytest.raises(ValueError, match="'params.widht': unknown key"):
         resolve_hparams(pinn, {"widht": 3})
     with pytest.raises(ValueError, match="activation"):
         resolve_hparams(pinn, {"activation": "swish"})

@@ -16,10 +16,10 @@ pytestmark = pytest.mark.slow  # compiles the kernels from scratch: about 12 CPU
 
 
 def cached_kernels() -> set[str]:
-    """(module stem, function) of every ``numba.njit(cache=True)`` function in losstopo/topology."""
+    """(module stem, function) of every cached kernel (``@cached_njit``) in losstopo/topology."""
     found = set()
     for path in (REPO / "losstopo" / "topology").glob("*.py"):
-        found |= {(path.stem, name) for name in re.findall(r"@nb\.njit\(cache=True\)\s*\ndef (\w+)", path.read_text())}
+        found |= {(path.stem, name) for name in re.findall(r"@cached_njit\s*\ndef (\w+)", path.read_text())}
     return found
 
 
@@ -27,6 +27,7 @@ def test_warm_cache_compiles_every_cached_kernel(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-m", "losstopo", "warm-cache"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+    assert f"numba cache in {tmp_path}/" in out.stderr  # it says where it wrote
     # numba names each index <module>.<function>-<line>.py<version>.nbi, in a folder per source directory
     indexed = {(f.name.split(".")[0], f.name.split(".")[1].split("-")[0]) for f in tmp_path.rglob("*.nbi")}
     kernels = cached_kernels()

@@ -3,6 +3,7 @@ interruption and resumption, determinism."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -191,6 +192,44 @@ def test_report_with_the_sweeps_config_and_a_clear_error_without_it(swept):
     assert f"snakemake --configfile {sweep} --report report.html" in message
 
 
+def test_the_html_report_keeps_every_text_inside_its_script_blocks(swept):
+    """Field report 22.2: Snakemake's report embeds paths, params and captions as JSON in <script> blocks
+    without escaping `</script`. Validation keeps `<` and `>` out of every config text; here the real report
+    of the sweep: each block ends where the page means it to, and its data parse back."""
+    from html.parser import HTMLParser
+
+    class Scripts(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.blocks, self.open = {}, None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "script":
+                self.open = dict(attrs).get("id") or f"anonymous {len(self.blocks)}"
+                self.blocks[self.open] = ""
+
+        def handle_endtag(self, tag):
+            if tag == "script":
+                self.open = None
+
+        def handle_data(self, data):
+            if self.open:
+                self.blocks[self.open] += data
+
+    snakemake(swept, "--report", "escaped.html")
+    page = Scripts()
+    page.feed((swept / "escaped.html").read_text())
+    results = json.loads(page.blocks["results"].strip().removeprefix("var results = ").removesuffix(";"))
+    profiles = [path for path in results if path.endswith("/profile.png")]
+    assert len(profiles) == 7 and all(path.startswith("results/runs/") for path in profiles)
+    params = " ".join(json.dumps(r["job_properties"]["params"]) for r in results.values())
+    assert "--cmap viridis" in params  # config text reaches the report through the jobs' params
+    for path in profiles:  # each caption names its model: a wildcard rendered into the caption's HTML
+        assert path.removeprefix("results/runs/").removesuffix("/profile.png") in results[path]["caption"]
+    for name in ("workflow-desc", "categories", "rules", "metadata"):
+        json.loads(page.blocks[name].strip().split(" = ", 1)[1].removesuffix(";"))
+
+
 def test_nothing_to_do_after_a_complete_run(swept):
     assert planned_jobs(swept) == set()
 
@@ -309,6 +348,8 @@ def test_changing_the_topology_threshold_reruns_topology_only(swept):
         ({"bogus_key": 1}, "bogus_key"),
         ({"hessian": {"top_k": 2.5}}, "config key 'hessian.top_k': 2.5 is not a whole number"),
         ({"results": "res{x}"}, "config key 'results': 'res{x}'"),
+        ({"results": "pv/<logs>"}, "config key 'results': 'pv/<logs>' - a folder may not contain < or >"),
+        ({"landscape": {"dim": 3, "resolution": 10001, "span": 0.5}}, "the topology job would hold about 146 TiB"),
     ],
 )
 def test_bad_config_stops_before_any_job_with_the_key_named(tmp_path, bad, key):

@@ -27,6 +27,7 @@ from losstopo.device import resolve_device, resolve_dtype
 from losstopo.io import atomic_path, save_json, save_npz
 from losstopo.objective import Objective
 from losstopo.progress import Progress
+from losstopo.sweep.config import validate_block
 from losstopo.trained import load_trained
 
 DEFAULT_EIG_TOL = 1e-5
@@ -741,9 +742,14 @@ def plot_density(
     plt.close(fig)
 
 
+# `losstopo hessian --settings` keys beyond the config's hessian block: options of analyze() and the precision
+CLI_ONLY_SETTINGS = ("dtype", "eig_maxiter", "eig_ncv", "mode")
+
+
 def main(args) -> int:
     """``losstopo hessian``: analyse one trained run; write hessian.json, the density .npz and its plot."""
-    settings = dict(args.settings)
+    settings = validate_block("hessian", args.settings, extra=CLI_ONLY_SETTINGS)
+    settings.pop("enabled", None)  # the workflow's switch, not an option of the analysis
     dtype = resolve_dtype(settings.pop("dtype", "float64"))
     device = resolve_device(args.device)
     family, model, hp, seed, train_info = load_trained(args.run_dir, device)

@@ -19,16 +19,19 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
 from losstopo.curvature.spectral_density import ZERO_TOL_REL, signed_log_density
 from losstopo.io import InputFileError, load_json, load_npz, read_csv_table
+from losstopo.landscape.files import load_landscape
 from losstopo.summary.aggregate import hessian_columns
 from losstopo.sweep.families import performance_metrics
 from losstopo.topology import PersistencePairs, Topology, load_topology
 from losstopo.topology.profile import profile_geometry
+from losstopo.topology.records import read_summary
 from losstopo.topology.tree import branch_decomposition
 
 # The stages of one unit, in order, and the file each one leaves (the first one absent is the failing stage).
@@ -301,14 +304,14 @@ def unit_data(
         if (run_dir / "history.csv").exists():
             details["history"] = history(run_dir / "history.csv")
         if (unit_dir / "landscape.npz").exists():
-            landscape = load_npz(unit_dir / "landscape.npz", required=("loss",))
+            landscape = load_landscape(unit_dir / "landscape.npz")
             details["slices"] = slices(landscape)
             skipped = (landscape.get("metadata") or {}).get("skipped_reason")
             if skipped:
                 details["slices"]["skipped"] = skipped
         topo_dir = unit_dir / "topology"
         if (topo_dir / "topology.json").exists():
-            record["metrics"] |= numeric_metrics(load_json(topo_dir / "topology.json"))
+            record["metrics"] |= numeric_metrics(read_summary(topo_dir))
             if "slices" in details:
                 topo = load_topology(topo_dir, landscape["loss"])
                 details |= {"diagram": diagram(topo.pairs), "tree": merge_tree(topo), "profile": profile(topo)}
@@ -318,10 +321,18 @@ def unit_data(
             if (unit_dir / "hessian" / "density.npz").exists():
                 details["density"] = density(unit_dir / "hessian" / "density.npz", report)
         if (unit_dir / "profile.svg").exists():
-            details["profile_svg"] = Path(os.path.relpath(unit_dir / "profile.svg", link_base)).as_posix()
+            details["profile_svg"] = relative_url(unit_dir / "profile.svg", link_base)
     except (InputFileError, OSError, ValueError, KeyError, pd.errors.ParserError) as exc:
         record.update(status="failed", reason=f"unreadable output: {exc}", stage=record["stage"] or "read")
     return record, details
+
+
+def relative_url(path: Path, base: Path) -> str:
+    """The link from a page in ``base`` to the file ``path`` that a browser resolves as that relative path
+    whatever the folder names: percent-encoded (``#``, ``?``, ``%``, ``:``, spaces) and starting with ``./``
+    or ``../`` (so a first folder named like ``javascript:...`` is never read as a URL scheme)."""
+    rel = Path(os.path.relpath(path, base)).as_posix()
+    return quote(rel if rel.startswith("../") else f"./{rel}")
 
 
 def connectivity(results: Path) -> list[dict[str, Any]]:

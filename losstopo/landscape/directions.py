@@ -26,6 +26,7 @@ from losstopo.curvature.hessian import hessian_directions
 from losstopo.device import resolve_device
 from losstopo.io import InputFileError, load_npz, save_npz
 from losstopo.landscape.trajectory import load_trajectory, pca_directions
+from losstopo.sweep.config import validate_block
 from losstopo.trained import load_trained
 
 log = logging.getLogger(__name__)
@@ -296,12 +297,14 @@ def compute_directions(
     trajectory: str | os.PathLike | None = None,
     epoch: int | None = None,
 ) -> dict[str, Any]:
-    """Everything ``directions.npz`` holds, for one trained model and the landscape settings.
+    """Everything ``directions.npz`` holds, for one trained model and the landscape settings (checked as
+    the config's landscape block: a ConfigError naming the key).
 
     ``trajectory`` is the run's ``checkpoints.pt`` (trajectory directions); a checkpoint unit of ``epoch``
     uses the states up to it. A model with non-finite parameters, or a trajectory of fewer than dim + 1
     states (a run that stopped early), gets NaN directions and a ``skipped_reason``, like a diverged run.
     """
+    landscape = validate_block("landscape", landscape)
     kind = landscape.get("directions", "random")
     k = int(landscape.get("dim", 2))
     seed = int(landscape.get("seed", 0))

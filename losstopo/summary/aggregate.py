@@ -13,8 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from losstopo.io import load_json, load_npz, save_csv
+from losstopo.io import load_json, save_csv
+from losstopo.landscape.files import load_landscape
 from losstopo.sweep.families import performance_metrics
+from losstopo.topology.records import check_same_landscape, read_summary
 
 LANDSCAPE_KEYS = ("directions", "dim", "sampling", "resolution", "n_samples", "span", "precision")
 # the columns of every row, whatever the family (the header of an empty table)
@@ -66,8 +68,10 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     is_checkpoint = run_dir.name.startswith("epoch~")
     info = load_json((run_dir.parent if is_checkpoint else run_dir) / "run.json")
     train = load_json(run_dir / "train.json")
-    landscape_meta = load_npz(run_dir / "landscape.npz").get("metadata", {})
-    topo = load_json(run_dir / "topology" / "topology.json")
+    landscape = load_landscape(run_dir / "landscape.npz")
+    landscape_meta = landscape.get("metadata", {})
+    topo = read_summary(run_dir / "topology")
+    check_same_landscape(topo, landscape["loss"], run_dir)
     performance = info.get("performance") or performance_metrics(info["family"])
     row: dict[str, Any] = {
         "family": info["family"],

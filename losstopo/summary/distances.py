@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from losstopo.io import InputFileError, save_csv
+from losstopo.io import InputFileError, read_csv_table, save_csv
 from losstopo.summary.tables import swept_keys
 from losstopo.topology.distances import bottleneck, diagram, split_diagram, wasserstein
+from losstopo.topology.records import read_pairs
 
 
 def _sort_key(value):
@@ -73,10 +74,7 @@ def comparisons(frame: pd.DataFrame, keys: list[str]) -> list[dict]:
 
 def _diagrams(row: pd.Series, essential: str) -> tuple[np.ndarray, np.ndarray]:
     path = Path(row["run_dir"]) / "topology" / "persistence.csv"
-    try:
-        pairs = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: file not found") from None
+    pairs, _ = read_pairs(path.parent)  # checked against topology.json's counts
     raw = diagram(pairs["birth"], pairs["death"], essential, row["loss_max"])
     try:
         split_diagram(raw, str(path))
@@ -148,11 +146,7 @@ def distance_table(runs: pd.DataFrame, essential: str = "drop") -> pd.DataFrame:
 
 def main(args) -> int:
     """``losstopo distances``: results/tables/distances.csv from runs.csv."""
-    try:
-        runs = pd.read_csv(args.runs)
-    except FileNotFoundError:
-        raise InputFileError(f"{args.runs}: file not found") from None
-    table = distance_table(runs, args.essential)
+    table = distance_table(read_csv_table(args.runs), args.essential)  # it checks the columns it needs
     save_csv(args.out, table)
     kinds = table["kind"].value_counts().to_dict() if len(table) else {}
     print(f"losstopo distances: {len(table)} comparisons {kinds} -> {args.out}", flush=True)

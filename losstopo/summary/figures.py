@@ -11,8 +11,9 @@ import pandas as pd
 from losstopo.curvature.spectral_density import curves, draw, signed_log_density
 from losstopo.io import atomic_path, load_npz, read_csv_table
 from losstopo.landscape.drawing import draw_landscape
+from losstopo.landscape.files import load_landscape
 from losstopo.summary.findings.statistics import rank_permutation_test
-from losstopo.summary.tables import TOPOLOGY_METRICS, headline_metric, swept_keys
+from losstopo.summary.tables import TOPOLOGY_METRICS, headline_metric, read_runs, swept_keys
 from losstopo.sweep.outputs import FORMATS
 
 DECADE_QUANTITIES = ("error", "loss", "persistence")  # drawn on log axes when positive
@@ -214,7 +215,7 @@ def plot_loss_heatmaps(frame: pd.DataFrame, performance: str, keys: list[str], c
     picks = data.iloc[np.unique(np.linspace(0, len(data) - 1, max(min(count, len(data)), 1)).round().astype(int))]
     fig, axes = plt.subplots(1, len(picks), figsize=(3.2 * len(picks), 3.0), squeeze=False)
     for ax, (_, row) in zip(axes[0], picks.iterrows()):
-        landscape = load_npz(Path(row["run_dir"]) / "landscape.npz", required=("loss",))
+        landscape = load_landscape(Path(row["run_dir"]) / "landscape.npz")
         label = ", ".join(f"{k}={row[k]}" for k in keys) + f", seed={row['seed']}"
         draw_landscape(
             ax, landscape["loss"], landscape.get("axes"), landscape.get("points"), landscape.get("metadata", {})
@@ -262,7 +263,7 @@ def draw_all(
 
 
 def main(args) -> int:
-    runs = pd.read_csv(args.runs)
+    runs = read_runs(args.runs)
     written = draw_all(
         runs, args.out_dir, args.heatmaps, read_csv_table(args.checkpoints) if args.checkpoints else None
     )

@@ -30,9 +30,11 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from losstopo.io import InputFileError, load_json, load_npz, save_csv
+from losstopo.io import InputFileError, load_json, save_csv
+from losstopo.landscape.files import load_landscape
 from losstopo.summary.tables import topology_metrics
 from losstopo.topology import GRAPHS, compute_topology, summarize
+from losstopo.topology.records import check_same_landscape, read_summary
 
 FACTORS = ("orientation", "stencil", "resolution")
 STRIDES = (2,)
@@ -134,8 +136,9 @@ def landscape_spreads(run_dir: str | Path) -> pd.DataFrame:
     """spreads() of one run folder's landscape.npz on its topology.json's stencil and threshold."""
     run_dir = Path(run_dir)
     info = load_json(run_dir / "run.json")
-    summary = load_json(run_dir / "topology" / "topology.json")
-    landscape = load_npz(run_dir / "landscape.npz", required=("loss",))
+    summary = read_summary(run_dir / "topology")
+    landscape = load_landscape(run_dir / "landscape.npz")
+    check_same_landscape(summary, landscape["loss"], run_dir)
     head = {"family": info["family"], "run_id": info["run_id"]}
     loss = landscape["loss"]
     if "points" in landscape or "axes" not in landscape or loss.size == 0:

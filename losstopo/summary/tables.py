@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from losstopo.io import InputFileError, load_json
+from losstopo.io import load_json, read_csv_table
 from losstopo.sweep.families import performance_metrics
 
 # topology.json's summary metrics (docs/topology.md); their variants share the prefix (n_minima_simplified)
@@ -106,13 +106,4 @@ def headline_metric(frame: pd.DataFrame) -> str:
 
 def read_runs(path: str | Path) -> pd.DataFrame:
     """runs.csv, checked for the columns every statistic needs."""
-    try:
-        runs = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: file not found") from None
-    except pd.errors.EmptyDataError:
-        raise InputFileError(f"{path}: empty file, expected runs.csv with a header") from None
-    missing = [c for c in ("family", "run_id", "seed", "status") if c not in runs.columns]
-    if missing:
-        raise InputFileError(f"{path}: missing column(s) {', '.join(missing)}")
-    return runs
+    return read_csv_table(path, columns=("family", "run_id", "seed", "status"))

@@ -10,13 +10,14 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jsonschema
 import yaml
 
 from losstopo.sweep.families import FAMILY_MODULES, defaults, get_hparams
+from losstopo.sweep.memory import memory_problems
 from losstopo.sweep.schema import load_schema
 
 SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -196,6 +197,72 @@ def canonical(value: Any, key: str = "value") -> str:
     )
 
 
+# Characters of a `results:` folder that cannot work: Snakemake reads {x} as a wildcard and <x> as a path
+# variable (its own outputs would then go elsewhere than the files losstopo writes by name), its HTML report
+# embeds paths unescaped inside <script> blocks, and a line break splits an argument file's line in two.
+FOLDER_PROBLEMS = {
+    "{": "Snakemake reads {...} as a wildcard",
+    "}": "Snakemake reads {...} as a wildcard",
+    "<": "Snakemake reads <name> as a path variable, and its HTML report embeds paths unescaped in a script",
+    ">": "Snakemake reads <name> as a path variable, and its HTML report embeds paths unescaped in a script",
+}
+# Characters no text of the config may hold: the HTML report (`snakemake --report`) embeds the jobs' params,
+# where every config value ends up, in a <script> block without escaping them.
+TEXT_PROBLEMS = {
+    "<": "the HTML report embeds config values unescaped in a script",
+    ">": "the HTML report embeds config values unescaped in a script",
+}
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _strings(value: Any, key: str):
+    """(dotted key, text) of every string value in a config tree."""
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _strings(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{key}[{i}]")
+
+
+def text_problems(config: dict) -> list[str]:
+    """What the config's texts hold that cannot work where they go, each naming its key: in ``results``
+    the characters Snakemake interprets in paths (FOLDER_PROBLEMS), control characters, a leading ``-``
+    (read as an option by every command) and leading or trailing spaces (Snakemake's file matching);
+    in any text, ``<`` or ``>`` (TEXT_PROBLEMS)."""
+    problems = []
+    folder = config["results"]
+    found = sorted({ch for ch in folder if ch in FOLDER_PROBLEMS})
+    if found:
+        why = "; ".join(dict.fromkeys(FOLDER_PROBLEMS[ch] for ch in found))
+        problems.append(f"config key 'results': {folder!r} - a folder may not contain {' or '.join(found)} ({why})")
+    if CONTROL.search(folder):
+        problems.append(
+            f"config key 'results': {folder!r} - a folder may not contain line breaks or control characters"
+        )
+    if folder.startswith("-"):
+        problems.append(
+            f"config key 'results': {folder!r} - a folder may not start with - (the commands read it as an option)"
+        )
+    if folder != folder.strip():
+        problems.append(f"config key 'results': {folder!r} - a folder may not start or end with a space")
+    for key, text in _strings(config, ""):
+        found = sorted({ch for ch in text if ch in TEXT_PROBLEMS})
+        if key != "results" and found:
+            problems.append(
+                f"config key '{key}': {text!r} - text may not contain {' or '.join(found)} ({TEXT_PROBLEMS[found[0]]})"
+            )
+    return problems
+
+
+def canonical_folder(folder: str) -> str:
+    """The one spelling of a folder that Snakemake matches files by: no ``./`` parts, repeated or trailing
+    slashes (``./res//a/`` is ``res/a``); ``..`` parts are kept (they may cross a link)."""
+    return str(PurePosixPath(folder))
+
+
 def _grid(values: dict[str, list]) -> list[dict[str, Any]]:
     """Every combination of the sweep's values, in config order."""
     keys = list(values)
@@ -239,11 +306,10 @@ def _family_problems(name: str, fam_cfg: dict, landscape: dict, config: dict) ->
             f"config key '{prefix}.checkpoints': epoch(s) {', '.join(map(str, early))} keep fewer than "
             f"{landscape['dim'] + 1} states along training, too few for {landscape['dim']} trajectory directions"
         )
-    if landscape["sampling"] == "grid" and landscape["dim"] > MAX_GRID_DIM:
-        problems.append(
-            f"config key '{prefix}.landscape.dim': {landscape['dim']} - a grid landscape has at most "
-            f"{MAX_GRID_DIM} dimensions (use sampling random or sobol)"
-        )
+    problems += landscape_problems(landscape, f"{prefix}.landscape")
+    hessian = copy.deepcopy({**config["hessian"], **fam_cfg["hessian"]})
+    _errors(hessian, load_schema()["properties"]["hessian"], "")  # fills in the defaults the job will use
+    problems += memory_problems(landscape, config["topology"]["knn"], hessian, config["resources"]["mem_mb"], prefix)
     knn = config["topology"]["knn"] or 4 * landscape["dim"]
     if landscape["sampling"] != "grid" and knn > landscape["n_samples"]:
         problems.append(
@@ -251,6 +317,100 @@ def _family_problems(name: str, fam_cfg: dict, landscape: dict, config: dict) ->
             f"{landscape['n_samples']} (k must be at most the number of samples)"
         )
     return problems
+
+
+def landscape_problems(landscape: dict, prefix: str = "landscape") -> list[str]:
+    """What a full landscape block (defaults filled in) gets wrong across its keys, naming ``prefix.key``."""
+    problems = []
+    if landscape["sampling"] == "grid" and landscape["dim"] > MAX_GRID_DIM:
+        problems.append(
+            f"config key '{prefix}.dim': {landscape['dim']} - a grid landscape has at most "
+            f"{MAX_GRID_DIM} dimensions (use sampling random or sobol)"
+        )
+    return problems
+
+
+def hessian_problems(hessian: dict, prefix: str = "hessian") -> list[str]:
+    """What a full hessian block (defaults filled in) gets wrong across its keys, naming ``prefix.key``."""
+    trace = hessian["trace"]
+    if trace["min_probes"] > trace["max_probes"]:
+        return [
+            f"config key '{prefix}.trace': min_probes {trace['min_probes']} is more than max_probes "
+            f"{trace['max_probes']}"
+        ]
+    return []
+
+
+BLOCK_PROBLEMS = {"landscape": landscape_problems, "hessian": hessian_problems}
+
+
+def _block_schema(schema: dict, block: str) -> dict:
+    """The schema of a config block: ``landscape`` and ``family`` (a ``families.<name>`` entry) are definitions."""
+    return schema["definitions"][block] if block in ("landscape", "family") else schema["properties"][block]
+
+
+def _raise(problems: list[str], what: str) -> None:
+    if problems:
+        raise ConfigError(f"invalid {what}:\n  " + "\n  ".join(problems))
+
+
+def validate_block(block: str, settings: dict, extra: tuple[str, ...] = ()) -> dict:
+    """The settings of one config block (``landscape``, ``hessian``, ...) as a stage's command line takes
+    them (``--landscape``, ``--settings``), checked as :func:`validate_config` checks the config's block:
+    each value typed (a copy is returned, defaults not filled in), its type and range, the checks across
+    keys. Keys in ``extra`` (a command's own options beyond the config's) are passed through unchecked.
+    ConfigError names each problem's key as ``block.key``."""
+    schema = load_schema()
+    sub = _block_schema(schema, block)
+    settings = copy.deepcopy(settings)
+    own = {key: settings.pop(key) for key in extra if key in settings}
+    problems: list[str] = []
+    _typed_tree(settings, sub, block, schema, problems)
+    typed_keys = {_KEY.match(problem).group(1) for problem in problems}
+    full = copy.deepcopy(settings)
+    problems += [p for p in _errors(full, sub, block) if _KEY.match(p).group(1) not in typed_keys]
+    if not problems and block in BLOCK_PROBLEMS:
+        problems = BLOCK_PROBLEMS[block](full, block)
+    _raise(problems, f"{block} settings")
+    return settings | own
+
+
+def validate_setting(value: Any, block: str, key: str, item: bool = False) -> Any:
+    """One setting given on its own (a command-line option that mirrors ``block.key``; with ``item``, one
+    item of that list setting, e.g. a seed of ``families.<name>.seeds``), typed and checked as in the
+    config; text is read as a number where the setting is one. ConfigError naming the key."""
+    schema = load_schema()
+    sub = _block_schema(schema, block)["properties"][key]
+    name = f"{'families.<name>' if block == 'family' else block}.{key}"
+    if item:
+        sub, name = sub["items"], f"{name}[]"
+    problems: list[str] = []
+    value = typed_value(value, sub, name, problems)
+    problems = problems or _errors(value, sub, name, fill_defaults=False)
+    _raise(problems, "setting")
+    return value
+
+
+def validate_hparams(family: str, hp: dict, prefix: str = "params") -> dict:
+    """Every hyperparameter of ``family`` with its defaults filled in, ``hp`` typed and checked as the
+    config's ``families.<family>.params`` (the family's table: type, range, finite numbers, known keys;
+    then the family's own checks across keys). ConfigError names each key as ``prefix.key``; a ValueError
+    lists the known families for an unknown one."""
+    hparams = get_hparams(family)
+    hp = copy.deepcopy(hp)
+    problems: list[str] = []
+    for key, value in hp.items():
+        if key in hparams.PARAMS:
+            hp[key] = typed_value(value, hparams.PARAMS[key], f"{prefix}.{key}", problems)
+    typed_keys = {_KEY.match(problem).group(1) for problem in problems}
+    schema = {"type": "object", "additionalProperties": False, "properties": hparams.PARAMS}
+    problems += [
+        p for p in _errors(hp, schema, prefix, fill_defaults=False) if _KEY.match(p).group(1) not in typed_keys
+    ]
+    _raise(problems, f"{family} hyperparameters")
+    full = {**defaults(hparams), **hp}
+    _raise([f"config key '{prefix}': {problem}" for problem in hparams.check(full)], f"{family} hyperparameters")
+    return full
 
 
 def validate_config(config: dict) -> dict:
@@ -270,11 +430,8 @@ def validate_config(config: dict) -> dict:
     problems = typing + structure
     if structure:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-    if "{" in config["results"] or "}" in config["results"]:
-        problems.append(
-            f"config key 'results': {config['results']!r} - a path may not contain {{ or }} "
-            "(Snakemake reads them as wildcards)"
-        )
+    problems += text_problems(config)
+    config["results"] = canonical_folder(config["results"])
     landscape_schema = schema["definitions"]["landscape"]
     hessian_schema = schema["properties"]["hessian"]
     for name, fam_cfg in config["families"].items():
@@ -321,12 +478,7 @@ def validate_config(config: dict) -> dict:
             for p in _errors({**config["hessian"], **fam_cfg["hessian"]}, hessian_schema, f"{prefix}.hessian")
             if not reported(p)
         ]
-        trace = {**config["hessian"], **fam_cfg["hessian"]}["trace"]
-        if trace["min_probes"] > trace["max_probes"]:
-            family_problems.append(
-                f"config key '{prefix}.hessian.trace': min_probes {trace['min_probes']} is "
-                f"more than max_probes {trace['max_probes']}"
-            )
+        family_problems += hessian_problems({**config["hessian"], **fam_cfg["hessian"]}, f"{prefix}.hessian")
         problems += family_problems or ([] if typing else _family_problems(name, fam_cfg, merged, config))
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

@@ -61,7 +61,7 @@ def render() -> str:
     lines += _table(family_spec, "families.<name>.")
     lines += ["", "### `landscape` (also allowed per family as `families.<name>.landscape`)", ""]
     lines += _table(schema["definitions"]["landscape"]["properties"], "landscape.")
-    for block in ("hessian", "topology", "profile", "distances", "connectivity", "findings", "figures"):
+    for block in ("hessian", "topology", "profile", "distances", "connectivity", "findings", "figures", "resources"):
         per_family = " (also allowed per family as `families.<name>.hessian`)" if block == "hessian" else ""
         lines += ["", f"### `{block}`{per_family}", ""]
         lines += _table(props[block]["properties"], f"{block}.")

@@ -5,8 +5,9 @@ compiles them (tens of seconds) and writes the machine code to the cache, and ev
 CPU of the same kind loads it in about a second. ``make setup`` runs this once, so the first topology job
 of a fresh install, and every cluster job sharing the checkout, starts from a warm cache.
 
-The cache lives next to the sources (``losstopo/topology/__pycache__/*.nbi, *.nbc``), in
-``$NUMBA_CACHE_DIR`` when that is set, or in the user's cache folder when the checkout is read-only.
+The cache lives in ``$NUMBA_CACHE_DIR`` when that is set, else next to the sources
+(``losstopo/topology/__pycache__/*.nbi, *.nbc``), else (a read-only checkout) in the user's cache folder,
+else in a private folder of the temporary directory (``losstopo.topology.jit``); the command says which.
 docs/cluster.md explains why many jobs can share it on a network file system.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from losstopo.topology.files import write_topology
 from losstopo.topology.grid import compute_topology
+from losstopo.topology.jit import CACHE_DIRS
 from losstopo.topology.knn import scattered_topology
 from losstopo.topology.stencils import GRAPHS
 from losstopo.topology.summary import summarize
@@ -45,11 +47,13 @@ def warm_cache() -> int:
 
 
 def main(args) -> int:
-    """CLI handler: compile and cache, and say how long it took."""
+    """CLI handler: compile and cache, and say where the cache is and how long it took."""
     start = time.perf_counter()
     count = warm_cache()
+    where = ", ".join(sorted(CACHE_DIRS)) or "nowhere (no writable folder: every process compiles the kernels)"
     print(
-        f"losstopo warm-cache: {count} topologies computed, numba cache ready in {time.perf_counter() - start:.1f} s",
+        f"losstopo warm-cache: {count} topologies computed in {time.perf_counter() - start:.1f} s; "
+        f"numba cache in {where}",
         file=sys.stderr,
     )
     return 0

@@ -14,7 +14,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from losstopo.io import InputFileError, atomic_path, load_json, load_loss_array, load_npz, save_csv, save_json
+from losstopo.io import (
+    InputFileError,
+    atomic_path,
+    load_array,
+    load_loss_array,
+    save_csv,
+    save_json,
+)
+from losstopo.landscape.files import load_landscape
+from losstopo.topology.records import mismatch, read_pairs, read_table
 from losstopo.topology.summary import summarize
 from losstopo.topology.tree import MergeTree, PersistencePairs, Topology
 
@@ -73,18 +82,33 @@ def write_topology(
 
 
 def read_topology(out_dir: str | os.PathLike) -> dict:
-    """The files written by :func:`write_topology`, as DataFrames / arrays / the summary dict."""
+    """The files written by :func:`write_topology`, as DataFrames / arrays / the summary dict, checked
+    against each other (:func:`read_pairs`; n_nodes nodes; an arc below every node but each component's
+    root; a segmentation of the summary's shape naming an arc or -1 per sample). InputFileError names
+    the file that is missing, unreadable, cut short or inconsistent."""
     out_dir = Path(out_dir)
     missing = [name for name in FILES if not (out_dir / name).exists()]
     if missing:
         raise InputFileError(f"{out_dir}: missing topology output(s) {', '.join(missing)}")
-    return {
-        "pairs": pd.read_csv(out_dir / "persistence.csv"),
-        "nodes": pd.read_csv(out_dir / "merge_tree_nodes.csv"),
-        "arcs": pd.read_csv(out_dir / "merge_tree_arcs.csv"),
-        "segmentation": np.load(out_dir / "segmentation.npy"),
-        "summary": load_json(out_dir / "topology.json"),
-    }
+    pairs, summary = read_pairs(out_dir)
+    nodes, arcs = read_table(out_dir, "merge_tree_nodes.csv"), read_table(out_dir, "merge_tree_arcs.csv")
+    segmentation = load_array(out_dir / "segmentation.npy")
+    n_arcs = summary["n_nodes"] - summary["n_components"]
+    if len(nodes) != summary["n_nodes"]:
+        raise mismatch(out_dir / "merge_tree_nodes.csv", f"{len(nodes)} node(s)", f"{summary['n_nodes']}")
+    if len(arcs) != n_arcs:
+        raise mismatch(out_dir / "merge_tree_arcs.csv", f"{len(arcs)} arc(s)", f"{n_arcs} (n_nodes - n_components)")
+    if list(segmentation.shape) != list(summary["shape"]) or segmentation.dtype.kind not in "iu":
+        raise mismatch(
+            out_dir / "segmentation.npy",
+            f"shape {segmentation.shape} ({segmentation.dtype})",
+            f"shape {summary['shape']}",
+        )
+    if segmentation.size and not (-1 <= segmentation.min() and segmentation.max() < n_arcs):
+        raise mismatch(
+            out_dir / "segmentation.npy", f"arcs {segmentation.min()}..{segmentation.max()}", f"{n_arcs} arcs"
+        )
+    return {"pairs": pairs, "nodes": nodes, "arcs": arcs, "segmentation": segmentation, "summary": summary}
 
 
 def load_topology(out_dir: str | os.PathLike, field) -> Topology:
@@ -121,7 +145,7 @@ def load_landscape_input(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarra
     path = Path(path)
     points = None
     if path.suffix == ".npz":
-        data = load_npz(path, required=("loss",))
+        data = load_landscape(path)
         loss, points = np.asarray(data["loss"]), data.get("points")
     else:
         loss = load_loss_array(path)

@@ -9,10 +9,10 @@ graph, to run this engine or TTK on a grid. Semantics: docs/topology.md, docs/pr
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
 from scipy import sparse
 
+from losstopo.topology.jit import cached_njit
 from losstopo.topology.stencils import stencil_steps
 from losstopo.topology.tree import Topology, add_root, as_field, assemble_topology, sweep_order
 
@@ -51,7 +51,7 @@ def _symmetric_csr(adjacency, n: int) -> sparse.csr_matrix:
     return adj
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _find(parent, x):
     while parent[x] != x:
         parent[x] = parent[parent[x]]
@@ -59,7 +59,7 @@ def _find(parent, x):
     return x
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _sweep(order, indptr, indices, n):
     """Union-find over the vertices in sweep order; a component's union-find root is its first
     (lowest) vertex, so the elder at a merge is the root of least rank.

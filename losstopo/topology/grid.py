@@ -12,7 +12,7 @@ neighbour read), the work is split into passes that stream through the grid in i
    order gives the saddles, the tree's arcs and the elder-rule pairs.
 4. ``_segment``: every sample is placed on its arc by walking the branch decomposition.
 
-All loops are numba-compiled (``cache=True``); the Python glue only touches per-node arrays.
+All loops are numba-compiled and cached (``losstopo.topology.jit``); the Python glue only touches per-node arrays.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from losstopo.topology.jit import cached_njit
 from losstopo.topology.stencils import flat_offsets, link_adjacency, stencil_steps, step_masks
 from losstopo.topology.tree import (
     DEGENERATE,
@@ -43,7 +44,7 @@ def _lower(x, u, fv, v):
     return x < fv or (x == fv and u < v)
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _connected(bits, adj):
     """Are the steps in ``bits`` connected through the link edges ``adj``? (breadth-first on bits)"""
     comp = bits & (~bits + np.uint64(1))  # lowest set bit
@@ -58,7 +59,7 @@ def _connected(bits, adj):
     return comp == bits
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _link_table(adj):
     """``_connected`` for every subset of a stencil of at most 16 steps, as a lookup table."""
     table = np.zeros(1 << adj.size, np.bool_)
@@ -87,7 +88,7 @@ def _next_sample(coord, shape):
     return low, high
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _classify(f, shape, offsets, neg, pos, adj, table, dest):
     """One streaming pass over the grid: steepest lower neighbour of every finite sample (``dest``,
     itself for a minimum, -1 where non-finite) and its kind: 1 minimum, 2 saddle candidate (its
@@ -161,7 +162,7 @@ def _classify(f, shape, offsets, neg, pos, adj, table, dest):
     return kind
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _descend(dest, label):
     """Label every finite sample with the minimum its steepest-descent path reaches (minima are
     pre-labelled); each path is walked once and then remembered."""
@@ -184,7 +185,7 @@ def _slot(key, bits):
     return np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _rehash(keys, wit, wit_value, bits):
     """The open-addressing table (keys -1 where empty; witness and its value) grown to ``bits`` bits."""
     new_keys = np.full(1 << bits, -1, np.int64)
@@ -202,7 +203,7 @@ def _rehash(keys, wit, wit_value, bits):
     return new_keys, new_wit, new_value
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _basin_edges(f, kind, shape, offsets, neg, pos, label, n_basins):
     """Edges of the basin graph: for each pair of basins (a < b), the lowest sample in sweep order that
     lies in one of them and has a lower neighbour in the other (its witness).
@@ -257,7 +258,7 @@ def _basin_edges(f, kind, shape, offsets, neg, pos, label, n_basins):
     return keys[used] // n_basins, keys[used] % n_basins, wit[used]
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _join(n_minima, ptr, basins):
     """Union-find over basins at the witnesses of the basin graph, in sweep order; elder rule.
 
@@ -333,7 +334,7 @@ def _join(n_minima, ptr, basins):
     )
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _component_tops(f, label, comp_of_basin, n_basins):
     """Last sample in sweep order of each component (indexed by its root basin)."""
     top = np.full(n_basins, -1, np.int64)
@@ -368,7 +369,7 @@ def _bucket(x, low, scale, n_buckets):
     return np.int64(pos)
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _bucket_index(key, branch_ptr):
     """Per branch, a table over its value range: for bucket q, the last node whose own bucket is
     below q (or the branch's first node). Node and sample buckets come from the same monotone
@@ -400,7 +401,7 @@ def _bucket_index(key, branch_ptr):
     return bucket_ptr, start, low, scale
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, death_node, parent_branch, arc_of_node):
     """Arc of every sample (the segmentation), in one streaming pass.
 
@@ -470,7 +471,7 @@ def _segment(f, label, node_vertex, node_is_root, branch_nodes, branch_ptr, deat
     return seg, count
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _merge(f, vertex, split):
     """Sweep order of ``vertex`` whose two runs ``[:split]`` and ``[split:]`` are each in sweep order."""
     out = np.empty(vertex.size, np.int64)
@@ -485,7 +486,7 @@ def _merge(f, vertex, split):
     return out
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _group(items, keys, n_groups):
     """Counting sort: ``items`` grouped by ``keys[item]``, order kept within a group; group bounds."""
     ptr = np.zeros(n_groups + 1, np.int64)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
+
+from losstopo.topology.jit import cached_njit
 
 MINIMUM, SADDLE, ROOT, DEGENERATE = 0, 1, 3, 4  # TTK's CriticalType codes for join-tree nodes
 
@@ -98,7 +99,7 @@ def sweep_order(flat: np.ndarray) -> np.ndarray:
     return idx[np.lexsort((idx, flat[idx]))]
 
 
-@nb.njit(cache=True)
+@cached_njit
 def add_root(roots, nr, r):
     """Append ``r`` to ``roots[:nr]`` unless already there (growing the buffer); returns (roots, nr)."""
     for q in range(nr):
@@ -112,7 +113,7 @@ def add_root(roots, nr, r):
     return roots, nr + 1
 
 
-@nb.njit(cache=True)
+@cached_njit
 def subtree_sizes(arcs, node_up, region):
     """Samples in each node's subtree, nodes included; ``arcs`` lists lower nodes in sweep order,
     so every subtree is complete before it is added to the node above."""
@@ -122,7 +123,7 @@ def subtree_sizes(arcs, node_up, region):
     return below
 
 
-@nb.njit(cache=True)
+@cached_njit
 def _walk_branches(birth_node, death_node, up_arc, arc_up):
     """Branch decomposition: each pair's minimum climbs its up arcs until its death node (or, for
     an essential class, the root). Returns the branch of every arc, each branch's last arc (-1 if

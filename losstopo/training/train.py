@@ -17,7 +17,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import jsonschema
 import numpy as np
 import pandas as pd
 import torch
@@ -25,28 +24,18 @@ from torch import nn
 
 from losstopo.device import resolve_device
 from losstopo.io import InputFileError, atomic_path, load_json, save_csv, save_json
-from losstopo.sweep.families import defaults, get_family
+from losstopo.sweep.config import validate_hparams
+from losstopo.sweep.families import get_family
 from losstopo.trained import load_saved
 
 log = logging.getLogger(__name__)
 
 
 def resolve_hparams(family: ModuleType, hp: dict[str, Any]) -> dict[str, Any]:
-    """``hp`` with the family's defaults filled in; an unknown key or a value off its schema is a ValueError."""
-    unknown = sorted(set(hp) - set(family.PARAMS))
-    if unknown:
-        raise ValueError(
-            f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for family "
-            f"{family.__name__.rsplit('.', 1)[-1]}; known: {', '.join(sorted(family.PARAMS))}"
-        )
-    full = defaults(family) | dict(hp)
-    for key, value in full.items():
-        schema = {k: v for k, v in family.PARAMS[key].items() if k not in ("default", "description")}
-        try:
-            jsonschema.validate(value, schema)
-        except jsonschema.ValidationError as exc:
-            raise ValueError(f"hyperparameter {key!r}={value!r}: {exc.message}") from None
-    return full
+    """``hp`` with the family's defaults filled in, typed and checked as the config checks
+    ``families.<name>.params`` (losstopo.sweep.config.validate_hparams: non-finite numbers, unknown keys,
+    values off the family's table and its checks across keys are a ConfigError, a ValueError)."""
+    return validate_hparams(family.__name__.rsplit(".", 1)[-1], hp)
 
 
 def seed_everything(seed: int) -> None:

@@ -14,7 +14,7 @@ rule aggregate:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "python -m losstopo aggregate @{input.args:q} --out {output.runs:q}"
+        "python -m losstopo aggregate --args-file {input.args:q} --out {output.runs:q}"
         " --checkpoints-out {output.checkpoints:q} > {log:q} 2>&1"
 
 

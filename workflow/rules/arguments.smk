@@ -1,6 +1,6 @@
 # Folder lists for the summary commands (aggregate, profile_grid, invariance, connectivity_table). One
 # command-line argument may hold at most 128 KiB, about 3,000 run folders, so a long list reaches `losstopo`
-# as an argument file (`@file`: one argument per line), written by a local job whose params are the list:
+# as an argument file (`--args-file FILE`: one argument per line), written by a local job whose params are the list:
 # a changed list rewrites it. The lists are ARGUMENT_LISTS of common.smk.
 
 

@@ -17,9 +17,10 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in a bare checkout
-from losstopo.io import load_json, save_json
+from losstopo.io import load_json, save_argument_file, save_json
 from losstopo.sweep.config import ConfigError, expand_runs, validate_config
 from losstopo.sweep.gpus import gpu_device_files
+from losstopo.sweep.lock import ResultsLock, ResultsLocked
 from losstopo.sweep.outputs import FINDINGS_TABLES, INVARIANCE_TABLES, figure_files, findings_figure_files, reported
 from losstopo.sweep.shards import shard_count
 
@@ -49,6 +50,7 @@ def _gpu_per_job():
 
 
 GPU_PER_JOB = _gpu_per_job()
+MEM_MB = CONFIG["resources"]["mem_mb"]  # of the sample, topology, Hessian and invariance jobs (validated against)
 RUN_DIR = f"{R}/runs/{{run}}"
 UNIT_DIR = f"{R}/runs/{{unit}}"
 LOG_DIR = f"{R}/logs/{{run}}"
@@ -191,8 +193,8 @@ def direction_settings(wildcards):
 
 
 def write_argument_file(path, lines, log):
-    """An argument file for `losstopo @path`: one argument per line (arguments.smk)."""
-    Path(path).write_text("".join(f"{line}\n" for line in lines))
+    """An argument file for `losstopo <command> --args-file path`: one argument per line (arguments.smk)."""
+    save_argument_file(path, lines)
     Path(log).write_text(f"wrote {len(lines)} arguments to {path}\n")
 
 
@@ -364,6 +366,25 @@ def _configfiles():
 
 def _config_json():
     return json.loads(json.dumps(CONFIG, sort_keys=True, default=str))
+
+
+# One sweep at a time in a results folder, whichever checkout or user starts it (losstopo/sweep/lock.py): the
+# Snakemake process that runs jobs holds the lock from onstart to onsuccess/onerror (dry runs, reports and
+# the cluster jobs, which run without hooks, never take it).
+RESULTS_LOCK = ResultsLock(R)
+
+
+def lock_results():
+    """Called when a run starts (onstart): stop at once if another sweep holds the results folder."""
+    try:
+        RESULTS_LOCK.acquire()
+    except ResultsLocked as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+def unlock_results():
+    """Called when a run ends (onsuccess, onerror); a killed run's lock goes with its process."""
+    RESULTS_LOCK.release()
 
 
 def record_config():

@@ -46,4 +46,4 @@ rule connectivity_table:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "python -m losstopo connectivity-table @{input.args:q} --out {output:q} > {log:q} 2>&1"
+        "python -m losstopo connectivity-table --args-file {input.args:q} --out {output:q} > {log:q} 2>&1"

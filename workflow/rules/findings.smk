@@ -49,11 +49,12 @@ rule invariance:
     log:
         f"{R}/logs/invariance.log",
     resources:
+        mem_mb=per_attempt(MEM_MB),  # recomputes every landscape's topology
         runtime=per_attempt(60),
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "python -m losstopo invariance @{input.args:q} --out {output.invariance:q}"
+        "python -m losstopo invariance --args-file {input.args:q} --out {output.invariance:q}"
         " --summary-out {output.invariance_summary:q} --tolerance {params.tolerance}"
         " --max-share {params.max_share} > {log:q} 2>&1"
 

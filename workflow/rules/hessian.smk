@@ -18,7 +18,7 @@ rule hessian:
         f"{UNIT_LOG_DIR}/hessian.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=per_attempt(8000),
+        mem_mb=per_attempt(MEM_MB),
         runtime=per_attempt(120),
         gpu=GPU_PER_JOB,
     conda:

@@ -21,5 +21,5 @@ rule profile_grid:
     conda:
         "../../envs/losstopo.yaml"
     shell:
-        "python -m losstopo profile-grid @{input.args:q} --out-svg {output.svg:q} --out-png {output.png:q}"
+        "python -m losstopo profile-grid --args-file {input.args:q} --out-svg {output.svg:q} --out-png {output.png:q}"
         " {params.options} --title {wildcards.family:q} > {log:q} 2>&1"

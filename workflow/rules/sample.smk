@@ -21,7 +21,7 @@ rule sample:
         f"{UNIT_LOG_DIR}/sample.benchmark.tsv"
     threads: 1
     resources:
-        **sample_resources(8000, 240),
+        **sample_resources(MEM_MB, 240),
     conda:
         "../../envs/losstopo.yaml"
     shell:
@@ -47,7 +47,7 @@ rule sample_shard:
         f"{UNIT_LOG_DIR}/sample_shard~{{shard}}.benchmark.tsv"
     threads: 1
     resources:
-        **sample_resources(8000, 240),
+        **sample_resources(MEM_MB, 240),
     conda:
         "../../envs/losstopo.yaml"
     shell:

@@ -24,7 +24,7 @@ rule topology:
         f"{UNIT_LOG_DIR}/topology.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=per_attempt(8000),
+        mem_mb=per_attempt(MEM_MB),
         runtime=per_attempt(60),
     conda:
         "../../envs/ttk.yaml" if CONFIG["topology"]["backend"] == "ttk" else "../../envs/losstopo.yaml"
