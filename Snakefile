@@ -30,6 +30,7 @@ if report_requested():
 
 
 onstart:
+    check_plugins()
     record_config()
 
 

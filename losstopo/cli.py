@@ -86,7 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("train", "train one model of the sweep", "losstopo.training.train:main")
-    p.add_argument("--family", required=True, help="model family (pinn, resnet, unet)")
+    p.add_argument(
+        "--family",
+        required=True,
+        help="model family: pinn, resnet, unet, a plug-in family's name (LOSSTOPO_FAMILIES), or a family module of "
+        "your own (a .py file or a dotted module name; docs/families.md)",
+    )
     p.add_argument(
         "--params",
         type=_json_dict,
@@ -100,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", default=None, help="the run's id in run.json (default: --out-dir as given)")
     p.add_argument(
         "--swept", type=_json_dict, default={}, help="the swept hyperparameters' values (JSON), for run.json"
+    )
+    p.add_argument(
+        "--family-code",
+        default=None,
+        help="a plug-in family's code hash as the workflow planned the job: stop if its module changed since",
     )
 
     p = command(

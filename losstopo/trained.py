@@ -42,7 +42,7 @@ def load_trained(
     path = run_dir / "model.pt"
     saved = load_saved(path, ("state_dict", "hp", "family", "seed"))
     info = load_json(run_dir / "train.json")
-    family = get_family(saved["family"])
+    family = get_family(saved["family"], saved.get("family_module"))  # a plug-in's module, as trained
     model = family.build_model(saved["hp"])
     try:
         model.load_state_dict(saved["state_dict"])
