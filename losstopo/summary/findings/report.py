@@ -452,7 +452,8 @@ def render(
     stability = Stability(tables.get("invariance_summary"))
     claim1 = simpler_topology_checks(runs, tables["correlations"], alpha, min_runs, stability)
     claim2 = transition_checks(runs, tables["transition"], tables["variability"], alpha, stability)
-    claim3 = pinn_beta_checks(runs, tables["trends"], alpha, min_runs, stability)
+    pinn = bool((runs["family"] == "pinn").any())  # claim 3 is about PINNs: a sweep without them gets no section
+    claim3 = pinn_beta_checks(runs, tables["trends"], alpha, min_runs, stability) if pinn else []
     lines = [
         "# Findings of this sweep",
         "",
@@ -480,12 +481,16 @@ def render(
             claim2,
             transition_locations(runs, tables["transition"]),
         ),
-        *_section(
-            "Claim 3: for PINNs, saddles, average persistence, error, top eigenvalue and trace rise with beta "
-            "(paper 2)",
-            "Paper 2: along the convection coefficient beta all five quantities increase. Tested "
-            "as the rank correlation, over runs, of each quantity with beta.",
-            claim3,
+        *(
+            _section(
+                "Claim 3: for PINNs, saddles, average persistence, error, top eigenvalue and trace rise with beta "
+                "(paper 2)",
+                "Paper 2: along the convection coefficient beta all five quantities increase. Tested "
+                "as the rank correlation, over runs, of each quantity with beta.",
+                claim3,
+            )
+            if pinn
+            else []
         ),
         "## Raw against scale-free persistence",
         "",
