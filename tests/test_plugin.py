@@ -376,3 +376,21 @@ def test_the_documented_family_validates_trains_and_samples_by_hand(tmp_path, mo
     train = json.loads((tmp_path / "runs" / "mlp0" / "train.json").read_text())
     assert train["status"] == "ok" and train["metrics"]["r2"] > 0  # the documented model learns its task
     assert np.isfinite(np.load(tmp_path / "runs" / "mlp0" / "landscape.npz")["loss"]).all()
+
+
+def test_a_boolean_swept_key_has_no_transition_so_the_tables_stay_numeric():
+    """A plug-in may sweep a yes/no key beside a number: transition.csv's low/high stay numbers (NaN for the
+    boolean), which the findings figures and report read as numbers."""
+    import pandas as pd
+
+    from losstopo.summary.findings.statistics import locate_transition
+
+    runs = pd.DataFrame(
+        {"bias": [True, False, True, False], "lr": [0.1, 0.1, 0.01, 0.01], "auc": [0.9, 0.8, 0.7, 0.6]}
+    ).assign(status="ok")
+    assert (
+        locate_transition(runs, "bias", "auc")["note"]
+        == "bias is not numeric: no order to define neighbouring grid points"
+    )
+    assert np.isnan(locate_transition(runs, "bias", "auc")["low"])
+    assert locate_transition(runs, "lr", "auc")["low"] == 0.01

@@ -40,7 +40,7 @@ BETTER = ("higher", "lower")  # the direction in which a performance metric is b
 DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # hyperparameter and metric names: run-id folders, runs.csv columns
 # Names the workflow itself gives a runs.csv column, a run-id folder or a figure (topology_vs_<key>): a
-# hyperparameter or metric so named would overwrite it. Checked against a real runs.csv in tests/test_plugin.py.
+# hyperparameter or metric so named would overwrite it (checked on a real runs.csv: tests/test_plugin_workflow.py).
 RESERVED = re.compile(
     r"^(family|run_id|run_dir|seed|epoch|status|train_reason|performance|graph|shape|threshold|threshold_absolute"
     r"|(landscape|topology|hessian|connectivity)_\w+|loss_(min|max|center)|persistence_top|basin_sizes_top"

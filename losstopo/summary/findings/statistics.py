@@ -391,8 +391,8 @@ def locate_transition(frame: pd.DataFrame, key: str, metric: str) -> dict:
 
     Uses runs with status ok and a finite metric. Ties go to the lower pair. Returns ``n_values`` (values of
     the key with a finite mean), ``low``, ``high`` (the two neighbouring values), ``performance_low``,
-    ``performance_high`` and ``note`` (NaN and a reason when the key is not numeric or has fewer than two
-    values).
+    ``performance_high`` and ``note`` (NaN and a reason when the key is not numeric, booleans included, or has
+    fewer than two values).
     """
     out = {
         "n_values": 0,
@@ -402,7 +402,7 @@ def locate_transition(frame: pd.DataFrame, key: str, metric: str) -> dict:
         "performance_high": np.nan,
         "note": "",
     }
-    if not pd.api.types.is_numeric_dtype(frame[key]):
+    if not pd.api.types.is_numeric_dtype(frame[key]) or pd.api.types.is_bool_dtype(frame[key]):  # yes/no: a category
         out["note"] = f"{key} is not numeric: no order to define neighbouring grid points"
         return out
     ok = ok_runs(frame)
