@@ -25,8 +25,8 @@ import pandas as pd
 
 from losstopo.curvature.spectral_density import ZERO_TOL_REL, signed_log_density
 from losstopo.io import InputFileError, load_json, load_npz, read_csv_table
-from losstopo.sweep.families import performance_metrics
 from losstopo.summary.aggregate import hessian_columns
+from losstopo.sweep.families import performance_metrics
 from losstopo.topology import PersistencePairs, Topology, load_topology
 from losstopo.topology.profile import profile_geometry
 from losstopo.topology.tree import branch_decomposition
