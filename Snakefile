@@ -30,6 +30,7 @@ if report_requested():
 
 
 onstart:
+    check_plugins()
     lock_results()
     record_config()
 

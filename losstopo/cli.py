@@ -124,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("train", "train one model of the sweep", "losstopo.training.train:main")
-    p.add_argument("--family", required=True, help="model family (pinn, resnet, unet)")
+    p.add_argument(
+        "--family",
+        required=True,
+        help="model family: pinn, resnet, unet, a plug-in family's name (LOSSTOPO_FAMILIES), or a family module of "
+        "your own (a .py file or a dotted module name; docs/families.md)",
+    )
     p.add_argument(
         "--params",
         type=_json_dict,
@@ -148,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--trajectory",
         action="store_true",
         help="keep the parameters of every epoch in checkpoints.pt (for trajectory directions)",
+    )
+    p.add_argument(
+        "--family-code",
+        default=None,
+        help="a plug-in family's code hash as the workflow planned the job: stop if its module changed since",
     )
 
     p = command(

@@ -49,7 +49,7 @@ def load_trained(
             f"{path}: a {saved['family']} model of seed {saved['seed']}, but {run_dir / 'train.json'} records "
             f"{info.get('family')} seed {info.get('seed')}: the files are from different runs; rerun its train job"
         )
-    family = get_family(saved["family"])
+    family = get_family(saved["family"], saved.get("family_module"))  # a plug-in's module, as trained
     model = family.build_model(saved["hp"])
     try:
         model.load_state_dict(saved["state_dict"])

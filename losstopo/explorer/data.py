@@ -378,13 +378,16 @@ LEADING = (
 )
 
 
-def metric_order(family: str, names: list[str]) -> list[str]:
-    """The family's performance metrics first, then the main topology, Hessian and connectivity
-    metrics, then every other numeric column alphabetically."""
-    try:
-        performance = list(performance_metrics(family))
-    except ValueError:  # a family this version does not know: no performance metrics to put first
-        performance = []
+def metric_order(family: str, names: list[str], recorded: list[str] | None = None) -> list[str]:
+    """The family's performance metrics first (as its runs recorded them in run.json, else, for results of an
+    older version, the family registry's), then the main topology, Hessian and connectivity metrics, then
+    every other numeric column alphabetically."""
+    performance = list(recorded or [])
+    if not performance:
+        try:
+            performance = list(performance_metrics(family))
+        except ValueError:  # a family this version does not know: no performance metrics to put first
+            pass
     lead = [n for n in performance + list(LEADING) if n in names]
     return lead + sorted(n for n in names if n not in lead)
 
@@ -404,6 +407,7 @@ def collect(results: str | Path, link_base: str | Path | None = None) -> dict[st
     if not (results / "runs").is_dir():
         raise InputFileError(f"{results}: no runs/ folder: not a losstopo results folder")
     units, details = [], {}
+    performance: dict[str, list[str]] = {}  # family -> its performance metrics, from run.json (no family module)
     for run_json in sorted((results / "runs").rglob("run.json")):
         try:
             info = load_json(run_json)
@@ -421,6 +425,7 @@ def collect(results: str | Path, link_base: str | Path | None = None) -> dict[st
                 }
             )
             continue
+        performance.setdefault(info["family"], list(info.get("performance_order") or info.get("performance") or []))
         unit_dirs = [(run_json.parent, None)] + sorted(
             ((d, int(d.name.split("~", 1)[1])) for d in run_json.parent.glob("epoch~*") if d.is_dir()),
             key=lambda item: item[1],
@@ -457,6 +462,6 @@ def collect(results: str | Path, link_base: str | Path | None = None) -> dict[st
         fam["seeds"], fam["epochs"], fam["metrics"] = (
             sorted(fam["seeds"]),
             sorted(fam["epochs"]),
-            metric_order(name, list(fam["metrics"])),
+            metric_order(name, list(fam["metrics"]), performance.get(name)),
         )
     return {"results": str(results), "families": families, "units": units, "details": details, "connectivity": pairs}

@@ -5,7 +5,18 @@ from losstopo import lazy_exports
 
 _EXPORTS = {
     "losstopo.sweep.config": ["ConfigError", "Run", "canonical", "expand_runs", "load_config_file", "validate_config"],
-    "losstopo.sweep.families": ["FAMILY_MODULES", "defaults", "get_family", "get_hparams", "performance_metrics"],
+    "losstopo.sweep.families": [
+        "FAMILY_MODULES",
+        "PLUGINS_ENV",
+        "defaults",
+        "family_reference",
+        "get_family",
+        "get_hparams",
+        "module_spec",
+        "performance_metrics",
+        "plugin_modules",
+    ],
+    "losstopo.sweep.plugin": ["FamilyError", "FamilyTable", "read_table", "resolve_module"],
     "losstopo.sweep.outputs": [
         "FINDINGS_TABLES",
         "INVARIANCE_TABLES",

@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from types import ModuleType
 from typing import Any
 
 import jsonschema
@@ -18,12 +19,10 @@ import yaml
 
 from losstopo.sweep.families import FAMILY_MODULES, defaults, get_hparams
 from losstopo.sweep.memory import memory_problems
-from losstopo.sweep.schema import load_schema
+from losstopo.sweep.plugin import FamilyError, FamilyTable, read_table, resolve_module
+from losstopo.sweep.schema import load_schema, typed_value
 
 SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.+-]+$")
-# A number as YAML 1.2 and JSON write it (YAML 1.1, which PyYAML and Snakemake read, wants a dot in
-# 1.0e-3 and takes 1e-3 for text).
-NUMBER_TEXT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 _KEY = re.compile(r"config key '([^']*)'")  # the dotted key a problem message names
 MAX_GRID_DIM = 62  # losstopo.topology.stencils.step_masks: one bit per axis in an int64
 
@@ -93,44 +92,6 @@ def _errors(instance: Any, schema: dict, prefix: str, fill_defaults: bool = True
     return out
 
 
-def _declared_types(schema: dict) -> set[str]:
-    """The JSON types a schema admits, its oneOf / anyOf branches included."""
-    types = schema.get("type", [])
-    out = {types} if isinstance(types, str) else set(types)
-    for branch in schema.get("oneOf", []) + schema.get("anyOf", []):
-        out |= _declared_types(branch)
-    return out
-
-
-def typed_value(value: Any, schema: dict, key: str, problems: list[str]) -> Any:
-    """``value`` as the type its schema declares, so one value has one spelling in run ids and params.
-
-    A number key gets a float (1, 1.0 and 1e0 are 1.0; -0.0 is 0.0); an integer key gets an int (2.0 is
-    2; 2.5 is a problem naming ``key``); a number written as text (YAML 1.1 reads 1e-3 as text) is read
-    as that number for keys that take no text. Other values are left to the schema check.
-    """
-    types = _declared_types(schema)
-    if isinstance(value, bool) or not types & {"number", "integer"}:
-        return value
-    if isinstance(value, str):
-        if "string" in types or not NUMBER_TEXT.match(value.strip()):
-            return value
-        value = float(value)
-    if not isinstance(value, (int, float)):
-        return value
-    if isinstance(value, float) and not math.isfinite(value):
-        problems.append(f"config key '{key}': {value!r} is not a finite number")
-        return value
-    if "number" in types:
-        return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0
-    if isinstance(value, float):
-        if not value.is_integer():
-            problems.append(f"config key '{key}': {value!r} is not a whole number (the setting is an integer)")
-            return value
-        return int(value)
-    return value
-
-
 def _typed_tree(value: Any, schema: dict, key: str, root: dict, problems: list[str]) -> Any:
     """``value`` with every leaf the schema describes converted by :func:`typed_value` (in place for
     mappings and lists)."""
@@ -150,15 +111,52 @@ def _typed_tree(value: Any, schema: dict, key: str, root: dict, problems: list[s
     return typed_value(value, schema, key, problems)
 
 
+def family_table(name: str, fam_cfg: dict) -> ModuleType | FamilyTable:
+    """The hyperparameter table of family ``name`` as ``fam_cfg`` configures it: a built-in's, or the table of
+    the plug-in module its ``module`` names (as validate_config resolved it)."""
+    return read_table(name, fam_cfg["module"]) if "module" in fam_cfg else get_hparams(name)
+
+
+def _plugin_problems(config: dict, base_dir: Path) -> list[str]:
+    """Resolve each plug-in family's ``module`` in place (a path against ``base_dir``) and read its table;
+    the problems: a built-in's name taken, an unknown family without a module, and every problem of the
+    module (missing, failing to import, breaking the contract), each naming the config key."""
+    problems = []
+    families = config.get("families")
+    for name, fam_cfg in families.items() if isinstance(families, dict) else ():
+        if not isinstance(fam_cfg, dict):
+            continue  # the schema check names it
+        module, key = fam_cfg.get("module"), f"families.{name}.module"
+        if name in FAMILY_MODULES:
+            if module is not None:
+                problems.append(
+                    f"config key '{key}': {name!r} is a built-in family; a family of your own needs another "
+                    f"name (built-in: {', '.join(FAMILY_MODULES)})"
+                )
+        elif module is None:
+            problems.append(
+                f"config key 'families.{name}': no built-in family is called {name!r} (built-in: "
+                f"{', '.join(FAMILY_MODULES)}); a family of your own names its module: "
+                f"families.{name}.module: path/to/{name}.py (docs/families.md)"
+            )
+        elif isinstance(module, str):
+            try:
+                fam_cfg["module"] = resolve_module(module, base_dir)
+                read_table(name, fam_cfg["module"])
+            except FamilyError as exc:
+                problems += [f"config key '{key}': {problem}" for problem in exc.problems]
+    return problems
+
+
 def _typed_config(config: dict, schema: dict) -> list[str]:
     """Convert every value of ``config`` in place to its declared type (see typed_value); the problems."""
     problems: list[str] = []
     _typed_tree(config, schema, "", schema, problems)
     families = config.get("families")
     for name, fam_cfg in families.items() if isinstance(families, dict) else ():
-        if name not in FAMILY_MODULES or not isinstance(fam_cfg, dict):
+        if not isinstance(fam_cfg, dict) or (name not in FAMILY_MODULES and not isinstance(fam_cfg.get("module"), str)):
             continue  # the schema check names it
-        params_table = get_hparams(name).PARAMS
+        params_table = family_table(name, fam_cfg).PARAMS
         prefix = f"families.{name}"
         for section, sub in (
             ("landscape", {"$ref": "#/definitions/landscape"}),
@@ -274,22 +272,22 @@ def _family_problems(name: str, fam_cfg: dict, landscape: dict, config: dict) ->
     the family's own rules (losstopo.sweep.hparams), checkpoints after the last epoch, trajectory directions
     with fewer states along training than they need, and landscape settings the sampling and topology
     stages cannot take."""
-    hparams, prefix = get_hparams(name), f"families.{name}"
+    hparams, prefix = family_table(name, fam_cfg), f"families.{name}"
     base = {**defaults(hparams), **fam_cfg["params"]}
     found: dict[str, list[dict]] = {}  # problem -> the grid points that have it
     for swept in _grid(fam_cfg["sweep"]):
         hp = {**base, **swept}
         for problem in hparams.check(hp):
             found.setdefault(f"config key '{prefix}' params and sweep: {problem}", []).append(swept)
-        last = hparams.epoch_count(hp)
-        if landscape["directions"] == "trajectory" and landscape["dim"] > last:
+        last = hparams.epoch_count(hp)  # None: a plug-in that does not say
+        if landscape["directions"] == "trajectory" and last is not None and landscape["dim"] > last:
             found.setdefault(
                 f"config key '{prefix}.landscape.dim': {landscape['dim']} trajectory directions need at least "
                 f"{landscape['dim'] + 1} states along training, but these runs keep {last + 1} (the initial "
                 f"weights and {last} epoch(s))",
                 [],
             ).append(swept)
-        late = [epoch for epoch in fam_cfg["checkpoints"] if epoch > last]
+        late = [epoch for epoch in fam_cfg["checkpoints"] if last is not None and epoch > last]
         if late:
             found.setdefault(
                 f"config key '{prefix}.checkpoints': epoch(s) {', '.join(map(str, late))} after the "
@@ -391,12 +389,13 @@ def validate_setting(value: Any, block: str, key: str, item: bool = False) -> An
     return value
 
 
-def validate_hparams(family: str, hp: dict, prefix: str = "params") -> dict:
+def validate_hparams(family: str, hp: dict, prefix: str = "params", module: str | None = None) -> dict:
     """Every hyperparameter of ``family`` with its defaults filled in, ``hp`` typed and checked as the
     config's ``families.<family>.params`` (the family's table: type, range, finite numbers, known keys;
     then the family's own checks across keys). ConfigError names each key as ``prefix.key``; a ValueError
-    lists the known families for an unknown one."""
-    hparams = get_hparams(family)
+    lists the known families for an unknown one. ``module``: a plug-in family's module where
+    ``LOSSTOPO_FAMILIES`` names none (losstopo.sweep.families.get_hparams)."""
+    hparams = get_hparams(family, module)
     hp = copy.deepcopy(hp)
     problems: list[str] = []
     for key, value in hp.items():
@@ -413,11 +412,17 @@ def validate_hparams(family: str, hp: dict, prefix: str = "params") -> dict:
     return full
 
 
-def validate_config(config: dict) -> dict:
-    """A deep copy of ``config`` with every value typed and defaults filled in; ConfigError lists every
-    problem, each naming its dotted key and value (type, range, and the checks across keys)."""
+def validate_config(config: dict, base_dir: str | Path | None = None) -> dict:
+    """A deep copy of ``config`` with every value typed and defaults filled in, and each plug-in family's
+    ``module`` resolved (a ``.py`` path against ``base_dir``, the config file's folder; default: the working
+    directory); ConfigError lists every problem, each naming its dotted key and value (type, range, the
+    checks across keys, and a plug-in module's contract: losstopo.sweep.plugin)."""
     config = copy.deepcopy(config)
     schema = load_schema()
+    if isinstance(config, dict):
+        plugin_problems = _plugin_problems(config, Path.cwd() if base_dir is None else Path(base_dir))
+        if plugin_problems:
+            raise ConfigError("invalid config:\n  " + "\n  ".join(plugin_problems))
     typing = _typed_config(config, schema) if isinstance(config, dict) else []
     typed_keys = {_KEY.match(problem).group(1) for problem in typing}
 
@@ -435,7 +440,7 @@ def validate_config(config: dict) -> dict:
     landscape_schema = schema["definitions"]["landscape"]
     hessian_schema = schema["properties"]["hessian"]
     for name, fam_cfg in config["families"].items():
-        family = get_hparams(name)
+        family = family_table(name, fam_cfg)
         prefix = f"families.{name}"
         params_schema = {"type": "object", "additionalProperties": False, "properties": family.PARAMS}
         family_problems = [
@@ -489,7 +494,7 @@ def expand_runs(config: dict) -> dict[str, Run]:
     """Every run of a validated config, keyed by run id, in a stable order."""
     runs: dict[str, Run] = {}
     for name, fam_cfg in config["families"].items():
-        base = {**defaults(get_hparams(name)), **fam_cfg["params"]}
+        base = {**defaults(family_table(name, fam_cfg)), **fam_cfg["params"]}
         landscape = {**config["landscape"], **fam_cfg["landscape"]}
         hessian = {**config["hessian"], **fam_cfg["hessian"]}
         checkpoints = tuple(sorted(fam_cfg["checkpoints"]))
@@ -514,7 +519,7 @@ def load_config_file(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return validate_config(config)
+    return validate_config(config, path.parent)
 
 
 def main(args) -> int:

@@ -30,35 +30,38 @@ def _type(spec: dict) -> str:
     return text + (f" ({', '.join(bounds)})" if bounds else "")
 
 
-def _rows(properties: dict, prefix: str) -> list[str]:
-    """One row per key; nested objects (``hessian.trace``) list their own keys beneath them."""
+def _rows(properties: dict, prefix: str, required: tuple[str, ...] = ()) -> list[str]:
+    """One row per key; nested objects (``hessian.trace``) list their own keys beneath them. A key without a
+    default is ``required`` where the schema requires it, else optional (``none``)."""
     lines = []
     for name, spec in properties.items():
         if "properties" in spec:
             lines.append(f"| `{prefix}{name}` | object | | {spec.get('description', '')} |")
-            lines += _rows(spec["properties"], f"{prefix}{name}.")
+            lines += _rows(spec["properties"], f"{prefix}{name}.", tuple(spec.get("required", ())))
             continue
-        default = json.dumps(spec["default"]) if "default" in spec else "required"
+        default = json.dumps(spec["default"]) if "default" in spec else "required" if name in required else "none"
         lines.append(f"| `{prefix}{name}` | {_type(spec)} | `{default}` | {spec.get('description', '')} |")
     return lines
 
 
-def _table(properties: dict, prefix: str) -> list[str]:
-    return ["| key | type | default | meaning |", "| --- | --- | --- | --- |", *_rows(properties, prefix)]
+def _table(properties: dict, prefix: str, required: tuple[str, ...] = ()) -> list[str]:
+    return ["| key | type | default | meaning |", "| --- | --- | --- | --- |", *_rows(properties, prefix, required)]
 
 
 def render() -> str:
     schema = load_schema()
     props = schema["properties"]
-    family_spec = schema["definitions"]["family"]["properties"]
+    family = schema["definitions"]["family"]
     lines = [BEGIN, "", "### Top level", ""]
     lines += _table({k: v for k, v in props.items() if k in ("results", "device")}, "")
     lines += [
         "",
-        "### `families.<name>` (one block per family: " + ", ".join(f"`{f}`" for f in FAMILY_MODULES) + ")",
+        "### `families.<name>` (one block per family: the built-in "
+        + ", ".join(f"`{f}`" for f in FAMILY_MODULES)
+        + ", or a family of your own with its `module`: docs/families.md)",
         "",
     ]
-    lines += _table(family_spec, "families.<name>.")
+    lines += _table(family["properties"], "families.<name>.", tuple(family["required"]))
     lines += ["", "### `landscape` (also allowed per family as `families.<name>.landscape`)", ""]
     lines += _table(schema["definitions"]["landscape"]["properties"], "landscape.")
     for block in ("hessian", "topology", "profile", "distances", "connectivity", "findings", "figures", "resources"):

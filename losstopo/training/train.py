@@ -8,6 +8,7 @@ the command exits 0, so the sweep goes on and the table reports it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -24,8 +25,9 @@ from torch import nn
 
 from losstopo.device import resolve_device
 from losstopo.io import InputFileError, atomic_path, load_json, save_csv, save_json
+from losstopo.objective import Objective
 from losstopo.sweep.config import validate_hparams
-from losstopo.sweep.families import get_family
+from losstopo.sweep.families import family_reference, get_family, get_hparams, module_spec
 from losstopo.trained import load_saved
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,34 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def check_objective(
+    family: ModuleType, where: str, model: nn.Module, hp: dict[str, Any], seed: int, device: torch.device
+) -> None:
+    """Evaluate ``family.objective`` once on a copy of the freshly built ``model`` (float64), before training:
+    ValueError naming ``where``'s objective() when it does not return an Objective or its loss is not a finite
+    scalar. The random states (Python, numpy, torch) are restored, so training draws the same numbers."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            objective = family.objective(copy.deepcopy(model), hp, seed, device, torch.float64)
+            if not isinstance(objective, Objective):
+                raise ValueError(f"{where}: objective() returned a {type(objective).__name__}, expected an Objective")
+            with torch.no_grad():
+                loss = objective.loss_of_model()
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ValueError(f"{where}: the loss of objective() returned {shape}, expected a scalar tensor")
+    if not torch.isfinite(loss):
+        raise ValueError(
+            f"{where}: the loss of objective() is {loss.item()} at the freshly built model (before training): "
+            "expected a finite number"
+        )
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -64,8 +94,15 @@ def run_training(
     run_id: str | None = None,
     swept: dict[str, Any] | None = None,
     trajectory: bool = False,
+    family_code: str | None = None,
 ) -> dict[str, Any]:
     """Train one model and write its files atomically into ``out_dir``; returns train.json's content.
+
+    ``family`` is a built-in's name, a plug-in family's name (``LOSSTOPO_FAMILIES``) or its module (a
+    ``.py`` path or a dotted name: ``losstopo.sweep.families.family_reference``). A plug-in family's
+    objective is evaluated once on the fresh model before training (:func:`check_objective`), and with
+    ``family_code`` (the code hash the workflow planned the job with) its module must still have that
+    hash: ValueError otherwise.
 
     ``checkpoints`` lists epochs whose models are kept in ``checkpoints.pt`` (always written, possibly
     empty, so the workflow's outputs are fixed), with their performance metrics (``metrics``: epoch ->
@@ -77,13 +114,25 @@ def run_training(
     given), family, seed, ``swept`` (the swept hyperparameters' values, default none), every
     hyperparameter and the checkpoint epochs.
     """
-    fam = get_family(family)
-    hp = resolve_hparams(fam, hp)
+    family, module = family_reference(family)
+    fam = get_family(family, module)
+    module = module_spec(family, module)
+    plugin = {} if module is None else {"family_module": module}
+    if module is not None:
+        plugin["family_code"] = get_hparams(family, module).code_hash
+        if family_code is not None and family_code != plugin["family_code"]:
+            raise ValueError(
+                f"family {family!r}: its module {module} changed after the workflow planned this job (code "
+                f"hash {plugin['family_code'][:12]}, planned {family_code[:12]}); run the workflow again"
+            )
+    hp = validate_hparams(family, hp, module=module)
     dev = resolve_device(device)
     out_dir = Path(out_dir)
     seed_everything(seed)
     log.info("training %s seed %d on %s with %s", family, seed, dev, hp)
     model = fam.build_model(hp)
+    if module is not None:
+        check_objective(fam, f"family {family!r} ({module})", model, hp, seed, dev)
     kept: dict[int, dict[str, torch.Tensor]] = {}
     kept_metrics: dict[int, dict[str, Any]] = {}
     path: dict[int, torch.Tensor] = {0: _flat_cpu(model)} if trajectory else {}
@@ -99,7 +148,7 @@ def run_training(
     result = fam.train(model, hp, seed, dev, on_epoch=keep_checkpoint if checkpoints or trajectory else None)
     wall = time.perf_counter() - start
 
-    identity = {"hp": hp, "family": family, "seed": int(seed)}
+    identity = {"hp": hp, "family": family, "seed": int(seed), **({"family_module": module} if module else {})}
     with atomic_path(out_dir / "model.pt") as tmp:
         torch.save({"state_dict": _cpu_state(model), **identity}, tmp)
     with atomic_path(out_dir / "checkpoints.pt") as tmp:
@@ -131,6 +180,7 @@ def run_training(
             "checkpoints": sorted(int(e) for e in checkpoints),
             "performance": dict(fam.PERFORMANCE_METRICS),
             "performance_order": list(fam.PERFORMANCE_METRICS),  # the headline first (save_json sorts the keys)
+            **plugin,
         },
     )
     log.info("wrote %s (status %s, %.1f s)", out_dir, result.status, wall)
@@ -146,7 +196,7 @@ def extract_checkpoint(run_dir: str | os.PathLike, epoch: int, out_dir: str | os
     path = run_dir / "checkpoints.pt"
     saved = load_saved(path, ("epochs", "metrics", "hp", "family", "seed"))
     info = load_json(run_dir / "train.json")
-    performance = get_family(saved["family"]).PERFORMANCE_METRICS
+    performance = get_family(saved["family"], saved.get("family_module")).PERFORMANCE_METRICS
     state = saved["epochs"].get(int(epoch))
     metrics = saved["metrics"].get(int(epoch), {key: float("nan") for key in performance})
     missing = [key for key in performance if key not in metrics]
@@ -160,7 +210,8 @@ def extract_checkpoint(run_dir: str | os.PathLike, epoch: int, out_dir: str | os
         finite = all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
         status, reason = ("ok", None) if finite else ("diverged", f"non-finite parameters at epoch {epoch}")
     with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save({"state_dict": state, "hp": saved["hp"], "family": saved["family"], "seed": saved["seed"]}, tmp)
+        identity = {key: saved[key] for key in ("hp", "family", "seed", "family_module") if key in saved}
+        torch.save({"state_dict": state, **identity}, tmp)
     checkpoint_info = {
         **info,
         "status": status,
@@ -186,6 +237,7 @@ def main(args) -> int:
         args.run_id,
         args.swept,
         args.trajectory,
+        args.family_code,
     )
     metrics = " ".join(f"{k}={v:.4g}" for k, v in info["metrics"].items() if isinstance(v, (int, float)))
     print(f"train {args.family} seed {args.seed}: {info['status']} {metrics}", file=sys.stderr)

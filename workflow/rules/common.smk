@@ -18,14 +18,18 @@ from snakemake.settings.types import DeploymentMethod
 
 sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in a bare checkout
 from losstopo.io import load_json, save_argument_file, save_json
-from losstopo.sweep.config import ConfigError, expand_runs, validate_config
+from losstopo.sweep.config import ConfigError, expand_runs, family_table, validate_config
+from losstopo.sweep.families import PLUGINS_ENV
+from losstopo.sweep.plugin import FamilyError, load_family
 from losstopo.sweep.gpus import gpu_device_files
 from losstopo.sweep.lock import ResultsLock, ResultsLocked
 from losstopo.sweep.outputs import FINDINGS_TABLES, INVARIANCE_TABLES, figure_files, findings_figure_files, reported
 from losstopo.sweep.shards import shard_count
 
+# A plug-in family's module path is relative to the config file (the last --configfile, if several).
+CONFIG_DIR = Path(workflow.configfiles[-1]).parent if workflow.configfiles else Path.cwd()
 try:
-    CONFIG = validate_config(config)
+    CONFIG = validate_config(config, CONFIG_DIR)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -35,6 +39,10 @@ FAMILIES = sorted({run.family for run in RUNS.values()})
 # Shards of each unit's landscape (1: sampled by one job). Landscape settings are per family, not swept.
 FAMILY_SHARDS = {run.family: shard_count(run.landscape) for run in RUNS.values()}
 R = CONFIG["results"]
+# Plug-in families (docs/families.md): {name: module} for every job (LOSSTOPO_FAMILIES, in the shell prefix),
+# and the code hash of each module, which the train jobs receive so that editing a module reruns them.
+PLUGINS = {name: fam["module"] for name, fam in CONFIG["families"].items() if "module" in fam}
+FAMILY_CODE = {name: family_table(name, CONFIG["families"][name]).code_hash for name in PLUGINS}
 
 
 def _gpu_per_job():
@@ -101,7 +109,18 @@ shell.prefix(
     "set -euo pipefail; "
     + _braces(f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}}; ")
     + ("" if _in_conda_envs() else _braces(f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "))
+    + (_braces(f"export {PLUGINS_ENV}={shlex.quote(json.dumps(PLUGINS, sort_keys=True))}; ") if PLUGINS else "")
 )
+
+
+def check_plugins():
+    """Import each plug-in family's module once before any job runs (onstart; a dry run imports none): a
+    WorkflowError with its traceback and config key if one fails or lacks a function of the contract."""
+    for name, module in PLUGINS.items():
+        try:
+            load_family(name, module)
+        except FamilyError as exc:
+            raise WorkflowError(f"config key 'families.{name}.module': {exc}") from None
 
 
 def job_function(fn):
@@ -164,8 +183,9 @@ def train_args(wildcards):
     run = run_of(wildcards)
     epochs = ",".join(map(str, run.checkpoints)) or '""'
     keep_path = " --trajectory" if run.landscape["directions"] == "trajectory" else ""
+    code = f" --family-code {FAMILY_CODE[run.family]}" if run.family in FAMILY_CODE else ""  # a plug-in's module
     return (f"--family {run.family} --seed {run.seed} --params {shlex.quote(as_json(run.hp))} --checkpoints {epochs}"
-            f" --run-id {shlex.quote(run.run_id)} --swept {shlex.quote(as_json(run.swept))}{keep_path}")
+            f" --run-id {shlex.quote(run.run_id)} --swept {shlex.quote(as_json(run.swept))}{keep_path}{code}")
 
 
 @job_function

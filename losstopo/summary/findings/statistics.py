@@ -452,8 +452,8 @@ def locate_transition(frame: pd.DataFrame, key: str, metric: str) -> dict:
     side. So a step between two values gives those two values, a gradual change every value on its slope and the
     two plateau values that bound it. Returns ``n_values`` (values of the key with a finite mean), ``low`` and
     ``high`` (the zone's first and last value), ``performance_low``, ``performance_high`` (the means there),
-    ``near`` (the zone's values) and ``note`` (NaN and a reason when the key is not numeric or has fewer than
-    two values).
+    ``near`` (the zone's values) and ``note`` (NaN and a reason when the key is not numeric, booleans included,
+    or has fewer than two values).
     """
     out = {
         "n_values": 0,
@@ -464,7 +464,7 @@ def locate_transition(frame: pd.DataFrame, key: str, metric: str) -> dict:
         "near": [],
         "note": "",
     }
-    if not pd.api.types.is_numeric_dtype(frame[key]):
+    if not pd.api.types.is_numeric_dtype(frame[key]) or pd.api.types.is_bool_dtype(frame[key]):  # yes/no: a category
         out["note"] = f"{key} is not numeric: no order to define neighbouring grid points"
         return out
     ok = ok_runs(frame)

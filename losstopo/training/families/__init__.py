@@ -1,5 +1,6 @@
 """Model families. Each is a module with the same small surface, looked up by name
-(``losstopo.sweep.families.get_family``).
+(``losstopo.sweep.families.get_family``); a family outside the package fulfils the same contract
+(docs/families.md, ``losstopo.sweep.plugin``).
 
 A family module defines:
 
