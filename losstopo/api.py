@@ -26,7 +26,7 @@ from losstopo.landscape.directions import Directions, Layout, max_abs_cosine, pi
 from losstopo.landscape.drawing import draw_landscape
 from losstopo.landscape.sampling import grid_axes, sample
 from losstopo.landscape.scatter import scatter_points
-from losstopo.objective import Objective
+from losstopo.objective import Objective, require_objective
 from losstopo.sweep.schema import default, landscape_defaults, load_schema
 from losstopo.topology.files import load_landscape_input
 from losstopo.topology.profile import Profile, profile_geometry, render_profile
@@ -233,6 +233,7 @@ def compute_landscape(
     Bad settings, directions of the wrong shape and a non-deterministic objective raise ValueError before
     the sampling (Hessian directions are computed first; they also refuse a non-deterministic objective).
     """
+    objective = require_objective(objective)
     found = None
     if not isinstance(directions, str):
         found = directions if isinstance(directions, Directions) else _given_directions(objective, directions)

@@ -328,3 +328,15 @@ def make_objective(
     objective.metadata = info | {"eval_size": rows, "batches": len(pairs), "bytes_per_eval": 2 * largest}
     objective.metadata |= dict(metadata or {})
     return objective
+
+
+def require_objective(value: Any, argument: str = "objective") -> Objective:
+    """``value`` if it is an :class:`Objective`; a TypeError naming ``argument`` otherwise, saying how to make
+    one (a model, a loss or a tensor passed where the objective belongs is the usual slip)."""
+    if isinstance(value, Objective):
+        return value
+    hint = " (a model: wrap it with its loss and data first)" if isinstance(value, nn.Module) else ""
+    raise TypeError(
+        f"{argument}: expected an Objective from losstopo.make_objective(model, criterion, data), got "
+        f"{type(value).__name__}{hint}"
+    )

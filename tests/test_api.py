@@ -251,3 +251,14 @@ def test_the_line_between_two_models_with_batchnorm():
         assert float(objective.loss_of_model()) == pytest.approx(line.loss[0], rel=1e-12)
     with pytest.raises(ValueError, match="not one architecture"):
         losstopo.linear_path(objective, nn.Sequential(nn.Linear(5, 3)))
+
+
+def test_a_model_where_an_objective_belongs_is_named():
+    model = torch.nn.Linear(3, 1)
+    with pytest.raises(TypeError, match="objective: expected an Objective from losstopo.make_objective.*a model"):
+        losstopo.compute_landscape(model, "random", dim=1, resolution=3)
+    with pytest.raises(TypeError, match="objective: expected an Objective"):
+        losstopo.analyze(model)
+    objective = losstopo.make_objective(model, torch.nn.MSELoss(), (torch.randn(8, 3), torch.randn(8, 1)))
+    with pytest.raises(TypeError, match="model_b: expected a torch.nn.Module, got Objective"):
+        losstopo.linear_path(objective, objective)

@@ -362,7 +362,8 @@ def test_the_documented_family_validates_trains_and_samples_by_hand(tmp_path, mo
 
     text = (REPO / "docs" / "families.md").read_text()
     config = re.search(r"```yaml\n# my.yaml\n(.*?)```", text, re.S).group(1)
-    module = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    module = next(block for block in blocks if "PARAMS = {" in block)  # the complete example module
     by_hand = re.search(r"## By hand.*?```bash\n(.*?)```", text, re.S).group(1)
     (tmp_path / "my.yaml").write_text(config)
     (tmp_path / "mlp.py").write_text(module)
@@ -394,3 +395,31 @@ def test_a_boolean_swept_key_has_no_transition_so_the_tables_stay_numeric():
     )
     assert np.isnan(locate_transition(runs, "bias", "auc")["low"])
     assert locate_transition(runs, "lr", "auc")["low"] == 0.01
+
+
+def test_a_declared_metric_that_train_does_not_report_stops_the_train_job(tmp_path):
+    from losstopo.training.train import run_training
+
+    text = TORCH_FAMILY.replace(
+        'PERFORMANCE_METRICS = {"score": "higher"}', 'PERFORMANCE_METRICS = {"mae": "lower", "score": "higher"}'
+    )
+    text = text.replace(
+        '    TRAINED.append(seed)\n    raise AssertionError("train() must not run")',
+        '    from losstopo.training.loop import TrainResult\n\n    return TrainResult([], {"score": 0.5})',
+    )
+    path = write_module(tmp_path, text + "\nLOSS = lambda out: out.square().mean()\n", "silent.py")
+    with pytest.raises(ValueError, match=r"family 'silent': train\(\) returned metrics \['score'\] without mae"):
+        run_training(str(path), {}, 0, tmp_path / "run", "cpu")
+    assert not (tmp_path / "run" / "train.json").exists()
+
+
+def test_validate_config_imports_a_module_whose_tables_a_dry_run_reads_from_source(tmp_path, capsys):
+    from losstopo import cli
+
+    write_module(tmp_path, MINIMAL + "\nraise RuntimeError('broken at import')\n")
+    config = tmp_path / "my.yaml"
+    config.write_text("families:\n  mine:\n    module: mine.py\n    seeds: [0]\n")
+    validate_config(plugin_config("mine.py"), tmp_path)  # literal tables: read without importing
+    assert cli.main(["validate-config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "config key 'families.mine.module'" in err and "RuntimeError: broken at import" in err

@@ -25,7 +25,7 @@ from torch.overrides import TorchFunctionMode
 from losstopo.curvature.spectral_density import curves, draw, signed_log_density
 from losstopo.device import resolve_device, resolve_dtype
 from losstopo.io import atomic_path, save_json, save_npz
-from losstopo.objective import Objective
+from losstopo.objective import Objective, require_objective
 from losstopo.progress import Progress
 from losstopo.sweep.config import validate_block
 from losstopo.trained import load_trained
@@ -103,7 +103,7 @@ class HessianOperator:
 
 
 def _as_operator(target: Objective | HessianOperator) -> HessianOperator:
-    return target if isinstance(target, HessianOperator) else HessianOperator(target)
+    return target if isinstance(target, HessianOperator) else HessianOperator(require_objective(target))
 
 
 def _rademacher(rng: np.random.Generator, shape: tuple[int, ...], op: HessianOperator) -> torch.Tensor:
@@ -647,7 +647,7 @@ def analyze(
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"Hessian setting {name} must be an integer >= 0, got {value!r}")
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(4)]
-    smooth, note = smoothness(objective)
+    smooth, note = smoothness(require_objective(objective))
     settings = {
         "top_k": top_k,
         "bottom_k": bottom_k,

@@ -39,7 +39,7 @@ from losstopo.device import resolve_device, resolve_dtype
 from losstopo.io import load_json, save_csv, save_json
 from losstopo.landscape.directions import Layout, flat_parameters
 from losstopo.landscape.sampling import sample
-from losstopo.objective import Objective
+from losstopo.objective import Objective, require_objective
 from losstopo.trained import load_trained
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,11 @@ def linear_path(objective: Objective, model_b: nn.Module, points: int = 25, prog
     one point per sampler call, and restored afterwards. Raises ValueError when the two models' parameter
     or buffer shapes differ, or ``points`` < 3.
     """
+    net = require_objective(objective).model
+    if not isinstance(model_b, nn.Module):
+        hint = " (pass the second model itself, e.g. objective_b.model)" if isinstance(model_b, Objective) else ""
+        raise TypeError(f"model_b: expected a torch.nn.Module, got {type(model_b).__name__}{hint}")
     t = path_coordinates(points)
-    net = objective.model
     if Layout.of(net).shapes != Layout.of(model_b).shapes:
         raise ValueError(
             f"model_b's parameters {Layout.of(model_b).shapes} differ from model A's {Layout.of(net).shapes}: "

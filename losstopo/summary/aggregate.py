@@ -72,7 +72,8 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     landscape_meta = landscape.get("metadata", {})
     topo = read_summary(run_dir / "topology")
     check_same_landscape(topo, landscape["loss"], run_dir)
-    performance = info.get("performance") or performance_metrics(info["family"])
+    # the headline first, as the run recorded it (run.json's keys are sorted; performance_order keeps the order)
+    performance = info.get("performance_order") or list(performance_metrics(info["family"]))
     row: dict[str, Any] = {
         "family": info["family"],
         "run_id": info["run_id"],

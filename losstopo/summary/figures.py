@@ -130,7 +130,7 @@ def plot_topology_vs_performance(frame: pd.DataFrame, performance: str):
             rho = spearmanr(x[ok], y[ok]).statistic
             p = rank_permutation_test(x[ok].to_numpy(), y[ok].to_numpy(), 2000, np.random.default_rng(0))
             ax.set_title(
-                f"Spearman rho = {rho:.2f} (permutation p = {p['spearman_p']:.2g}, n = {ok.sum()})", fontsize=9
+                f"Spearman rho = {rho:.2f} (permutation p = {p['spearman_p']:.2g}, n = {ok.sum()} runs)", fontsize=9
             )
         else:
             ax.set_title(f"too few distinct values for a rank correlation (n = {ok.sum()})", fontsize=9)
@@ -138,7 +138,10 @@ def plot_topology_vs_performance(frame: pd.DataFrame, performance: str):
         set_scale(ax, "y", metric, y)
         ax.set_xlabel(performance.replace("_", " "))
         ax.set_ylabel(metric.replace("_", " "))
-    fig.suptitle(f"{family}: topology against performance (runs with status ok)")
+    fig.suptitle(
+        f"{family}: topology against performance, one point per run with status ok (findings.md tests the means "
+        "of grid points)"
+    )
     fig.tight_layout()
     return fig
 

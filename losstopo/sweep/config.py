@@ -19,7 +19,7 @@ import yaml
 
 from losstopo.sweep.families import FAMILY_MODULES, defaults, get_hparams
 from losstopo.sweep.memory import memory_problems
-from losstopo.sweep.plugin import FamilyError, FamilyTable, read_table, resolve_module
+from losstopo.sweep.plugin import FamilyError, FamilyTable, import_problems, read_table, resolve_module
 from losstopo.sweep.schema import load_schema, typed_value
 
 SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -523,7 +523,13 @@ def load_config_file(path: str | Path) -> dict:
 
 
 def main(args) -> int:
-    runs = expand_runs(load_config_file(args.config))
+    """``losstopo validate-config``: every check of the workflow's start, plug-in modules imported too (a dry
+    run reads their literal tables without importing them); prints the runs."""
+    config = load_config_file(args.config)
+    problems = import_problems({name: fam["module"] for name, fam in config["families"].items() if "module" in fam})
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    runs = expand_runs(config)
     for run_id in runs:
         print(run_id)
     print(f"{len(runs)} runs", flush=True)

@@ -134,6 +134,20 @@ def load_family(name: str, spec: str) -> ModuleType:
     return module
 
 
+def import_problems(modules: dict[str, str]) -> list[str]:
+    """Import each plug-in family module (``{name: module spec}`` of a validated config) and check its functions:
+    one problem per module that fails, naming its config key ``families.<name>.module`` (with the traceback
+    of a failed import). Validation reads literal tables without importing (fast, torch-free); this is the
+    check that also runs the module's code: ``losstopo validate-config`` and the workflow's start call it."""
+    problems = []
+    for name, spec in modules.items():
+        try:
+            load_family(name, spec)
+        except FamilyError as exc:
+            problems.append(f"config key 'families.{name}.module': {exc}")
+    return problems
+
+
 def _missing_functions(missing: list[str]) -> str:
     return (
         f"no function {', '.join(missing)} (the contract: build_model(hp), train(model, hp, seed, device, "

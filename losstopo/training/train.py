@@ -147,6 +147,7 @@ def run_training(
     start = time.perf_counter()
     result = fam.train(model, hp, seed, dev, on_epoch=keep_checkpoint if checkpoints or trajectory else None)
     wall = time.perf_counter() - start
+    check_metrics(family, result.metrics, fam.PERFORMANCE_METRICS)
 
     identity = {"hp": hp, "family": family, "seed": int(seed), **({"family_module": module} if module else {})}
     with atomic_path(out_dir / "model.pt") as tmp:
@@ -185,6 +186,24 @@ def run_training(
     )
     log.info("wrote %s (status %s, %.1f s)", out_dir, result.status, wall)
     return info
+
+
+def check_metrics(family: str, metrics: dict[str, Any], declared: dict[str, str]) -> None:
+    """The contract of ``train()``'s result: its ``metrics`` hold every metric of ``PERFORMANCE_METRICS``
+    (NaN for one it could not compute); ValueError naming the family, ``train()`` and the missing ones. A
+    metric it reports but does not declare is kept in train.json only, and the log says so."""
+    missing = [name for name in declared if name not in metrics]
+    if missing:
+        raise ValueError(
+            f"family {family!r}: train() returned metrics {sorted(metrics)} without {', '.join(missing)}, which "
+            "PERFORMANCE_METRICS declares; return every declared metric (NaN where it cannot be computed)"
+        )
+    undeclared = sorted(set(metrics) - set(declared) - {"epochs_completed", "num_parameters", "train_seconds"})
+    if undeclared:
+        log.info(
+            "train() also reported %s, not in PERFORMANCE_METRICS: kept in train.json, not in runs.csv",
+            ", ".join(undeclared),
+        )
 
 
 def extract_checkpoint(run_dir: str | os.PathLike, epoch: int, out_dir: str | os.PathLike) -> dict[str, Any]:

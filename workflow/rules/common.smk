@@ -20,7 +20,7 @@ sys.path.insert(0, workflow.basedir)  # the repo's own losstopo package, also in
 from losstopo.io import load_json, save_argument_file, save_json
 from losstopo.sweep.config import ConfigError, expand_runs, family_table, validate_config
 from losstopo.sweep.families import PLUGINS_ENV
-from losstopo.sweep.plugin import FamilyError, load_family
+from losstopo.sweep.plugin import import_problems
 from losstopo.sweep.gpus import gpu_device_files
 from losstopo.sweep.lock import ResultsLock, ResultsLocked
 from losstopo.sweep.outputs import FINDINGS_TABLES, INVARIANCE_TABLES, figure_files, findings_figure_files, reported
@@ -116,11 +116,9 @@ shell.prefix(
 def check_plugins():
     """Import each plug-in family's module once before any job runs (onstart; a dry run imports none): a
     WorkflowError with its traceback and config key if one fails or lacks a function of the contract."""
-    for name, module in PLUGINS.items():
-        try:
-            load_family(name, module)
-        except FamilyError as exc:
-            raise WorkflowError(f"config key 'families.{name}.module': {exc}") from None
+    problems = import_problems(PLUGINS)
+    if problems:
+        raise WorkflowError("\n".join(problems))
 
 
 def job_function(fn):
