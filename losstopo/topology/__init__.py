@@ -5,47 +5,30 @@ the same on any graph, e.g. the ``knn_graph`` of scattered samples (``scattered_
 ``summarize`` turns a result into the scalar metrics of ``topology.json``; ``write_topology`` /
 ``read_topology`` / ``load_topology`` are the stage's files. The topological landscape profile,
 shape distances and the TTK backend live in the ``profile``, ``distances`` and ``ttk`` modules.
-Semantics are documented in docs/topology.md and docs/profile.md.
+Semantics are documented in docs/topology.md and docs/profile.md. Each name is imported on first use, so
+the topology stage does not pay for the shape distances' scipy.optimize.
 """
 
-from losstopo.topology.distances import bottleneck, wasserstein
-from losstopo.topology.files import load_topology, read_topology, write_topology
-from losstopo.topology.graph import graph_topology, grid_adjacency
-from losstopo.topology.grid import compute_topology
-from losstopo.topology.knn import knn_graph, scattered_topology
-from losstopo.topology.stencils import GRAPHS, stencil_steps
-from losstopo.topology.summary import summarize
-from losstopo.topology.tree import (
-    DEGENERATE,
-    MINIMUM,
-    ROOT,
-    SADDLE,
-    MergeTree,
-    PersistencePairs,
-    Topology,
-    assemble_topology,
-)
+from losstopo import lazy_exports
 
-__all__ = [
-    "DEGENERATE",
-    "GRAPHS",
-    "MINIMUM",
-    "ROOT",
-    "SADDLE",
-    "MergeTree",
-    "PersistencePairs",
-    "Topology",
-    "assemble_topology",
-    "bottleneck",
-    "compute_topology",
-    "graph_topology",
-    "grid_adjacency",
-    "knn_graph",
-    "load_topology",
-    "read_topology",
-    "scattered_topology",
-    "stencil_steps",
-    "summarize",
-    "wasserstein",
-    "write_topology",
-]
+_EXPORTS = {
+    "losstopo.topology.distances": ["bottleneck", "wasserstein"],
+    "losstopo.topology.files": ["load_topology", "read_topology", "write_topology"],
+    "losstopo.topology.graph": ["graph_topology", "grid_adjacency"],
+    "losstopo.topology.grid": ["compute_topology"],
+    "losstopo.topology.knn": ["knn_graph", "scattered_topology"],
+    "losstopo.topology.stencils": ["GRAPHS", "stencil_steps"],
+    "losstopo.topology.summary": ["summarize"],
+    "losstopo.topology.tree": [
+        "DEGENERATE",
+        "MINIMUM",
+        "ROOT",
+        "SADDLE",
+        "MergeTree",
+        "PersistencePairs",
+        "Topology",
+        "assemble_topology",
+    ],
+}
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -78,6 +78,9 @@ rule findings_figures:
 rule findings_report:
     input:
         runs=f"{R}/tables/runs.csv",
+        # every run at every span sampled (landscape.extra_spans; aggregate.smk): for findings-report's --spans
+        # (branch findings), to be appended to the command below as `--spans {input.spans:q}`
+        spans=f"{R}/tables/spans.csv",
         tables=[f"{R}/tables/{name}.csv" for name in FINDINGS_TABLES + INVARIANCE_TABLES],
         figures=report_figures(),
     output:
