@@ -164,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-json", required=True, help="hessian.json to write")
     p.add_argument("--out-density", required=True, help="density .npz to write")
     p.add_argument("--out-plot", default=None, help="ESD plot .png to write")
+    p.add_argument(
+        "--directions",
+        default=None,
+        help="the run's Hessian directions.npz: take the top eigenpairs from it instead of computing them "
+        "(it must hold at least top_k pairs at the same eig_tol)",
+    )
     p.add_argument("--device", default=default("device"), help=DEVICE_HELP)
 
     p = command(

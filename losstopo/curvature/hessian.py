@@ -24,12 +24,13 @@ from torch.overrides import TorchFunctionMode
 
 from losstopo.curvature.spectral_density import curves, draw, signed_log_density
 from losstopo.device import resolve_device, resolve_dtype
-from losstopo.io import atomic_path, save_json, save_npz
+from losstopo.io import atomic_path, load_npz, save_json, save_npz
 from losstopo.objective import Objective
 from losstopo.progress import Progress
+from losstopo.sweep.schema import default
 from losstopo.trained import load_trained
 
-DEFAULT_EIG_TOL = 1e-5
+DEFAULT_EIG_TOL = default("hessian", "eig_tol")  # 1e-5; Hessian directions use it too (docs/hessian.md)
 DENSE_MAX_PARAMS = 64
 EIG_HVP_BUDGET = 3000  # default cap on one eigsh call: maxiter = budget // (ncv - k) restarts
 
@@ -263,11 +264,68 @@ def hessian_directions(
     the largest-magnitude entry is positive. Raises RuntimeError when Lanczos does not converge,
     since a landscape on wrong directions would be silently wrong.
     """
+    result = direction_eigenpairs(objective, k, which=which, tol=tol, maxiter=maxiter, seed=seed)
+    return result.eigenvectors, result.eigenvalues
+
+
+def direction_eigenpairs(
+    objective: Objective,
+    k: int,
+    *,
+    which: str = "LA",
+    tol: float = DEFAULT_EIG_TOL,
+    maxiter: int | None = None,
+    seed: int = 0,
+) -> EigenResult:
+    """:func:`hessian_directions` with everything :func:`top_eigenpairs` measured (residuals, Rayleigh
+    quotients, HVPs): the Hessian directions stage stores it, so the Hessian stage can take these pairs
+    instead of computing them again (:func:`eigenpairs_from_directions`). Eigenvectors are float64 unit
+    rows; RuntimeError when Lanczos does not converge."""
     result = top_eigenpairs(objective, k, which=which, tol=tol, maxiter=maxiter, seed=seed)
     if not result.converged:
         raise RuntimeError(f"Hessian directions: {result.message}")
-    vecs = result.eigenvectors / np.linalg.norm(result.eigenvectors, axis=1, keepdims=True)
-    return vecs.astype(np.float64), result.eigenvalues.astype(np.float64)
+    result.eigenvectors = (result.eigenvectors / np.linalg.norm(result.eigenvectors, axis=1, keepdims=True)).astype(
+        np.float64
+    )
+    result.eigenvalues = result.eigenvalues.astype(np.float64)
+    return result
+
+
+def eigenpairs_from_directions(data: dict[str, Any], k: int, tol: float, path: str | Path = "directions.npz"):
+    """The top ``k`` eigenpairs stored with Hessian directions (``losstopo directions``, landscape.directions
+    hessian; ``data`` as :func:`losstopo.io.load_npz` reads ``path``), as the :class:`EigenResult` that
+    :func:`top_eigenpairs` would give at tolerance ``tol``: the first k of the directions' pairs, each of
+    which met that tolerance. ``n_hvp`` is 0 (none spent here; ``message`` names the source and its HVPs).
+
+    None, so that the caller computes them, when the directions were skipped (a model with non-finite
+    parameters) or were written before they stored their eigenpairs. ValueError naming ``path`` for random
+    directions, fewer than k pairs, or pairs computed at another tolerance.
+    """
+    meta = data.get("metadata", {})
+    if meta.get("kind") != "hessian":
+        raise ValueError(f"{path}: {meta.get('kind')!r} directions hold no Hessian eigenpairs; compute them instead")
+    eigen = meta.get("eigen")
+    if "skipped_reason" in meta or eigen is None or not {"residuals", "rayleigh"} <= set(data):
+        return None
+    if len(data["eigenvalues"]) < k or eigen["tol"] != tol:
+        raise ValueError(
+            f"{path}: holds {len(data['eigenvalues'])} eigenpairs at tol {eigen['tol']:g}; the Hessian stage "
+            f"asks for {k} at tol {tol:g}"
+        )
+    return EigenResult(
+        np.asarray(data["eigenvalues"][:k], dtype=np.float64),
+        np.asarray(data["directions"][:k], dtype=np.float64),
+        np.asarray(data["residuals"][:k], dtype=np.float64),
+        np.asarray(data["rayleigh"][:k], dtype=np.float64),
+        k,
+        eigen["which"],
+        eigen["method"],
+        eigen["tol"],
+        True,
+        f"the first {k} of the {eigen['n_converged']} pairs of the Hessian directions ({path}, "
+        f"{eigen['n_hvp']} HVPs there): {eigen['message']}",
+        0,
+    )
 
 
 # --------------------------------------------------------------------------------------------- trace
@@ -630,6 +688,7 @@ def analyze(
     seed: int = 0,
     mode: str = "reverse",
     progress: bool = False,
+    top: EigenResult | None = None,
 ) -> tuple[dict[str, Any], DensityResult | None]:
     """Top / bottom eigenpairs, trace and spectral density of the objective's Hessian.
 
@@ -637,8 +696,11 @@ def analyze(
     (``None`` when ``density`` is off or the loss is not finite). ``trace`` and ``density`` take
     ``True``/``False`` or a dict of options for :func:`hutchinson_trace` / :func:`slq_density`; the
     trace's ``deflate`` option is a bool here (default true: deflate by every computed eigenpair, top and
-    bottom).
+    bottom). ``top``: the top ``top_k`` pairs, already computed at ``eig_tol`` (e.g.
+    :func:`eigenpairs_from_directions`), used instead of computing them (ValueError if the count differs).
     """
+    if top is not None and top.eigenvalues.size != top_k:
+        raise ValueError(f"given {top.eigenvalues.size} top eigenpairs, but top_k is {top_k}")
     trace_opts = _options("trace", trace, hutchinson_trace)
     deflate = trace_opts.pop("deflate", True) if trace_opts is not None else False
     density_opts = _options("density", density, slq_density)
@@ -688,7 +750,10 @@ def analyze(
     eig = {"tol": eig_tol, "maxiter": eig_maxiter, "ncv": eig_ncv}
     computed = []
     for key, k, which, s in (("top", top_k, "LA", seeds[0]), ("bottom", bottom_k, "SA", seeds[1])):
-        if k:
+        if key == "top" and top is not None:
+            computed.append(top)
+            report[key] = top.to_json()
+        elif k:
             computed.append(_timed(report, key, partial(top_eigenpairs, op, k, which=which, seed=s, **eig)))
             report[key] = computed[-1].to_json()
     if trace_opts is not None:
@@ -720,25 +785,21 @@ def plot_density(
 ) -> None:
     """Eigenvalue spectral density (PNG) over log10 |lambda|, positive and negative eigenvalues apart, each
     quadrature node broadened by its local spacing (``losstopo.curvature.spectral_density``), top eigenvalues marked."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend to pick
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.5), constrained_layout=True)
+    fig = Figure(figsize=(8, 3.5), layout="constrained")
+    axes = fig.subplots(1, 2)
     if dens is None:
         for ax in axes:
             ax.text(0.5, 0.5, "no spectral density computed", ha="center", va="center", transform=ax.transAxes)
     else:
         signed = signed_log_density(dens.nodes, dens.weights)
-        draw(axes, pd.DataFrame(curves(signed)), [signed])
+        draw(axes, curves(signed), [signed])
         for value in eigenvalues or []:
             axes[0 if value > 0 else 1].axvline(abs(value), color="C3", lw=0.8, ls="--")
     fig.suptitle(title, fontsize=9)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
 
 
 def main(args) -> int:
@@ -746,10 +807,20 @@ def main(args) -> int:
     settings = dict(args.settings)
     dtype = resolve_dtype(settings.pop("dtype", "float64"))
     device = resolve_device(args.device)
+    top = None
+    if getattr(args, "directions", None):  # the top eigenpairs of the Hessian directions, at the same tolerance
+        if dtype != torch.float64:
+            raise ValueError(f"--directions: Hessian directions are float64 eigenpairs, the settings ask for {dtype}")
+        top_k, tol = settings.get("top_k", 4), settings.get("eig_tol", DEFAULT_EIG_TOL)
+        top = eigenpairs_from_directions(load_npz(args.directions), top_k, tol, args.directions)
+        if top is None:
+            print(
+                f"hessian: {args.directions} holds no eigenpairs (skipped, or older): computing them", file=sys.stderr
+            )
     family, model, hp, seed, train_info = load_trained(args.run_dir, device)
     model = model.to(dtype)
     objective = family.objective(model, hp, seed, device, dtype)
-    report, dens = analyze(objective, progress=True, **settings)
+    report, dens = analyze(objective, progress=True, top=top, **settings)
     report["run_dir"] = str(args.run_dir)
     report["train_status"] = train_info.get("status")
     save_json(args.out_json, report)

@@ -1,7 +1,8 @@
 """Stage 2: the k directions in parameter space that span a landscape's subspace.
 
 Random directions (Li et al. 2018): a seeded Gaussian vector per direction, filter-normalised, then
-made mutually orthogonal. Hessian directions: the top-k eigenvectors from :mod:`losstopo.curvature.hessian`.
+made mutually orthogonal. Hessian directions: the top-k eigenvectors from :mod:`losstopo.curvature.hessian`,
+stored with their eigenvalues, residuals and Rayleigh quotients, which the Hessian stage can reuse.
 
 The flat parameter order is ``model.named_parameters()``, each tensor flattened (C order) and
 concatenated; ``directions.npz`` stores that layout so sampling can check it against the model.
@@ -19,7 +20,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from losstopo.curvature.hessian import hessian_directions
 from losstopo.device import resolve_device
 from losstopo.io import InputFileError, load_npz, save_npz
 from losstopo.trained import load_trained
@@ -197,11 +197,16 @@ def compute_directions(
     elif kind == "random":
         directions = random_directions(model, k, run_seed, seed, normalize_1d)
     elif kind == "hessian":
+        from losstopo.curvature.hessian import direction_eigenpairs  # scipy.linalg: only this stage needs it
+
         objective = family.objective(model, hp, run_seed, device, torch.float64)
         combined = int(direction_seed(run_seed, seed).generate_state(1)[0])
-        directions, eigenvalues = hessian_directions(objective, k, seed=combined)
-        arrays["eigenvalues"] = np.asarray(eigenvalues, dtype=np.float64)
-        meta["eigenvalues"] = arrays["eigenvalues"].tolist()
+        eigen = direction_eigenpairs(objective, k, seed=combined)
+        directions = eigen.eigenvectors
+        # everything the Hessian stage needs to take these pairs instead of computing them again
+        arrays |= {"eigenvalues": eigen.eigenvalues, "residuals": eigen.residuals, "rayleigh": eigen.rayleigh}
+        meta["eigenvalues"] = eigen.eigenvalues.tolist()
+        meta["eigen"] = eigen.to_json()
     else:
         raise ValueError(f"landscape.directions must be 'random' or 'hessian', got {kind!r}")
     if "skipped_reason" not in meta:

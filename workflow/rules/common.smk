@@ -203,6 +203,18 @@ def direction_gpus(wildcards):
 
 
 @job_function
+def hessian_directions_input(wildcards):
+    """The unit's directions.npz when the Hessian stage takes its top eigenpairs from them
+    (Run.hessian_reuses_directions), else nothing: a change of the directions then reruns it, as it should."""
+    return [f"{R}/runs/{wildcards.unit}/directions.npz"] if run_of(wildcards).hessian_reuses_directions() else []
+
+
+def hessian_directions_option(wildcards, input):
+    """`losstopo hessian --directions FILE` when the job reads the directions (hessian_directions_input)."""
+    return f"--directions {shlex.quote(input.directions[0])}" if input.directions else ""
+
+
+@job_function
 def hessian_settings(wildcards):
     """The Hessian stage's options for this run's family, as losstopo.curvature.hessian.analyze takes them."""
     return as_json({key: value for key, value in run_of(wildcards).hessian.items() if key != "enabled"})
