@@ -12,6 +12,8 @@ rule directions:
         run_dir=subpath(input.model, parent=True),
     log:
         f"{UNIT_LOG_DIR}/directions.log",
+    benchmark:
+        f"{UNIT_LOG_DIR}/directions.benchmark.tsv"
     threads: 1
     resources:
         mem_mb=per_attempt(4000),
