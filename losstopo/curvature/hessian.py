@@ -19,7 +19,7 @@ import numpy as np
 import scipy.linalg
 import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
-from torch.func import grad, grad_and_value, jvp, vjp, vmap
+from torch.func import grad, grad_and_value, jvp, vmap
 from torch.overrides import TorchFunctionMode
 
 from losstopo.curvature.spectral_density import curves, draw, signed_log_density
@@ -40,11 +40,13 @@ class HessianOperator:
 
     The flat order is ``model.named_parameters()``, each tensor flattened and concatenated. The
     products run on the parameters' device and in their dtype (build the objective in float64 for
-    accurate spectra). ``mode="reverse"`` (default) differentiates the gradient once with
-    ``torch.func.vjp`` and keeps that graph, so each HVP is one backward pass (H is symmetric, so
-    v^T H = (H v)^T); ``mode="forward"`` is forward-over-reverse, ``jvp(grad(f))``, which keeps no
-    graph between calls but redoes the forward and backward pass for every product (measured 3-20x
-    slower per product on CPU, see docs/hessian.md).
+    accurate spectra). ``mode="reverse"`` (default) builds the gradient's graph once with
+    ``torch.autograd.grad(create_graph=True)`` and keeps it, so each HVP is one backward pass through it
+    (H is symmetric, so v^T H = (H v)^T; a batch of vectors is one batched backward pass). Plain autograd
+    rather than ``torch.func``: functorch's grad transforms import ``torch._dynamo`` (and sympy) on first
+    use, a CPU-second in every Hessian job. ``mode="forward"`` is forward-over-reverse, ``jvp(grad(f))``,
+    which keeps no graph between calls but redoes the forward and backward pass for every product
+    (measured 3-20x slower per product on CPU, see docs/hessian.md).
     """
 
     def __init__(self, objective: Objective, mode: str = "reverse"):
@@ -63,8 +65,12 @@ class HessianOperator:
         self._loss_fn = objective.loss_fn
         self.n_hvp = 0
         if mode == "reverse":
-            gradient, self._vjp, loss = vjp(grad_and_value(self._flat_loss), self.theta, has_aux=True)
-            self._hvp1 = lambda v: self._vjp(v)[0]
+            theta = self.theta.clone().requires_grad_(True)
+            with torch.enable_grad():
+                loss = self._flat_loss(theta)
+                (gradient,) = torch.autograd.grad(loss, theta, create_graph=True)
+            self._hvp1 = partial(self._backward, gradient, theta)
+            loss, gradient = loss.detach(), gradient.detach()
         elif mode == "forward":
             gradient, loss = grad_and_value(self._flat_loss)(self.theta)
             self._hvp1 = lambda v: jvp(grad(self._flat_loss), (self.theta,), (v,))[1]
@@ -78,13 +84,21 @@ class HessianOperator:
         parts = torch.split(flat, self.sizes)
         return self._loss_fn({n: t.view(s) for n, t, s in zip(self.names, parts, self.shapes)})
 
+    @staticmethod
+    def _backward(gradient: torch.Tensor, theta: torch.Tensor, v: torch.Tensor, batched: bool = False) -> torch.Tensor:
+        """H v = d(gradient . v)/d theta through the kept graph; ``batched``: v is (b, P), one pass for all."""
+        return torch.autograd.grad(gradient, theta, v, retain_graph=True, is_grads_batched=batched)[0].detach()
+
     def hvp(self, v: torch.Tensor) -> torch.Tensor:
-        """H v for one flat vector (P,) or a batch (b, P) of them (batched with ``torch.vmap``)."""
+        """H v for one flat vector (P,) or a batch (b, P) of them (batched: one batched backward pass in reverse
+        mode, ``torch.vmap`` in forward mode)."""
         if v.ndim == 1:
             self.n_hvp += 1
             return self._hvp1(v)
         self.n_hvp += v.shape[0]
-        return self._hvp1(v[0])[None] if v.shape[0] == 1 else vmap(self._hvp1)(v)
+        if v.shape[0] == 1:
+            return self._hvp1(v[0])[None]
+        return self._hvp1(v, batched=True) if self.mode == "reverse" else vmap(self._hvp1)(v)
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
         """H v with numpy in and out (float64), for scipy."""
