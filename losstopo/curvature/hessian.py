@@ -282,20 +282,13 @@ def hessian_directions(
     return result.eigenvectors, result.eigenvalues
 
 
-def direction_eigenpairs(
-    objective: Objective,
-    k: int,
-    *,
-    which: str = "LA",
-    tol: float = DEFAULT_EIG_TOL,
-    maxiter: int | None = None,
-    seed: int = 0,
-) -> EigenResult:
+def direction_eigenpairs(objective: Objective, k: int, **options: Any) -> EigenResult:
     """:func:`hessian_directions` with everything :func:`top_eigenpairs` measured (residuals, Rayleigh
     quotients, HVPs): the Hessian directions stage stores it, so the Hessian stage can take these pairs
-    instead of computing them again (:func:`eigenpairs_from_directions`). Eigenvectors are float64 unit
-    rows; RuntimeError when Lanczos does not converge."""
-    result = top_eigenpairs(objective, k, which=which, tol=tol, maxiter=maxiter, seed=seed)
+    instead of computing them again (:func:`eigenpairs_from_directions`). ``options``: keyword options of
+    :func:`top_eigenpairs` (``which``, ``tol``, ``maxiter``, ``seed``). Eigenvectors are float64 unit rows;
+    RuntimeError when Lanczos does not converge."""
+    result = top_eigenpairs(objective, k, **options)
     if not result.converged:
         raise RuntimeError(f"Hessian directions: {result.message}")
     result.eigenvectors = (result.eigenvectors / np.linalg.norm(result.eigenvectors, axis=1, keepdims=True)).astype(
