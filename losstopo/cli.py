@@ -70,19 +70,25 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 DEVICE_HELP = "auto (CUDA when a GPU is visible, else the CPU), cpu, cuda or cuda:N"
 
 
-def _profile_options(p: argparse.ArgumentParser) -> None:
+def _profile_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The profile's drawing options, each flag as ``--{prefix}name`` (``losstopo topology`` draws the profile
+    too, with ``prefix="profile-"``, beside its own ``--threshold``)."""
     _config_option(
         p,
-        "--threshold",
+        f"--{prefix}threshold",
         "profile",
         "threshold",
         "relative persistence (fraction of the loss range) below which basins are not drawn",
     )
-    _config_option(p, "--max-basins", "profile", "max_basins", "draw at most this many basins (the most persistent)")
-    _config_option(p, "--levels", "profile", "levels", "loss levels at which valley widths are computed")
-    p.add_argument("--scale", choices=("linear", "log"), default=default("profile", "scale"), help="loss axis")
-    p.add_argument("--cmap", default=default("profile", "cmap"), help="matplotlib colormap of the basins' mean loss")
-    p.add_argument("--title", default="", help="figure title")
+    _config_option(
+        p, f"--{prefix}max-basins", "profile", "max_basins", "draw at most this many basins (the most persistent)"
+    )
+    _config_option(p, f"--{prefix}levels", "profile", "levels", "loss levels at which valley widths are computed")
+    p.add_argument(f"--{prefix}scale", choices=("linear", "log"), default=default("profile", "scale"), help="loss axis")
+    p.add_argument(
+        f"--{prefix}cmap", default=default("profile", "cmap"), help="matplotlib colormap of the basins' mean loss"
+    )
+    p.add_argument(f"--{prefix}title", default="", help="figure title")
 
 
 def add_draws(p: argparse.ArgumentParser, what: str) -> None:
@@ -226,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-json", required=True, help="hessian.json to write")
     p.add_argument("--out-density", required=True, help="density .npz to write")
     p.add_argument("--out-plot", default=None, help="ESD plot .png to write")
+    p.add_argument(
+        "--directions",
+        default=None,
+        help="the run's Hessian directions.npz: take the top eigenpairs from it instead of computing them "
+        "(it must hold at least top_k pairs at the same eig_tol)",
+    )
     p.add_argument("--device", default=default("device"), help=DEVICE_HELP)
 
     p = command(
@@ -261,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
         "relative persistence threshold (fraction of the loss range) for the simplified metrics",
     )
     p.add_argument("--out-dir", required=True, help="folder to write the topology files into")
+    p.add_argument(
+        "--profile-svg", default=None, help="also draw the landscape's profile into this .svg (with --profile-png)"
+    )
+    p.add_argument(
+        "--profile-png", default=None, help="also draw the landscape's profile into this .png (with --profile-svg)"
+    )
+    _profile_options(p, prefix="profile-")
 
     p = command("profile", "topological landscape profile of one run (SVG and PNG)", "losstopo.topology.profile:main")
     p.add_argument("--topology-dir", required=True, help="folder written by 'losstopo topology'")
@@ -339,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="runs.csv to write")
     p.add_argument("--checkpoint-dirs", nargs="*", default=[], help="checkpoint folders (<run>/epoch~<e>)")
     p.add_argument("--checkpoints-out", default=None, help="checkpoints.csv to write (one row per checkpoint)")
+    p.add_argument(
+        "--spans-out",
+        default=None,
+        help="spans.csv to write: one row per run and span sampled (landscape.extra_spans), topology at that span",
+    )
 
     p = command("figures", "seaborn figures from runs.csv", "losstopo.summary.figures:main")
     p.add_argument("--runs", required=True, help="runs.csv")

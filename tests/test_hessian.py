@@ -357,3 +357,59 @@ def test_main_writes_json_density_and_plot(tmp_path):
     assert (tmp_path / "h" / "esd.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="config key 'hessian.trace.n': unknown key"):  # checked as the config is
         main(Namespace(**{**vars(args), "settings": {"trace": {"n": 3}}}))
+
+
+def test_main_takes_the_top_eigenpairs_of_hessian_directions(tmp_path):
+    """With --directions the stage reports the directions' own top pairs (no Lanczos here) and deflates the
+    trace by them; against a run that computes them itself: the same eigenvalues to the Lanczos tolerance."""
+    from argparse import Namespace
+
+    from losstopo.curvature.hessian import main
+    from losstopo.io import load_npz
+    from losstopo.landscape.directions import main as directions_main
+    from losstopo.training.train import run_training
+
+    hp = {"width": 6, "depth": 2, "n_collocation": 40, "n_initial": 16, "n_boundary": 8, "lbfgs_steps": 5}
+    run = tmp_path / "run"
+    run_training("pinn", hp, seed=0, out_dir=run, device="cpu")
+    landscape = {"directions": "hessian", "dim": 3}
+    directions_main(
+        Namespace(run_dir=str(run), landscape=landscape, out=str(run / "d.npz"), device="cpu", trajectory=None)
+    )
+    settings = {"top_k": 2, "trace": {"max_probes": 40}, "density": {"n_probes": 1, "lanczos_steps": 10, "n_grid": 10}}
+
+    def analyse(name, **extra):
+        out = {"out_json": str(tmp_path / f"{name}.json"), "out_density": str(tmp_path / f"{name}.npz")}
+        args = Namespace(run_dir=str(run), settings=dict(settings), out_plot=None, device="cpu", **out, **extra)
+        assert main(args) == 0
+        return load_json(out["out_json"])
+
+    own, reused = analyse("own"), analyse("reused", directions=str(run / "d.npz"))
+    stored = load_npz(run / "d.npz")
+    assert reused["top"]["eigenvalues"] == stored["eigenvalues"][:2].tolist()
+    assert reused["top"]["residuals"] == stored["residuals"][:2].tolist() and reused["top"]["converged"]
+    assert reused["n_hvp"]["top"] == 0 < own["n_hvp"]["top"] and "Hessian directions" in reused["top"]["message"]
+    np.testing.assert_allclose(reused["top"]["eigenvalues"], own["top"]["eigenvalues"], rtol=1e-4)
+    assert reused["trace"]["deflated"] == 2
+    np.testing.assert_allclose(reused["trace"]["deflated_part"], own["trace"]["deflated_part"], rtol=1e-4)
+
+    def refused(directions, **changed):
+        args = Namespace(
+            run_dir=str(run),
+            settings={**settings, **changed},
+            out_plot=None,
+            device="cpu",
+            out_json=str(tmp_path / "x.json"),
+            out_density=str(tmp_path / "x.npz"),
+            directions=directions,
+        )
+        with pytest.raises(ValueError) as err:
+            main(args)
+        return str(err.value)
+
+    assert "at tol 1e-05; the Hessian stage asks for 2 at tol 0.001" in refused(str(run / "d.npz"), eig_tol=1e-3)
+    assert "holds 3 eigenpairs" in refused(str(run / "d.npz"), top_k=4)
+    directions_main(
+        Namespace(run_dir=str(run), landscape={"dim": 2}, out=str(run / "random.npz"), device="cpu", trajectory=None)
+    )
+    assert "'random' directions hold no Hessian eigenpairs" in refused(str(run / "random.npz"))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from workflow_helpers import REPO, SNAKEMAKE, planned_jobs, snakemake, tiny_config, write_config
 
-from losstopo.io import load_npz
+from losstopo.io import load_json, load_npz
 from losstopo.sweep.families import get_family
 
 pytestmark = pytest.mark.slow
@@ -163,7 +163,29 @@ def test_runs_table_has_one_row_per_run_with_the_promised_columns(swept):
     assert set(runs["status"]) <= {"ok", "diverged"}
     assert (runs["n_minima"] >= 1).all()
     landscape = load_npz(swept / "results" / "runs" / "pinn" / "beta~1" / "seed~0" / "landscape.npz")
-    assert landscape["loss"].shape == (7, 7)
+    assert landscape["loss"].shape == (7, 7) and landscape["extra_loss"].shape == (1, 7, 7)
+
+
+def test_spans_table_has_each_final_model_at_every_span_it_was_sampled_at(swept):
+    runs = pd.read_csv(swept / "results" / "tables" / "runs.csv")
+    spans = pd.read_csv(swept / "results" / "tables" / "spans.csv")
+    assert set(spans.columns) == set(runs.columns) | {"span", "resolution"}
+    assert sorted(zip(spans["run_id"], spans["span"])) == [
+        ("pinn/beta~1/seed~0", 0.5),
+        ("pinn/beta~1/seed~0", 1.0),
+        ("pinn/beta~30/seed~0", 0.5),
+        ("pinn/beta~30/seed~0", 1.0),
+        ("resnet/seed~0", 0.5),
+        ("unet/seed~0", 0.5),
+    ]
+    own = spans[spans["span"] == 0.5].drop(columns=["span", "resolution"]).set_index("run_id").sort_index()
+    pd.testing.assert_frame_equal(own[runs.columns.drop("run_id")], runs.set_index("run_id").sort_index())
+    wide = spans[spans["span"] == 1.0].set_index("run_id")
+    for run_id, row in wide.iterrows():
+        summary = load_json(swept / "results" / "runs" / run_id / "topology" / "topology.json")["extra_spans"][0]
+        assert row["n_minima"] == summary["n_minima"] and row["landscape_span"] == 1.0 and row["resolution"] == 7
+    unit = load_npz(swept / "results" / "runs" / "pinn" / "beta~1" / "seed~0" / "epoch~1" / "landscape.npz")
+    assert "extra_loss" not in unit  # checkpoints are sampled at the family's span only
 
 
 def test_report_with_the_sweeps_config_and_a_clear_error_without_it(swept):
@@ -243,6 +265,7 @@ def _respelled(config: dict) -> dict:
     pinn["params"]["lr"] = 1  # the default 1.0, given as an int
     pinn["seeds"] = [float(s) for s in pinn["seeds"]]
     unet["checkpoints"] = [float(e) for e in unet["checkpoints"]]
+    pinn["landscape"]["extra_spans"] = ["1e0"]  # text to YAML 1.1, one number to the config
     config["landscape"]["span"] = "5e-1"
     config["hessian"]["top_k"] = 2.0
     config["hessian"]["trace"]["max_probes"] = 10.0
@@ -338,6 +361,39 @@ def test_changing_the_topology_threshold_reruns_topology_only(swept):
     finally:
         (swept / "sweep.yaml").write_text(original)
     assert {rule for rule, _ in jobs} == {"topology"} | SUMMARY_RULES
+
+
+def test_new_extra_spans_resample_only_the_final_models_of_that_family(swept):
+    original = (swept / "sweep.yaml").read_text()
+    config = tiny_config()
+    config["families"]["pinn"]["landscape"]["extra_spans"] = [1.0, 2.0]
+    try:
+        write_config(swept, config)
+        jobs = planned_jobs(swept)
+    finally:
+        (swept / "sweep.yaml").write_text(original)
+    final = {"pinn/beta~1/seed~0", "pinn/beta~30/seed~0"}
+    assert jobs == {(rule, run) for rule in ("sample", "topology") for run in final} | {
+        (rule, "") for rule in SUMMARY_RULES
+    }
+
+
+def test_hessian_directions_feed_the_hessian_stage_and_rerun_it_when_they_change(swept):
+    """With Hessian directions the Hessian job reads directions.npz (its top eigenpairs): switching to them
+    reruns directions, Hessian, sampling and topology of every PINN unit; nothing else of the PINN."""
+    original = (swept / "sweep.yaml").read_text()
+    config = tiny_config()
+    config["families"]["pinn"]["landscape"]["directions"] = "hessian"
+    try:
+        write_config(swept, config)
+        jobs = planned_jobs(swept)
+        out = snakemake(swept, "-n", "-p")
+    finally:
+        (swept / "sweep.yaml").write_text(original)
+    units = {f"pinn/beta~{b}/seed~0{epoch}" for b in (1, 30) for epoch in ("", "/epoch~1")}
+    assert jobs == {(rule, unit) for rule in UNIT_RULES for unit in units} | {(rule, "") for rule in SUMMARY_RULES}
+    hessian = [line for line in (out.stdout + out.stderr).splitlines() if "losstopo hessian" in line]
+    assert len(hessian) == 4 and all("--directions 'results/runs/pinn/" in line for line in hessian)
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,8 @@ TINY_UNET = {
 
 
 def tiny_config(betas=(1, 30), seeds=(0,), **extra) -> dict:
-    """A PINN beta sweep and one small UNet run, both with a checkpoint after their first epoch, and one
-    ResNet run whose training diverges."""
+    """A PINN beta sweep (its final models also sampled at span 1) and one small UNet run, both with a checkpoint
+    after their first epoch, and one ResNet run whose training diverges."""
     config = {
         "families": {
             "pinn": {
@@ -45,6 +45,7 @@ def tiny_config(betas=(1, 30), seeds=(0,), **extra) -> dict:
                 "sweep": {"beta": list(betas)},
                 "params": dict(TINY_PINN),
                 "checkpoints": [1],
+                "landscape": {"extra_spans": [1.0]},  # final models only: its checkpoints are sampled at 0.5
             },
             "unet": {"seeds": [0], "params": dict(TINY_UNET), "checkpoints": [1], "landscape": {"resolution": 5}},
             "resnet": {"seeds": [0], "params": dict(DIVERGING_RESNET), "landscape": {"resolution": 5}},

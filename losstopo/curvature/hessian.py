@@ -19,18 +19,19 @@ import numpy as np
 import scipy.linalg
 import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
-from torch.func import grad, grad_and_value, jvp, vjp, vmap
+from torch.func import grad, grad_and_value, jvp, vmap
 from torch.overrides import TorchFunctionMode
 
 from losstopo.curvature.spectral_density import curves, draw, signed_log_density
 from losstopo.device import resolve_device, resolve_dtype
-from losstopo.io import atomic_path, save_json, save_npz
+from losstopo.io import atomic_path, load_npz, save_json, save_npz
 from losstopo.objective import Objective, require_objective
 from losstopo.progress import Progress
 from losstopo.sweep.config import validate_block
+from losstopo.sweep.schema import default
 from losstopo.trained import load_trained
 
-DEFAULT_EIG_TOL = 1e-5
+DEFAULT_EIG_TOL = default("hessian", "eig_tol")  # 1e-5; Hessian directions use it too (docs/hessian.md)
 DENSE_MAX_PARAMS = 64
 EIG_HVP_BUDGET = 3000  # default cap on one eigsh call: maxiter = budget // (ncv - k) restarts
 
@@ -40,11 +41,13 @@ class HessianOperator:
 
     The flat order is ``model.named_parameters()``, each tensor flattened and concatenated. The
     products run on the parameters' device and in their dtype (build the objective in float64 for
-    accurate spectra). ``mode="reverse"`` (default) differentiates the gradient once with
-    ``torch.func.vjp`` and keeps that graph, so each HVP is one backward pass (H is symmetric, so
-    v^T H = (H v)^T); ``mode="forward"`` is forward-over-reverse, ``jvp(grad(f))``, which keeps no
-    graph between calls but redoes the forward and backward pass for every product (measured 3-20x
-    slower per product on CPU, see docs/hessian.md).
+    accurate spectra). ``mode="reverse"`` (default) builds the gradient's graph once with
+    ``torch.autograd.grad(create_graph=True)`` and keeps it, so each HVP is one backward pass through it
+    (H is symmetric, so v^T H = (H v)^T; a batch of vectors is one batched backward pass). Plain autograd
+    rather than ``torch.func``: functorch's grad transforms import ``torch._dynamo`` (and sympy) on first
+    use, a CPU-second in every Hessian job. ``mode="forward"`` is forward-over-reverse, ``jvp(grad(f))``,
+    which keeps no graph between calls but redoes the forward and backward pass for every product
+    (measured 3-20x slower per product on CPU, see docs/hessian.md).
     """
 
     def __init__(self, objective: Objective, mode: str = "reverse"):
@@ -63,8 +66,12 @@ class HessianOperator:
         self._loss_fn = objective.loss_fn
         self.n_hvp = 0
         if mode == "reverse":
-            gradient, self._vjp, loss = vjp(grad_and_value(self._flat_loss), self.theta, has_aux=True)
-            self._hvp1 = lambda v: self._vjp(v)[0]
+            theta = self.theta.clone().requires_grad_(True)
+            with torch.enable_grad():
+                loss = self._flat_loss(theta)
+                (gradient,) = torch.autograd.grad(loss, theta, create_graph=True)
+            self._hvp1 = partial(self._backward, gradient, theta)
+            loss, gradient = loss.detach(), gradient.detach()
         elif mode == "forward":
             gradient, loss = grad_and_value(self._flat_loss)(self.theta)
             self._hvp1 = lambda v: jvp(grad(self._flat_loss), (self.theta,), (v,))[1]
@@ -78,13 +85,21 @@ class HessianOperator:
         parts = torch.split(flat, self.sizes)
         return self._loss_fn({n: t.view(s) for n, t, s in zip(self.names, parts, self.shapes)})
 
+    @staticmethod
+    def _backward(gradient: torch.Tensor, theta: torch.Tensor, v: torch.Tensor, batched: bool = False) -> torch.Tensor:
+        """H v = d(gradient . v)/d theta through the kept graph; ``batched``: v is (b, P), one pass for all."""
+        return torch.autograd.grad(gradient, theta, v, retain_graph=True, is_grads_batched=batched)[0].detach()
+
     def hvp(self, v: torch.Tensor) -> torch.Tensor:
-        """H v for one flat vector (P,) or a batch (b, P) of them (batched with ``torch.vmap``)."""
+        """H v for one flat vector (P,) or a batch (b, P) of them (batched: one batched backward pass in reverse
+        mode, ``torch.vmap`` in forward mode)."""
         if v.ndim == 1:
             self.n_hvp += 1
             return self._hvp1(v)
         self.n_hvp += v.shape[0]
-        return self._hvp1(v[0])[None] if v.shape[0] == 1 else vmap(self._hvp1)(v)
+        if v.shape[0] == 1:
+            return self._hvp1(v[0])[None]
+        return self._hvp1(v, batched=True) if self.mode == "reverse" else vmap(self._hvp1)(v)
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
         """H v with numpy in and out (float64), for scipy."""
@@ -264,11 +279,61 @@ def hessian_directions(
     the largest-magnitude entry is positive. Raises RuntimeError when Lanczos does not converge,
     since a landscape on wrong directions would be silently wrong.
     """
-    result = top_eigenpairs(objective, k, which=which, tol=tol, maxiter=maxiter, seed=seed)
+    result = direction_eigenpairs(objective, k, which=which, tol=tol, maxiter=maxiter, seed=seed)
+    return result.eigenvectors, result.eigenvalues
+
+
+def direction_eigenpairs(objective: Objective, k: int, **options: Any) -> EigenResult:
+    """:func:`hessian_directions` with everything :func:`top_eigenpairs` measured (residuals, Rayleigh
+    quotients, HVPs): the Hessian directions stage stores it, so the Hessian stage can take these pairs
+    instead of computing them again (:func:`eigenpairs_from_directions`). ``options``: keyword options of
+    :func:`top_eigenpairs` (``which``, ``tol``, ``maxiter``, ``seed``). Eigenvectors are float64 unit rows;
+    RuntimeError when Lanczos does not converge."""
+    result = top_eigenpairs(objective, k, **options)
     if not result.converged:
         raise RuntimeError(f"Hessian directions: {result.message}")
-    vecs = result.eigenvectors / np.linalg.norm(result.eigenvectors, axis=1, keepdims=True)
-    return vecs.astype(np.float64), result.eigenvalues.astype(np.float64)
+    result.eigenvectors = (result.eigenvectors / np.linalg.norm(result.eigenvectors, axis=1, keepdims=True)).astype(
+        np.float64
+    )
+    result.eigenvalues = result.eigenvalues.astype(np.float64)
+    return result
+
+
+def eigenpairs_from_directions(data: dict[str, Any], k: int, tol: float, path: str | Path = "directions.npz"):
+    """The top ``k`` eigenpairs stored with Hessian directions (``losstopo directions``, landscape.directions
+    hessian; ``data`` as :func:`losstopo.io.load_npz` reads ``path``), as the :class:`EigenResult` that
+    :func:`top_eigenpairs` would give at tolerance ``tol``: the first k of the directions' pairs, each of
+    which met that tolerance. ``n_hvp`` is 0 (none spent here; ``message`` names the source and its HVPs).
+
+    None, so that the caller computes them, when the directions were skipped (a model with non-finite
+    parameters) or were written before they stored their eigenpairs. ValueError naming ``path`` for random
+    directions, fewer than k pairs, or pairs computed at another tolerance.
+    """
+    meta = data.get("metadata", {})
+    if meta.get("kind") != "hessian":
+        raise ValueError(f"{path}: {meta.get('kind')!r} directions hold no Hessian eigenpairs; compute them instead")
+    eigen = meta.get("eigen")
+    if "skipped_reason" in meta or eigen is None or not {"residuals", "rayleigh"} <= set(data):
+        return None
+    if len(data["eigenvalues"]) < k or eigen["tol"] != tol:
+        raise ValueError(
+            f"{path}: holds {len(data['eigenvalues'])} eigenpairs at tol {eigen['tol']:g}; the Hessian stage "
+            f"asks for {k} at tol {tol:g}"
+        )
+    return EigenResult(
+        np.asarray(data["eigenvalues"][:k], dtype=np.float64),
+        np.asarray(data["directions"][:k], dtype=np.float64),
+        np.asarray(data["residuals"][:k], dtype=np.float64),
+        np.asarray(data["rayleigh"][:k], dtype=np.float64),
+        k,
+        eigen["which"],
+        eigen["method"],
+        eigen["tol"],
+        True,
+        f"the first {k} of the {eigen['n_converged']} pairs of the Hessian directions ({path}, "
+        f"{eigen['n_hvp']} HVPs there): {eigen['message']}",
+        0,
+    )
 
 
 # --------------------------------------------------------------------------------------------- trace
@@ -631,6 +696,7 @@ def analyze(
     seed: int = 0,
     mode: str = "reverse",
     progress: bool = False,
+    top: EigenResult | None = None,
 ) -> tuple[dict[str, Any], DensityResult | None]:
     """Top / bottom eigenpairs, trace and spectral density of the objective's Hessian.
 
@@ -638,8 +704,11 @@ def analyze(
     (``None`` when ``density`` is off or the loss is not finite). ``trace`` and ``density`` take
     ``True``/``False`` or a dict of options for :func:`hutchinson_trace` / :func:`slq_density`; the
     trace's ``deflate`` option is a bool here (default true: deflate by every computed eigenpair, top and
-    bottom).
+    bottom). ``top``: the top ``top_k`` pairs, already computed at ``eig_tol`` (e.g.
+    :func:`eigenpairs_from_directions`), used instead of computing them (ValueError if the count differs).
     """
+    if top is not None and top.eigenvalues.size != top_k:
+        raise ValueError(f"given {top.eigenvalues.size} top eigenpairs, but top_k is {top_k}")
     trace_opts = _options("trace", trace, hutchinson_trace)
     deflate = trace_opts.pop("deflate", True) if trace_opts is not None else False
     density_opts = _options("density", density, slq_density)
@@ -689,7 +758,10 @@ def analyze(
     eig = {"tol": eig_tol, "maxiter": eig_maxiter, "ncv": eig_ncv}
     computed = []
     for key, k, which, s in (("top", top_k, "LA", seeds[0]), ("bottom", bottom_k, "SA", seeds[1])):
-        if k:
+        if key == "top" and top is not None:
+            computed.append(top)
+            report[key] = top.to_json()
+        elif k:
             computed.append(_timed(report, key, partial(top_eigenpairs, op, k, which=which, seed=s, **eig)))
             report[key] = computed[-1].to_json()
     if trace_opts is not None:
@@ -721,25 +793,21 @@ def plot_density(
 ) -> None:
     """Eigenvalue spectral density (PNG) over log10 |lambda|, positive and negative eigenvalues apart, each
     quadrature node broadened by its local spacing (``losstopo.curvature.spectral_density``), top eigenvalues marked."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend to pick
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.5), constrained_layout=True)
+    fig = Figure(figsize=(8, 3.5), layout="constrained")
+    axes = fig.subplots(1, 2)
     if dens is None:
         for ax in axes:
             ax.text(0.5, 0.5, "no spectral density computed", ha="center", va="center", transform=ax.transAxes)
     else:
         signed = signed_log_density(dens.nodes, dens.weights)
-        draw(axes, pd.DataFrame(curves(signed)), [signed])
+        draw(axes, curves(signed), [signed])
         for value in eigenvalues or []:
             axes[0 if value > 0 else 1].axvline(abs(value), color="C3", lw=0.8, ls="--")
     fig.suptitle(title, fontsize=9)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
 
 
 # `losstopo hessian --settings` keys beyond the config's hessian block: options of analyze() and the precision
@@ -752,10 +820,20 @@ def main(args) -> int:
     settings.pop("enabled", None)  # the workflow's switch, not an option of the analysis
     dtype = resolve_dtype(settings.pop("dtype", "float64"))
     device = resolve_device(args.device)
+    top = None
+    if getattr(args, "directions", None):  # the top eigenpairs of the Hessian directions, at the same tolerance
+        if dtype != torch.float64:
+            raise ValueError(f"--directions: Hessian directions are float64 eigenpairs, the settings ask for {dtype}")
+        top_k, tol = settings.get("top_k", 4), settings.get("eig_tol", DEFAULT_EIG_TOL)
+        top = eigenpairs_from_directions(load_npz(args.directions), top_k, tol, args.directions)
+        if top is None:
+            print(
+                f"hessian: {args.directions} holds no eigenpairs (skipped, or older): computing them", file=sys.stderr
+            )
     family, model, hp, seed, train_info = load_trained(args.run_dir, device)
     model = model.to(dtype)
     objective = family.objective(model, hp, seed, device, dtype)
-    report, dens = analyze(objective, progress=True, **settings)
+    report, dens = analyze(objective, progress=True, top=top, **settings)
     report["run_dir"] = str(args.run_dir)
     report["train_status"] = train_info.get("status")
     save_json(args.out_json, report)

@@ -80,7 +80,8 @@ def signed_log_density(nodes, weights, zero_tol_rel: float = ZERO_TOL_REL, n_gri
 
 
 def curves(density: SignedDensity, **labels) -> list[dict]:
-    """Long-format rows (``sign``, ``abs_eigenvalue``, ``density`` and ``labels``) for seaborn."""
+    """Long-format rows (``sign``, ``abs_eigenvalue``, ``density`` and ``labels``), one per grid point: the
+    input of :func:`draw`."""
     rows = []
     for sign, curve in (("λ > 0", density.positive), ("λ < 0", density.negative)):
         if curve is not None:
@@ -88,28 +89,37 @@ def curves(density: SignedDensity, **labels) -> list[dict]:
     return rows
 
 
-def draw(axes, data, masses: list[SignedDensity], hue: str | None = None, style: str | None = None) -> None:
-    """Both panels: ``axes`` = (positive, negative), ``data`` = concatenated ``curves`` rows (a DataFrame),
-    ``masses`` = every drawn density (their negative and near-zero masses go in the titles)."""
-    import seaborn as sns
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)))
 
+
+def draw(axes, rows: list[dict], masses: list[SignedDensity], hue: str | None = None, style: str | None = None) -> None:
+    """Both panels: ``axes`` = (positive, negative), ``rows`` = concatenated ``curves`` rows, ``masses`` = every
+    drawn density (their negative and near-zero masses go in the titles). One line per value of ``hue`` and
+    ``style`` (labels of the rows): colours from matplotlib's colour cycle by ``hue``, dashes by ``style``;
+    with ``hue``, the positive panel gets a legend (hue values, then style values). Plain matplotlib: the
+    Hessian stage draws one of these per model, and seaborn alone took a second to import."""
+    from matplotlib import rcParams
+    from matplotlib.lines import Line2D
+
+    colours = rcParams["axes.prop_cycle"].by_key()["color"]
+    hues = list(dict.fromkeys(row[hue] for row in rows)) if hue else [None]
+    styles = list(dict.fromkeys(row[style] for row in rows)) if style else [None]
+    lines: dict[tuple, list[dict]] = {}
+    for row in rows:
+        lines.setdefault((row["sign"], row[hue] if hue else None, row[style] if style else None), []).append(row)
     negative = max(d.mass_negative for d in masses)
     near_zero = max(d.near_zero for d in masses)
     for ax, sign in zip(axes, ("λ > 0", "λ < 0")):
-        part = data[data["sign"] == sign] if len(data) else data
-        if len(part):
-            sns.lineplot(
-                data=part,
-                x="abs_eigenvalue",
-                y="density",
-                hue=hue,
-                style=style,
-                units=style,
-                estimator=None,
-                ax=ax,
+        drawn = [(key, points) for key, points in lines.items() if key[0] == sign]
+        for (_, h, st), points in drawn:
+            ax.plot(
+                [p["abs_eigenvalue"] for p in points],
+                [p["density"] for p in points],
+                color=colours[hues.index(h) % len(colours)],
+                linestyle=LINESTYLES[styles.index(st) % len(LINESTYLES)],
                 linewidth=1,
-                legend=ax is axes[0] and hue is not None,
             )
+        if drawn:
             ax.set_xscale("log")
         else:
             ax.text(
@@ -123,5 +133,10 @@ def draw(axes, data, masses: list[SignedDensity], hue: str | None = None, style:
         ax.set_ylim(bottom=0)
         ax.set_xlabel("|Hessian eigenvalue| (log)")
         ax.set_ylabel("density per decade")
+    if hue:
+        handles = [Line2D([], [], color=colours[i % len(colours)], linewidth=1) for i in range(len(hues))]
+        handles += [Line2D([], [], color="0.3", linestyle=LINESTYLES[i % len(LINESTYLES)]) for i in range(len(styles))]
+        labels = [f"{hue} {h}" for h in hues] + ([f"{style} {st}" for st in styles] if style else [])
+        axes[0].legend(handles[: len(labels)], labels, fontsize=7)
     axes[0].set_title(f"λ > 0; mass at |λ| ≤ {ZERO_TOL_REL:g} max |λ| (not drawn): up to {near_zero:.2g}", fontsize=8)
     axes[1].set_title(f"λ < 0, at |λ|; negative mass up to {negative:.2g}", fontsize=8)

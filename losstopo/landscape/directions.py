@@ -1,7 +1,8 @@
 """Stage 2: the k directions in parameter space that span a landscape's subspace.
 
 Random directions (Li et al. 2018): a seeded Gaussian vector per direction, filter-normalised, then
-made mutually orthogonal. Hessian directions: the top-k eigenvectors from :mod:`losstopo.curvature.hessian`.
+made mutually orthogonal. Hessian directions: the top-k eigenvectors from :mod:`losstopo.curvature.hessian`,
+stored with their eigenvalues, residuals and Rayleigh quotients, which the Hessian stage can reuse.
 Trajectory directions (Li et al. 2018): the top-k principal components of the parameters along training
 (:mod:`losstopo.landscape.trajectory`), with the training path projected on them.
 
@@ -22,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from losstopo.curvature.hessian import hessian_directions
 from losstopo.device import resolve_device
 from losstopo.io import InputFileError, load_npz, save_npz
 from losstopo.landscape.trajectory import load_trajectory, pca_directions
@@ -183,8 +183,9 @@ class Directions:
 
     ``vectors`` (k, P) float64 in the flat layout; ``metadata``: kind, dim, seed, run_seed, normalize_1d,
     n_params, shapes, max_abs_cosine, and per kind the eigenvalues (Hessian) or the explained variance
-    ratio, training path and its epochs (trajectory), as ``directions.npz`` and ``landscape.npz`` record them;
-    ``arrays``: the same per-kind values as arrays (``eigenvalues`` (k,); ``training_path`` (T, k),
+    ratio, training path and its epochs (trajectory), as ``directions.npz`` and ``landscape.npz`` record them
+    (Hessian directions also the Lanczos report ``eigen``); ``arrays``: the same per-kind values as arrays
+    (``eigenvalues``, ``residuals``, ``rayleigh`` (k,); ``training_path`` (T, k),
     ``training_epochs`` (T,), ``explained_variance_ratio`` (k,)).
     """
 
@@ -268,9 +269,14 @@ def pick_directions(
     elif kind == "hessian":
         if objective is None:
             raise ValueError("Hessian directions need the objective (its loss and evaluation set)")
+        from losstopo.curvature.hessian import direction_eigenpairs  # scipy.linalg: only Hessian directions need it
+
         combined = int(direction_seed(run_seed, seed).generate_state(1)[0])
-        vectors, eigenvalues = hessian_directions(objective, k, seed=combined)
-        arrays["eigenvalues"] = np.asarray(eigenvalues, dtype=np.float64)
+        eigen = direction_eigenpairs(objective, k, seed=combined)
+        vectors = eigen.eigenvectors
+        # everything the Hessian stage needs to take these pairs instead of computing them again
+        arrays |= {"eigenvalues": eigen.eigenvalues, "residuals": eigen.residuals, "rayleigh": eigen.rayleigh}
+        meta["eigen"] = eigen.to_json()
     else:
         if trajectory is None:
             raise ValueError("trajectory directions need the trajectory: the states along training")

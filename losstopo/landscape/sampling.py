@@ -7,6 +7,10 @@ family's own ``Objective.batched_loss_fn`` where it supplies one (the PINN's fus
 plain loop (write each vector into the model, call the loss) is the reference and the fallback for
 models vmap cannot batch. See docs/sampling.md.
 
+``landscape.extra_spans`` samples the same grid (directions, resolution) at further spans in the same
+process; landscape.npz then also holds ``extra_spans`` (m,) and ``extra_loss`` (m, r, ..., r), whose
+topology the topology stage adds to topology.json (docs/sampling.md).
+
 ``landscape.sampling`` ``random`` or ``sobol`` evaluates scattered points instead (``losstopo.landscape.scatter``:
 the origin plus ``n_samples`` points in [-span, span]^k); their landscape.npz holds ``loss`` (N,) and
 ``points`` (N, k), and the topology stage builds a k-NN graph on them (docs/profile.md).
@@ -38,7 +42,7 @@ from losstopo.trained import load_trained
 log = logging.getLogger(__name__)
 
 # the landscape keys this stage fills with their schema defaults when a caller leaves them out
-SAMPLING_KEYS = ("resolution", "span", "precision", "batch_size", "method", "sampling", "n_samples")
+SAMPLING_KEYS = ("resolution", "span", "extra_spans", "precision", "batch_size", "method", "sampling", "n_samples")
 METHODS = ("batched", "loop")
 WARN_POINTS = 10_000_000
 CPU_BUDGET_BYTES = 32 * 2**20  # cache-scale chunks (measured fastest at one thread); fixed, so reproducible
@@ -282,7 +286,10 @@ def run_sampling(
 
     With ``shard = i`` only the i-th block of ``landscape.shard_points`` grid points is evaluated and
     ``out`` is a shard file (``loss`` flat, ``index_range``) for :func:`gather_shards`. The settings are
-    checked as the config's landscape block first (a ConfigError naming the key).
+    checked as the config's landscape block first (a ConfigError naming the key). With
+    ``landscape["extra_spans"]`` the same grid is also sampled at each of those spans (``extra_spans``,
+    ``extra_loss`` in ``out``); a ConfigError, before any evaluation, for scattered samples or a sharded
+    grid, a ValueError for a shard job.
     """
     landscape = validate_block("landscape", landscape)
     device = resolve_device(device)
@@ -291,6 +298,9 @@ def run_sampling(
     settings = resolve_settings(landscape, len(dirs["directions"]))
     dtype = resolve_dtype(settings["precision"])
     r, k = int(settings["resolution"]), settings["dim"]
+    extra_spans = [float(s) for s in settings["extra_spans"]]  # checked: positive, on an unsharded grid
+    if extra_spans and shard is not None:
+        raise ValueError(f"landscape.extra_spans {extra_spans} are sampled by the landscape's one job, not a shard job")
     if settings["sampling"] == "grid":
         axes, points, shape = grid_axes(k, r, float(settings["span"])), None, (r,) * k
         where = {"axes": axes}
@@ -327,10 +337,13 @@ def run_sampling(
     skip = dirs["metadata"].get("skipped_reason")
     if skip is None and not torch.isfinite(flat_parameters(model)).all():
         skip = "model parameters are not finite (diverged training)"
+    extra = {"extra_spans": np.array(extra_spans)} if extra_spans else {}
     if skip is not None:
         log.warning("skipping %s: %s", run_dir, skip)
         meta["skipped_reason"] = skip
-        save_npz(out, loss=np.full(shape, np.nan), **where, center_loss=np.float64(np.nan), metadata=meta)
+        if extra_spans:
+            extra["extra_loss"] = np.full((len(extra_spans), *shape), np.nan)
+        save_npz(out, loss=np.full(shape, np.nan), **where, center_loss=np.float64(np.nan), metadata=meta, **extra)
         return meta
     objective = family.objective(model, hp, seed, device, dtype)
     with torch.no_grad():
@@ -356,7 +369,21 @@ def run_sampling(
         "wall_time_s": result.wall_s,
         "points_per_s": result.loss.size / max(result.wall_s, 1e-12),
     }
-    save_npz(out, loss=result.loss.reshape(shape), **where, center_loss=np.float64(center), metadata=meta)
+    if extra_spans:  # the same grid at further spans: the same directions, resolution and chunks
+        spans = [
+            sample(
+                objective,
+                dirs["directions"],
+                grid_axes(k, r, span),
+                batch_size=batch,
+                method=settings["method"],
+                progress=progress,
+            )
+            for span in extra_spans
+        ]
+        extra["extra_loss"] = np.stack([part.loss.reshape(shape) for part in spans])
+        meta["extra_spans_wall_time_s"] = [part.wall_s for part in spans]
+    save_npz(out, loss=result.loss.reshape(shape), **where, center_loss=np.float64(center), metadata=meta, **extra)
     return meta
 
 
@@ -399,7 +426,11 @@ def main(args) -> int:
     else:
         print(
             f"sample {args.run_dir}: {meta['n_points']} points, {meta['method']}, batch {meta['batch_size']}, "
-            f"{meta['wall_time_s']:.2f} s ({meta['points_per_s']:.0f} points/s)",
+            f"{meta['wall_time_s']:.2f} s ({meta['points_per_s']:.0f} points/s)"
+            + "".join(
+                f"; span {span:g}: {wall:.2f} s"
+                for span, wall in zip(meta["landscape"]["extra_spans"], meta.get("extra_spans_wall_time_s", []))
+            ),
             file=sys.stderr,
         )
     return 0

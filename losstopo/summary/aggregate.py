@@ -4,6 +4,10 @@ One row per run. Columns: identity (``family``, ``run_id``, ``seed``, ``status``
 hyperparameter under its own name, the family's performance metrics, the topology metrics, and the
 landscape settings (``landscape_*``, ``topology_*``). A run whose landscape was skipped keeps its row,
 with the reason in ``landscape_skipped_reason``.
+
+``spans.csv`` has the same columns plus ``span`` and ``resolution``, one row per run and span: the run's
+own landscape, then each further span it was sampled at (``landscape.extra_spans``), with the topology
+columns (and ``landscape_span``) of that span.
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ COMMON_COLUMNS = [
 
 def _scalars(mapping: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if isinstance(v, (bool, int, float, str)) or v is None}
+
+
+def topology_columns(summary: dict[str, Any]) -> dict[str, Any]:
+    """The topology columns of a row: the scalar entries of a topology summary (topology.json, or one of
+    its ``extra_spans``), less the settings that have ``topology_*`` columns of their own."""
+    return {k: v for k, v in _scalars(summary).items() if k not in ("graph", "threshold", "span")}
 
 
 def hessian_columns(report: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +95,7 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     if is_checkpoint:
         row["epoch"] = train["epoch"]
     row.update({m: train["metrics"].get(m) for m in performance})
-    row.update({k: v for k, v in _scalars(topo).items() if k not in ("graph", "threshold")})
+    row.update(topology_columns(topo))
     if (run_dir / "hessian" / "hessian.json").exists():
         row.update(hessian_columns(load_json(run_dir / "hessian" / "hessian.json")))
     # the settings the stages used, as their outputs record them
@@ -99,6 +109,21 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     return row
 
 
+def span_rows(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The ``spans.csv`` rows of one run folder: its ``runs.csv`` row with ``span`` and ``resolution`` (the
+    landscape's own), then one per further span in topology.json's ``extra_spans``, whose topology columns
+    replace the row's (a column that span's summary lacks is left empty)."""
+    row = run_row(run_dir)
+    summary = load_json(Path(run_dir) / "topology" / "topology.json")
+    own = dict.fromkeys(topology_columns(summary))
+    head = {"family": row["family"], "run_id": row["run_id"]}
+    rows = [head | {"span": row["landscape_span"], "resolution": row["landscape_resolution"]} | row]
+    for entry in summary.get("extra_spans", []):
+        at_span = own | topology_columns(entry) | {"landscape_span": entry["span"]}
+        rows.append(head | {"span": entry["span"], "resolution": row["landscape_resolution"]} | row | at_span)
+    return rows
+
+
 def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
     """One ``run_row`` per folder; with no folder, a table of the columns every row has (a CSV header, so
     an empty ``checkpoints.csv`` still reads as a table)."""
@@ -106,14 +131,25 @@ def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=COMMON_COLUMNS)
 
 
+def collect_spans(run_dirs: list[str | Path]) -> pd.DataFrame:
+    """Every ``span_rows`` of the folders (run folders: checkpoints are sampled at one span)."""
+    rows = [row for d in run_dirs for row in span_rows(d)]
+    return (
+        pd.DataFrame(rows)
+        if rows
+        else pd.DataFrame(columns=["family", "run_id", "span", "resolution", *COMMON_COLUMNS[2:]])
+    )
+
+
 def main(args) -> int:
-    for dirs, out, what in (
-        (args.run_dirs, args.out, "runs"),
-        (args.checkpoint_dirs, args.checkpoints_out, "checkpoints"),
+    for dirs, out, what, build in (
+        (args.run_dirs, args.out, "runs", collect),
+        (args.checkpoint_dirs, args.checkpoints_out, "checkpoints", collect),
+        (args.run_dirs, args.spans_out, "rows (run, span)", collect_spans),
     ):
         if out is None:
             continue
-        table = collect(dirs)
+        table = build(dirs)
         save_csv(out, table)
         counts = table["status"].value_counts().to_dict() if len(table) else {}
         print(f"wrote {out}: {len(table)} {what}, status {counts}", flush=True)

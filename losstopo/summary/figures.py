@@ -195,7 +195,7 @@ def plot_density_overlay(frame: pd.DataFrame, keys: list[str]):
         rows += curves(signed, setting=setting, seed=str(row["seed"]))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     if masses:
-        draw(axes, pd.DataFrame(rows), masses, hue="setting", style="seed")
+        draw(axes, rows, masses, hue="setting", style="seed")
         if axes[0].get_legend() is not None:  # one legend for both panels, right of them
             handles, labels = axes[0].get_legend_handles_labels()
             axes[0].get_legend().remove()

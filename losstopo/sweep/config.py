@@ -20,7 +20,8 @@ import yaml
 from losstopo.sweep.families import FAMILY_MODULES, defaults, get_hparams
 from losstopo.sweep.memory import memory_problems
 from losstopo.sweep.plugin import FamilyError, FamilyTable, import_problems, read_table, resolve_module
-from losstopo.sweep.schema import load_schema, typed_value
+from losstopo.sweep.schema import default, load_schema, typed_value
+from losstopo.sweep.shards import shard_count
 
 SAFE_TEXT = re.compile(r"^[A-Za-z0-9_.+-]+$")
 _KEY = re.compile(r"config key '([^']*)'")  # the dotted key a problem message names
@@ -48,6 +49,16 @@ class Run:
     def checkpoint_ids(self) -> list[str]:
         """Ids of this run's checkpoint models, e.g. "unet/lr~0.01/seed~0/epoch~5"."""
         return [f"{self.run_id}/epoch~{epoch}" for epoch in self.checkpoints]
+
+    def hessian_reuses_directions(self) -> bool:
+        """Whether the Hessian stage takes its top eigenpairs from the unit's Hessian directions instead of
+        computing them again: they are the top ``landscape.dim`` pairs at the default Lanczos tolerance, so
+        with ``hessian.top_k`` at most that and ``hessian.eig_tol`` the default, its pairs are among them."""
+        return (
+            self.landscape.get("directions") == "hessian"
+            and 1 <= self.hessian.get("top_k", 0) <= self.landscape.get("dim", 0)
+            and self.hessian.get("eig_tol") == default("hessian", "eig_tol")
+        )
 
 
 def _with_defaults(validator_class):
@@ -324,6 +335,17 @@ def landscape_problems(landscape: dict, prefix: str = "landscape") -> list[str]:
         problems.append(
             f"config key '{prefix}.dim': {landscape['dim']} - a grid landscape has at most "
             f"{MAX_GRID_DIM} dimensions (use sampling random or sobol)"
+        )
+    extra = landscape.get("extra_spans", [])
+    if extra and (landscape["sampling"] != "grid" or shard_count(landscape) > 1):
+        problems.append(
+            f"config key '{prefix}.extra_spans': {extra} - extra spans need a grid landscape sampled by "
+            f"one job (sampling is {landscape['sampling']!r}, shard_points {landscape['shard_points']})"
+        )
+    if landscape["span"] in extra:
+        problems.append(
+            f"config key '{prefix}.extra_spans': {extra} repeats the landscape's own span "
+            f"{landscape['span']!r}, which is sampled anyway"
         )
     return problems
 

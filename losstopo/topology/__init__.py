@@ -6,7 +6,8 @@ the same on any graph, e.g. the ``knn_graph`` of scattered samples (``scattered_
 ``read_topology`` / ``load_topology`` are the stage's files. The topological landscape profile,
 shape distances and the TTK backend live in the ``profile``, ``distances`` and ``ttk`` modules.
 Semantics are documented in docs/topology.md and docs/profile.md. Names are imported on first use, so
-the numba-free modules (``records``: the stage's files read back and checked) cost no numba import.
+the numba-free modules (``records``: the stage's files read back and checked) cost no numba import and the
+topology stage does not pay for the shape distances' scipy.optimize.
 """
 
 from losstopo import lazy_exports

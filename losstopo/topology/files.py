@@ -3,7 +3,8 @@
 Input is a grid (``.npy``, or an ``.npz`` with ``loss``) or scattered samples (an ``.npz`` with
 ``points`` (N, n) and ``loss`` (N,)). Output, in one folder: ``persistence.csv`` (one row per pair),
 ``merge_tree_nodes.csv``, ``merge_tree_arcs.csv``, ``segmentation.npy`` (the arc of every sample) and
-``topology.json`` (the summary of ``losstopo.topology.summary``). docs/topology.md defines every column.
+``topology.json`` (the summary of ``losstopo.topology.summary``). A landscape.npz sampled at further spans
+(``landscape.extra_spans``) also holds ``extra_spans`` and ``extra_loss``. docs/topology.md defines every column.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from losstopo.io import (
     atomic_path,
     load_array,
     load_loss_array,
+    load_npz,
     save_csv,
     save_json,
 )
@@ -138,6 +140,25 @@ def load_topology(out_dir: str | os.PathLike, field) -> Topology:
         basin_size=pairs["basin_size"].to_numpy(np.int64),
     )
     return Topology(field=field, graph=files["summary"].get("graph", ""), tree=tree, pairs=pairs)
+
+
+def load_extra_spans(path: str | os.PathLike, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(spans (m,), losses (m, *loss.shape)) of the further spans a landscape.npz holds besides its own
+    (``landscape.extra_spans``, losstopo.landscape.sampling); both empty for any other input. InputFileError
+    when the two arrays do not match each other or the landscape's grid."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        return np.zeros(0), np.zeros((0, *loss.shape))
+    data = load_npz(path)
+    if "extra_spans" not in data and "extra_loss" not in data:
+        return np.zeros(0), np.zeros((0, *loss.shape))
+    spans, losses = np.asarray(data.get("extra_spans")), np.asarray(data.get("extra_loss"))
+    if spans.ndim != 1 or losses.shape != (spans.size, *loss.shape) or "points" in data:
+        raise InputFileError(
+            f"{path}: 'extra_spans' {spans.shape} and 'extra_loss' {losses.shape} do not match a grid 'loss' of "
+            f"shape {loss.shape} (expected (m,) and (m, {', '.join(map(str, loss.shape))}))"
+        )
+    return spans.astype(np.float64), losses
 
 
 def load_landscape_input(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:

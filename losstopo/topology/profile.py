@@ -358,17 +358,25 @@ def profile_of_run(topology_dir, landscape, **options) -> Profile:
     return profile_geometry(load_topology(topology_dir, loss), **options)
 
 
-def _options(args) -> dict:
-    return {"threshold": args.threshold, "max_basins": args.max_basins, "levels": args.levels, "scale": args.scale}
+def _options(args, prefix: str = "") -> dict:
+    """The geometry options of the command line's profile options (``--{prefix}threshold`` ...)."""
+    return {key: getattr(args, prefix + key) for key in ("threshold", "max_basins", "levels", "scale")}
+
+
+def draw_profile_files(topo: Topology, paths: dict[str, str | os.PathLike], args, prefix: str = "") -> Profile:
+    """Draw ``topo``'s profile into ``paths`` ({"svg": ..., "png": ...}) with the command line's profile
+    options, named ``--{prefix}threshold`` etc. (``losstopo profile``: no prefix; ``losstopo topology``:
+    ``profile_``), and say so on stdout."""
+    profile = profile_geometry(topo, **_options(args, prefix))
+    render_profile(profile, paths, getattr(args, prefix + "title") or "", getattr(args, prefix + "cmap"))
+    print(f"losstopo profile: {len(profile.valleys)} of {profile.n_basins} basins drawn -> {', '.join(paths.values())}")
+    return profile
 
 
 def main(args) -> int:
     """``losstopo profile``: profile.svg / profile.png of one run."""
-    profile = profile_of_run(args.topology_dir, args.landscape, **_options(args))
-    render_profile(profile, {"svg": args.out_svg, "png": args.out_png}, args.title or "", args.cmap)
-    print(
-        f"losstopo profile: {len(profile.valleys)} of {profile.n_basins} basins drawn -> {args.out_svg}, {args.out_png}"
-    )
+    loss, _ = load_landscape_input(args.landscape)
+    draw_profile_files(load_topology(args.topology_dir, loss), {"svg": args.out_svg, "png": args.out_png}, args)
     return 0
 
 

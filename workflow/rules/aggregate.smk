@@ -1,4 +1,5 @@
-# Stage 5: one table over all runs, and the figure set.
+# Stage 5: one table over all runs (runs.csv; checkpoints.csv; spans.csv: each run at every span sampled),
+# and the figure set.
 
 
 rule aggregate:
@@ -8,6 +9,7 @@ rule aggregate:
     output:
         runs=f"{R}/tables/runs.csv",
         checkpoints=f"{R}/tables/checkpoints.csv",
+        spans=f"{R}/tables/spans.csv",
     log:
         f"{R}/logs/aggregate.log",
     localrule: True
@@ -15,7 +17,7 @@ rule aggregate:
         "../../envs/losstopo.yaml"
     shell:
         "python -m losstopo aggregate --args-file {input.args:q} --out {output.runs:q}"
-        " --checkpoints-out {output.checkpoints:q} > {log:q} 2>&1"
+        " --checkpoints-out {output.checkpoints:q} --spans-out {output.spans:q} > {log:q} 2>&1"
 
 
 rule figures:

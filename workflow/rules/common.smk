@@ -200,7 +200,12 @@ def trajectory_option(wildcards):
 
 @job_function
 def landscape_settings(wildcards):
-    return as_json(run_of(wildcards).landscape)
+    """The unit's landscape settings. Extra spans are sampled for final models only, and an empty list is
+    left out, so a sweep without extra spans keeps the params (and outputs) it had before the key existed."""
+    landscape = dict(run_of(wildcards).landscape)
+    if not landscape["extra_spans"] or wildcards.unit not in RUNS:
+        del landscape["extra_spans"]
+    return as_json(landscape)
 
 
 @job_function
@@ -228,6 +233,18 @@ def checkpoint_dirs():
 def direction_gpus(wildcards):
     """GPUs of a directions job: Hessian directions run on the GPU, random ones need none."""
     return GPU_PER_JOB if run_of(wildcards).landscape["directions"] == "hessian" else 0
+
+
+@job_function
+def hessian_directions_input(wildcards):
+    """The unit's directions.npz when the Hessian stage takes its top eigenpairs from them
+    (Run.hessian_reuses_directions), else nothing: a change of the directions then reruns it, as it should."""
+    return [f"{R}/runs/{wildcards.unit}/directions.npz"] if run_of(wildcards).hessian_reuses_directions() else []
+
+
+def hessian_directions_option(wildcards, input):
+    """`losstopo hessian --directions FILE` when the job reads the directions (hessian_directions_input)."""
+    return f"--directions {shlex.quote(input.directions[0])}" if input.directions else ""
 
 
 @job_function
@@ -340,11 +357,14 @@ TOPOLOGY_OPTIONS = (
     f" --backend {CONFIG['topology']['backend']}"
     + ("" if CONFIG["topology"]["knn"] is None else f" --knn {CONFIG['topology']['knn']}")
 )
-PROFILE_OPTIONS = (
-    f"--threshold {CONFIG['profile']['threshold']} --max-basins {CONFIG['profile']['max_basins']}"
-    f" --levels {CONFIG['profile']['levels']} --scale {CONFIG['profile']['scale']}"
-    f" --cmap {shlex.quote(CONFIG['profile']['cmap'])}"
-)
+def profile_options(prefix=""):
+    """The profile block as options: `losstopo profile-grid`'s, or with prefix "profile-" `losstopo topology`'s."""
+    profile = CONFIG["profile"]
+    return (f"--{prefix}threshold {profile['threshold']} --{prefix}max-basins {profile['max_basins']}"
+            f" --{prefix}levels {profile['levels']} --{prefix}scale {profile['scale']}"
+            f" --{prefix}cmap {shlex.quote(profile['cmap'])}")
+
+
 # Report captions of the tables (workflow/report/<caption>.rst)
 TABLE_CAPTIONS = {"correlations": "correlations", "trends": "trends", "variability": "variability_table",
                   "transition": "transition", "invariance": "invariance", "invariance_summary": "invariance"}

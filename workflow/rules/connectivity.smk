@@ -21,6 +21,8 @@ rule connectivity:
         b=r"\d+",
     log:
         f"{R}/logs/connectivity/{{setting}}/seed~{{b}}.log",
+    benchmark:
+        f"{R}/logs/connectivity/{{setting}}/seed~{{b}}.benchmark.tsv"
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

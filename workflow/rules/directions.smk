@@ -14,6 +14,8 @@ rule directions:
         trajectory=trajectory_option,
     log:
         f"{UNIT_LOG_DIR}/directions.log",
+    benchmark:
+        f"{UNIT_LOG_DIR}/directions.benchmark.tsv"
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

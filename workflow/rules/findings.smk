@@ -81,6 +81,7 @@ rule findings_figures:
 rule findings_report:
     input:
         runs=f"{R}/tables/runs.csv",
+        spans=f"{R}/tables/spans.csv",
         tables=[f"{R}/tables/{name}.csv" for name in FINDINGS_TABLES + INVARIANCE_TABLES],
         figures=report_figures(),
     output:
@@ -98,5 +99,5 @@ rule findings_report:
         "../../envs/losstopo.yaml"
     shell:
         "python -m losstopo findings-report --runs {input.runs:q} --tables-dir {params.tables_dir:q} --out {output:q}"
-        " --alpha {params.alpha} --seed {params.seed} --bootstrap {params.bootstrap}"
+        " --spans {input.spans:q} --alpha {params.alpha} --seed {params.seed} --bootstrap {params.bootstrap}"
         " --permutations {params.permutations} --figures {input.figures:q} > {log:q} 2>&1"

@@ -12,7 +12,7 @@ rule profile_grid:
         png=report(f"{R}/figures/{{family}}/profiles.png", caption="../report/profile_grid.rst",
                    category="Landscape profiles", subcategory="The sweep's grid", labels={"family": "{family}"}),
     params:
-        options=PROFILE_OPTIONS,
+        options=profile_options(),
     wildcard_constraints:
         family=alternatives(FAMILIES),
     log:

@@ -1,6 +1,7 @@
-# Stage 4: per landscape, the merge tree, persistence diagram and summary metrics, and the topological
-# landscape profile drawn from them (paper 1). One job per analysed model: the profile takes a second,
-# and a job of its own per unit made the DAG of large sweeps a sixth larger (docs/cluster.md).
+# Stage 4: per landscape, the merge tree, persistence diagram and summary metrics (and those of each extra
+# span sampled), and the topological landscape profile drawn from them (paper 1). One job and one process
+# per analysed model: a job of its own per profile made the DAG of large sweeps a sixth larger
+# (docs/cluster.md), and a process of its own cost a second interpreter, its imports and a re-read of the files.
 
 
 rule topology:
@@ -16,7 +17,7 @@ rule topology:
                            subcategory="One per analysed model", labels={"model": "{unit}"}),
     params:
         options=TOPOLOGY_OPTIONS,
-        profile=PROFILE_OPTIONS,
+        profile=profile_options("profile-"),
         out_dir=subpath(output.summary, parent=True),
     log:
         f"{UNIT_LOG_DIR}/topology.log",
@@ -29,7 +30,6 @@ rule topology:
     conda:
         "../../envs/ttk.yaml" if CONFIG["topology"]["backend"] == "ttk" else "../../envs/losstopo.yaml"
     shell:
-        "python -m losstopo topology {input:q} {params.options} --out-dir {params.out_dir:q} > {log:q} 2>&1"
-        " && python -m losstopo profile --topology-dir {params.out_dir:q} --landscape {input:q}"
-        " --out-svg {output.profile_svg:q} --out-png {output.profile_png:q} {params.profile}"
-        " --title {wildcards.unit:q} >> {log:q} 2>&1"
+        "python -m losstopo topology {input:q} {params.options} --out-dir {params.out_dir:q}"
+        " --profile-svg {output.profile_svg:q} --profile-png {output.profile_png:q} {params.profile}"
+        " --profile-title {wildcards.unit:q} > {log:q} 2>&1"
