@@ -21,6 +21,7 @@ Writes under ``--out``:
   settings is reused, so an interrupted study resumes and a re-run only judges;
 - ``spans.csv``: one row per run, span and resolution, in the format of the workflow's tables/spans.csv;
 - ``invariance.csv``: the invariance spreads of every landscape (with ``span`` and ``resolution``);
+- ``verdicts.csv``: per family, claim, span and resolution, the verdict under the papers' convention and ours;
 - ``table.md``: the tables of docs/findings.md (landscape shape per span and resolution; every verdict).
 
 Cost, measured on the 2-core development machine (shared with other work, so CPU seconds, user + system): the
@@ -46,7 +47,7 @@ from losstopo import cli
 from losstopo.io import load_json, load_npz, read_csv_table, save_csv
 from losstopo.landscape.sampling import run_sampling
 from losstopo.summary.aggregate import span_rows
-from losstopo.summary.findings.spans import read_spans, section
+from losstopo.summary.findings.spans import read_spans, verdicts
 from losstopo.summary.invariance import measure, spreads, summarize_spreads
 from losstopo.summary.tables import read_runs
 
@@ -129,26 +130,47 @@ def shape_table(spans: pd.DataFrame, invariance: pd.DataFrame, tolerance: float)
     return lines
 
 
+SHORT = {"supported": "S", "contradicted": "C", "inconclusive": "i", "too few to conclude": "f", "—": "·"}
+
+
+def verdict_table(table: pd.DataFrame) -> list[str]:
+    """Markdown: one row per claim, one column per span; each cell the verdicts at every resolution (ascending,
+    separated by spaces), each as papers' convention/ours simplified in one letter each (``SHORT``); the last
+    column says whether the claim gets the same verdicts at every span and resolution."""
+    spans, resolutions = sorted(set(table["span"])), sorted(set(table["resolution"]))
+    letter = {v: SHORT.get(v, "-") for v in set(table["papers"]) | set(table["ours_simplified"])}
+    head = [f"span {s:g} (r {'/'.join(f'{r:g}' for r in resolutions)})" for s in spans]
+    lines = ["| claim (paper) | " + " | ".join(head) + " | stable |", "| --- |" + " --- |" * (len(head) + 1)]
+    for claim, rows in table.groupby("claim", sort=False):
+        at = {(r.span, r.resolution): letter[r.papers] + letter[r.ours_simplified] for r in rows.itertuples()}
+        cells = [" ".join(at.get((s, r), "?") for r in resolutions) for s in spans]
+        lines.append(f"| {claim} | " + " | ".join(cells) + f" | {'yes' if len(set(at.values())) == 1 else 'no'} |")
+    legend = ", ".join(f"{code} {verdict}" for verdict, code in SHORT.items() if verdict != "—")
+    return lines + ["", f"Each pair: papers' convention, ours simplified; {legend}, · no such metric, - not judged."]
+
+
 def judge_all(args) -> None:
     """table.md from the cached spans.csv and invariance.csv: the landscape shape per span and resolution, then
-    the verdicts per span as ``losstopo findings-report --spans`` writes them (the package's own code)."""
+    the verdicts per span as ``losstopo findings-report --spans`` judges them (the package's own code)."""
     spans = read_spans(args.out / "spans.csv")
     spans = spans[spans["family"] == args.family]
     invariance = read_csv_table(args.out / "invariance.csv")
     if args.betas:
         spans = spans[np.isin(spans["beta"].astype(float), args.betas)]
         invariance = invariance[invariance["run_id"].isin(set(spans["run_id"]))]
+    table = verdicts(spans, args.alpha, args.seed, args.bootstrap, args.permutations)
     suffix = "" if not args.betas else "_beta_" + "_".join(f"{b:g}" for b in args.betas)
+    save_csv(args.out / f"verdicts{suffix}.csv", table)
     betas = ", ".join(f"{b:g}" for b in sorted(spans["beta"].astype(float).unique()))
     text = [
         f"{args.family}: {spans['run_id'].nunique()} runs, beta in {{{betas}}}",
         "",
         *shape_table(spans, invariance, args.tolerance),
         "",
-        *section(spans, args.alpha, args.seed, args.bootstrap, args.permutations),
+        *verdict_table(table),
     ]
     (args.out / f"table{suffix}.md").write_text("\n".join(text) + "\n")
-    print(f"wrote {args.out}/table{suffix}.md", flush=True)
+    print(f"wrote {args.out}/verdicts{suffix}.csv and table{suffix}.md", flush=True)
 
 
 def main() -> None:

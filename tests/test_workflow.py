@@ -183,7 +183,7 @@ def test_spans_table_has_each_final_model_at_every_span_it_was_sampled_at(swept)
     wide = spans[spans["span"] == 1.0].set_index("run_id")
     for run_id, row in wide.iterrows():
         summary = load_json(swept / "results" / "runs" / run_id / "topology" / "topology.json")["extra_spans"][0]
-        assert row["n_minima"] == summary["n_minima"] and row["landscape_span"] == 1.0 and row["resolution"] == 7
+        assert row["n_minima"] == summary["n_minima"] and row["landscape_span"] == 0.5 and row["resolution"] == 7
     unit = load_npz(swept / "results" / "runs" / "pinn" / "beta~1" / "seed~0" / "epoch~1" / "landscape.npz")
     assert "extra_loss" not in unit  # checkpoints are sampled at the family's span only
 

@@ -7,7 +7,7 @@ with the reason in ``landscape_skipped_reason``.
 
 ``spans.csv`` has the same columns plus ``span`` and ``resolution``, one row per run and span: the run's
 own landscape, then each further span it was sampled at (``landscape.extra_spans``), with the topology
-columns (and ``landscape_span``) of that span.
+columns of that span; ``landscape_span`` stays the run's own span (``span`` is the one sampled).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def span_rows(run_dir: str | Path) -> list[dict[str, Any]]:
     head = {"family": row["family"], "run_id": row["run_id"]}
     rows = [head | {"span": row["landscape_span"], "resolution": row["landscape_resolution"]} | row]
     for entry in summary.get("extra_spans", []):
-        at_span = own | topology_columns(entry) | {"landscape_span": entry["span"]}
+        at_span = own | topology_columns(entry)
         rows.append(head | {"span": entry["span"], "resolution": row["landscape_resolution"]} | row | at_span)
     return rows
 
