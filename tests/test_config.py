@@ -137,6 +137,22 @@ def test_family_hessian_override(base):
     assert "'families.pinn.hessian.top_k'" in _error(base)
 
 
+@pytest.mark.parametrize(
+    "hessian, reuses",
+    [
+        ({"top_k": 2}, True),
+        ({"top_k": 4}, False),  # more pairs than the 3 directions hold
+        ({"top_k": 2, "eig_tol": 1e-3}, False),  # pairs at another tolerance
+        ({"top_k": 2, "precision": "float32"}, False),  # directions' pairs are float64
+    ],
+)
+def test_the_hessian_stage_reuses_hessian_directions_only_when_they_hold_its_pairs(base, hessian, reuses):
+    base["families"]["pinn"]["landscape"] = {"directions": "hessian", "dim": 3}
+    base["families"]["pinn"]["hessian"] = hessian
+    run = next(iter(expand_runs(validate_config(base)).values()))
+    assert run.hessian_reuses_directions() is reuses
+
+
 def test_paper_config_validates():
     runs = expand_runs(load_config_file(REPO / "config" / "paper.yaml"))
     assert any(run.landscape["dim"] == 4 and run.landscape["resolution"] == 41 for run in runs.values())

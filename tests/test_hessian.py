@@ -409,6 +409,7 @@ def test_main_takes_the_top_eigenpairs_of_hessian_directions(tmp_path):
 
     assert "at tol 1e-05; the Hessian stage asks for 2 at tol 0.001" in refused(str(run / "d.npz"), eig_tol=1e-3)
     assert "holds 3 eigenpairs" in refused(str(run / "d.npz"), top_k=4)
+    assert "hessian.precision asks for torch.float32" in refused(str(run / "d.npz"), precision="float32")
     directions_main(
         Namespace(run_dir=str(run), landscape={"dim": 2}, out=str(run / "random.npz"), device="cpu", trajectory=None)
     )

@@ -46,7 +46,9 @@ def test_extra_spans_are_the_landscapes_sampled_at_those_spans(run, tmp_path):
     assert not np.array_equal(data["extra_loss"][0], data["extra_loss"][1])
 
 
-@pytest.mark.parametrize("change, message", [({"shard_points": 10}, "sampled by one job"), ({"sampling": "sobol"}, "sobol")])
+@pytest.mark.parametrize(
+    "change, message", [({"shard_points": 10}, "sampled by one job"), ({"sampling": "sobol"}, "sobol")]
+)
 def test_extra_spans_need_an_unsharded_grid(run, tmp_path, change, message):
     landscape = {**LANDSCAPE, "extra_spans": [1.0], **change}
     with pytest.raises(ValueError, match=message):

@@ -810,20 +810,22 @@ def plot_density(
         fig.savefig(tmp, format="png", dpi=120)
 
 
-# `losstopo hessian --settings` keys beyond the config's hessian block: options of analyze() and the precision
-CLI_ONLY_SETTINGS = ("dtype", "eig_maxiter", "eig_ncv", "mode")
+# `losstopo hessian --settings` keys beyond the config's hessian block: options of analyze()
+CLI_ONLY_SETTINGS = ("eig_maxiter", "eig_ncv", "mode")
 
 
 def main(args) -> int:
     """``losstopo hessian``: analyse one trained run; write hessian.json, the density .npz and its plot."""
     settings = validate_block("hessian", args.settings, extra=CLI_ONLY_SETTINGS)
     settings.pop("enabled", None)  # the workflow's switch, not an option of the analysis
-    dtype = resolve_dtype(settings.pop("dtype", "float64"))
+    dtype = resolve_dtype(settings.pop("precision", "float64"))
     device = resolve_device(args.device)
     top = None
     if getattr(args, "directions", None):  # the top eigenpairs of the Hessian directions, at the same tolerance
         if dtype != torch.float64:
-            raise ValueError(f"--directions: Hessian directions are float64 eigenpairs, the settings ask for {dtype}")
+            raise ValueError(
+                f"--directions: Hessian directions are float64 eigenpairs, hessian.precision asks for {dtype}"
+            )
         top_k, tol = settings.get("top_k", 4), settings.get("eig_tol", DEFAULT_EIG_TOL)
         top = eigenpairs_from_directions(load_npz(args.directions), top_k, tol, args.directions)
         if top is None:

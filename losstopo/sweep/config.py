@@ -52,12 +52,14 @@ class Run:
 
     def hessian_reuses_directions(self) -> bool:
         """Whether the Hessian stage takes its top eigenpairs from the unit's Hessian directions instead of
-        computing them again: they are the top ``landscape.dim`` pairs at the default Lanczos tolerance, so
-        with ``hessian.top_k`` at most that and ``hessian.eig_tol`` the default, its pairs are among them."""
+        computing them again: they are the top ``landscape.dim`` float64 pairs at the default Lanczos tolerance,
+        so with ``hessian.top_k`` at most that, ``hessian.eig_tol`` the default and ``hessian.precision``
+        float64, its pairs are among them."""
         return (
             self.landscape.get("directions") == "hessian"
             and 1 <= self.hessian.get("top_k", 0) <= self.landscape.get("dim", 0)
             and self.hessian.get("eig_tol") == default("hessian", "eig_tol")
+            and self.hessian.get("precision", "float64") == "float64"
         )
 
 
