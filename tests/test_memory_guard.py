@@ -106,3 +106,14 @@ def test_the_topology_estimate_covers_the_measured_peak_of_the_job(tmp_path):
     hessian = {"enabled": False}
     estimate = stage_memory({"sampling": "grid", "dim": 2, "resolution": r, "shard_points": None}, None, hessian)
     assert peak <= estimate["topology"][0] <= 3 * peak, (peak / 2**20, estimate["topology"][0] / 2**20)
+
+
+def test_extra_spans_are_charged_to_the_sample_and_topology_jobs():
+    from losstopo.sweep.memory import stage_memory
+    from losstopo.sweep.schema import landscape_defaults
+
+    grid = landscape_defaults() | {"dim": 3, "resolution": 101, "span": 0.5}
+    hessian = {"enabled": False}
+    alone, wider = stage_memory(grid, None, hessian), stage_memory(grid | {"extra_spans": [0.2, 1.0]}, None, hessian)
+    for job in ("sample", "topology"):
+        assert wider[job][0] - alone[job][0] == 2 * 8 * 101**3 and "2 extra span grid(s)" in wider[job][2]

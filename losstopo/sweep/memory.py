@@ -47,15 +47,18 @@ def stage_memory(
         n = float(landscape["resolution"]) ** dim
         per_job = n if shard_count(landscape) == 1 else float(landscape["shard_points"])
         shards = "" if per_job == n else f" (a shard of landscape.shard_points {landscape['shard_points']})"
+        # landscape.extra_spans: both jobs also hold the further spans' losses (float64), one grid each
+        extra = len(landscape.get("extra_spans", []))
+        spans = f", plus {extra} extra span grid(s) at 8 bytes" if extra else ""
         out["sample"] = (
-            BASE_BYTES + SAMPLE_BYTES * per_job,
+            BASE_BYTES + SAMPLE_BYTES * per_job + 8 * extra * n,
             "resolution",
-            f"{per_job:.3g} points{shards} at {SAMPLE_BYTES} bytes",
+            f"{per_job:.3g} points{shards} at {SAMPLE_BYTES} bytes{spans}",
         )
         out["topology"] = (
-            BASE_BYTES + GRID_BYTES * n,
+            BASE_BYTES + GRID_BYTES * n + 8 * extra * n,
             "resolution",
-            f"a {landscape['resolution']}^{dim} grid, {n:.3g} samples at {GRID_BYTES} bytes",
+            f"a {landscape['resolution']}^{dim} grid, {n:.3g} samples at {GRID_BYTES} bytes{spans}",
         )
     else:
         n = float(landscape["n_samples"]) + 1
