@@ -53,6 +53,7 @@ def test_failed_and_missing_runs_keep_their_reason(results):
     assert made["missing"][0] not in units
     assert len([u for u in data["units"] if u["epoch"] is None]) == len(made["runs"])
     assert data["families"]["pinn"]["metrics"][:2] == ["rel_l2_error", "final_loss"]  # performance first
+    assert data["families"]["pinn"]["better"] == {"rel_l2_error": "lower", "final_loss": "lower"}
 
 
 def test_an_unreadable_run_json_is_listed_with_its_reason(browser, results, tmp_path):
@@ -260,6 +261,8 @@ def test_screenshot_has_one_coloured_square_per_unit_with_a_value(browser, resul
             expected += math.isfinite(value)
     page, errors, _ = open_page(browser, out / "explorer.html")
     page.select_option("#metric", "rel_l2_error")
+    assert page.locator("#metric option[value='rel_l2_error']").inner_text() == "rel_l2_error (lower is better)"
+    assert page.locator("#metric option[value='n_minima']").inner_text() == "n_minima"
     image = np.asarray(Image.open(io.BytesIO(page.locator("#map svg").screenshot())).convert("RGB")).astype(int)
     saturated = image.max(axis=2) - image.min(axis=2) > 60  # viridis colours; greys, black and white are not
     _, n_coloured = ndimage.label(saturated)

@@ -256,6 +256,10 @@ def objective(model, hp, seed, device, dtype):
         ("lambda out: out.square()", "the loss of objective() returned (4, 1), expected a scalar tensor"),
         ("lambda out: out.sum() * float('nan')", "the loss of objective() is nan at the freshly built model"),
         ("lambda out: 0.5", "the loss of objective() returned float, expected a scalar tensor"),
+        (
+            "lambda out: (out + torch.rand_like(out)).mean()",
+            "objective(): the objective is not deterministic: evaluating it draws random numbers",
+        ),
     ],
 )
 def test_a_loss_that_is_no_finite_scalar_stops_the_train_job_before_training(tmp_path, loss, words):

@@ -32,7 +32,7 @@ def example(tmp_path_factory):
 
 
 def test_the_example_family_runs_end_to_end(example):
-    results = example / "results"
+    results = example / "results" / "sequence_cnn"  # the config's results: folder
     runs = pd.read_csv(results / "tables" / "runs.csv")
     assert sorted(runs["run_id"]) == sorted(RUN_IDS) and (runs["status"] == "ok").all()
     assert runs["auc"].between(0, 1).all() and runs["brier"].between(0, 1).all() and (runs["test_loss"] > 0).all()

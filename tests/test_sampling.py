@@ -191,6 +191,21 @@ def test_auto_batch_size_is_deterministic_on_cpu(trained):
     assert b == min(smp.MAX_BATCH, smp.CPU_BUDGET_BYTES // per_point)
 
 
+def test_an_objective_without_a_memory_hint_is_sampled_with_a_warning_naming_it(caplog):
+    """No silent cliff: without metadata['bytes_per_eval'] a CPU chunk is one point; the log says why and how."""
+    lin = torch.nn.Linear(3, 1).double()
+    x = torch.randn(10, 3, dtype=torch.float64)
+    obj = Objective(model=lin, loss_fn=lambda params: (torch.func.functional_call(lin, params, (x,)) ** 2).mean())
+    with caplog.at_level("WARNING", logger=smp.log.name):
+        batch = smp.auto_batch_size(obj, 4, torch.device("cpu"), torch.float64)
+    assert batch == 1 and "no metadata['bytes_per_eval']" in caplog.text and "landscape.batch_size" in caplog.text
+    caplog.clear()
+    obj.metadata["bytes_per_eval"] = 10 * 8
+    with caplog.at_level("WARNING", logger=smp.log.name):
+        assert smp.auto_batch_size(obj, 4, torch.device("cpu"), torch.float64) > 1000
+    assert caplog.text == ""
+
+
 def test_vmap_failure_falls_back_to_the_loop():
     lin = torch.nn.Linear(3, 1).double()
     x = torch.randn(10, 3, dtype=torch.float64)

@@ -152,4 +152,6 @@ def objective(model: nn.Module, hp: dict, seed: int, device: torch.device, dtype
     def loss_fn(params: dict[str, torch.Tensor]) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(torch.func.functional_call(net, params, (x,)), y)
 
-    return Objective(net, loss_fn, {"loss": "binary cross-entropy", "eval_size": len(y)})
+    # the memory of one evaluation, which sizes the sampler's batches: both convolutions' activations, a few copies
+    memory = 4 * len(y) * hp["channels"] * hp["seq_len"] * x.element_size()
+    return Objective(net, loss_fn, {"loss": "binary cross-entropy", "eval_size": len(y), "bytes_per_eval": memory})

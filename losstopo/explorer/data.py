@@ -392,13 +392,27 @@ def metric_order(family: str, names: list[str], recorded: list[str] | None = Non
     return lead + sorted(n for n in names if n not in lead)
 
 
+def directions_of(info: dict[str, Any]) -> dict[str, str]:
+    """``{metric: "higher" | "lower"}``: the direction that is better of each performance metric, as run.json
+    records it (``performance``), else, for results of an older version, the family registry's; {} for a family
+    this version does not know."""
+    recorded = info.get("performance")
+    if isinstance(recorded, dict):
+        return {str(m): str(d) for m, d in recorded.items() if d in ("higher", "lower")}
+    try:
+        return dict(performance_metrics(info["family"]))
+    except ValueError:
+        return {}
+
+
 def _sort_key(value: Any) -> tuple:
     return (0, value, "") if isinstance(value, (int, float)) and not isinstance(value, bool) else (1, 0, str(value))
 
 
 def collect(results: str | Path, link_base: str | Path | None = None) -> dict[str, Any]:
     """The explorer's data for one results folder: ``families`` (swept keys and their values, seeds,
-    metric names), ``units`` (light records), ``details`` (per unit id), ``connectivity`` (pairs).
+    metric names, ``better``: the direction that is better of each performance metric), ``units`` (light
+    records), ``details`` (per unit id), ``connectivity`` (pairs).
     File links are relative to ``link_base`` (the page's folder; default ``results``).
 
     Raises InputFileError when ``results/runs`` does not exist."""
@@ -408,6 +422,7 @@ def collect(results: str | Path, link_base: str | Path | None = None) -> dict[st
         raise InputFileError(f"{results}: no runs/ folder: not a losstopo results folder")
     units, details = [], {}
     performance: dict[str, list[str]] = {}  # family -> its performance metrics, from run.json (no family module)
+    better: dict[str, dict[str, str]] = {}  # family -> {metric: "higher" | "lower"}, the direction that is better
     for run_json in sorted((results / "runs").rglob("run.json")):
         try:
             info = load_json(run_json)
@@ -426,6 +441,7 @@ def collect(results: str | Path, link_base: str | Path | None = None) -> dict[st
             )
             continue
         performance.setdefault(info["family"], list(info.get("performance_order") or info.get("performance") or []))
+        better.setdefault(info["family"], directions_of(info))
         unit_dirs = [(run_json.parent, None)] + sorted(
             ((d, int(d.name.split("~", 1)[1])) for d in run_json.parent.glob("epoch~*") if d.is_dir()),
             key=lambda item: item[1],
@@ -464,4 +480,5 @@ def collect(results: str | Path, link_base: str | Path | None = None) -> dict[st
             sorted(fam["epochs"]),
             metric_order(name, list(fam["metrics"]), performance.get(name)),
         )
+        fam["better"] = {m: d for m, d in better.get(name, {}).items() if m in fam["metrics"]}
     return {"results": str(results), "families": families, "units": units, "details": details, "connectivity": pairs}

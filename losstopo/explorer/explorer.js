@@ -107,10 +107,10 @@ function polyline(f, xs, ys, attrs) {
 const famUnits = () => D.units.filter(u => u.family === S.family);
 const finals = () => famUnits().filter(u => u.epoch === null);
 const fam = () => D.families[S.family];
-function options(select, values, current, none) {
+function options(select, values, current, none, labelOf) {
   select.innerHTML = "";
   if (none) el("option", { value: "" }, select, "(none)");
-  for (const v of values) el("option", { value: v }, select, v);
+  for (const v of values) el("option", { value: v }, select, labelOf ? labelOf(v) : v);
   select.value = current === null || current === undefined ? "" : current;
 }
 function initFamily() {
@@ -131,9 +131,10 @@ function controls() {
   options(document.getElementById("xkey"), keys, S.xKey, true);
   options(document.getElementById("ykey"), keys, S.yKey, true);
   options(document.getElementById("facet"), keys, S.facet, true);
-  options(document.getElementById("metric"), f.metrics, S.metric);
-  options(document.getElementById("sx"), f.metrics, S.sx);
-  options(document.getElementById("sy"), f.metrics, S.sy);
+  const better = m => (f.better || {})[m] ? `${m} (${f.better[m]} is better)` : m;  // performance metrics
+  options(document.getElementById("metric"), f.metrics, S.metric, false, better);
+  options(document.getElementById("sx"), f.metrics, S.sx, false, better);
+  options(document.getElementById("sy"), f.metrics, S.sy, false, better);
   const sel = document.getElementById("selectors"); sel.innerHTML = "";
   for (const k of keys.filter(k => ![S.xKey, S.yKey, S.facet].includes(k))) {
     if (!(k in S.fixed)) S.fixed[k] = f.values[k][0];

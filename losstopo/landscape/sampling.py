@@ -75,14 +75,24 @@ def auto_batch_size(objective: Objective, n_params: int, device: torch.device, d
 
     The budget is half the free GPU memory on CUDA, and the fixed CPU_BUDGET_BYTES on the CPU.
     """
-    per_point = int(objective.metadata.get("bytes_per_eval", FALLBACK_BYTES_PER_EVAL))
+    hint = objective.metadata.get("bytes_per_eval")
+    per_point = int(FALLBACK_BYTES_PER_EVAL if hint is None else hint)
     per_point += 2 * n_params * torch.finfo(dtype).bits // 8  # the parameter vector and its unflattened view
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget = GPU_FREE_FRACTION * free
     else:
         budget = CPU_BUDGET_BYTES
-    return int(min(MAX_BATCH, max(1, budget // per_point)))
+    batch = int(min(MAX_BATCH, max(1, budget // per_point)))
+    if hint is None:  # no silent cliff: a small model sized as a large one is evaluated almost point by point
+        log.warning(
+            "the objective gives no metadata['bytes_per_eval'] (the memory of one evaluation): batches sized for "
+            "%d MiB per evaluation, batch %d; give it in the family's objective() (docs/families.md) or set "
+            "landscape.batch_size",
+            FALLBACK_BYTES_PER_EVAL // 2**20,
+            batch,
+        )
+    return batch
 
 
 @dataclass

@@ -50,9 +50,12 @@ def seed_everything(seed: int) -> None:
 def check_objective(
     family: ModuleType, where: str, model: nn.Module, hp: dict[str, Any], seed: int, device: torch.device
 ) -> None:
-    """Evaluate ``family.objective`` once on a copy of the freshly built ``model`` (float64), before training:
-    ValueError naming ``where``'s objective() when it does not return an Objective or its loss is not a finite
-    scalar. The random states (Python, numpy, torch) are restored, so training draws the same numbers."""
+    """Evaluate ``family.objective`` on a copy of the freshly built ``model`` (float64), before training:
+    ValueError naming ``where``'s objective() when it does not return an Objective, its loss is not a finite
+    scalar, or it is not a fixed function of the parameters (a module in training mode whose output depends
+    on it, or a loss that draws random numbers: :meth:`Objective.check_deterministic`, which the landscape
+    stages apply too). The random states (Python, numpy, torch) are restored, so training draws the same
+    numbers."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
     cuda = [device.index or 0] if device.type == "cuda" else []
     try:
@@ -62,6 +65,11 @@ def check_objective(
                 raise ValueError(f"{where}: objective() returned a {type(objective).__name__}, expected an Objective")
             with torch.no_grad():
                 loss = objective.loss_of_model()
+            if isinstance(loss, torch.Tensor) and loss.ndim == 0:
+                try:
+                    objective.check_deterministic()
+                except ValueError as exc:
+                    raise ValueError(f"{where}: objective(): {exc}") from None
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
