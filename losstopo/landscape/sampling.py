@@ -73,7 +73,9 @@ def grid_points(axes: np.ndarray, start: int, stop: int) -> np.ndarray:
 def auto_batch_size(objective: Objective, n_params: int, device: torch.device, dtype: torch.dtype) -> int:
     """Grid points per vectorised call: a memory budget divided by the memory of one evaluation.
 
-    The budget is half the free GPU memory on CUDA, and the fixed CPU_BUDGET_BYTES on the CPU.
+    The budget is half the free GPU memory on CUDA, and the fixed CPU_BUDGET_BYTES on the CPU. An objective
+    without ``metadata["bytes_per_eval"]`` is taken to need FALLBACK_BYTES_PER_EVAL per evaluation (batch 1 on
+    a CPU), with a logged warning that names the missing hint and ``landscape.batch_size``.
     """
     hint = objective.metadata.get("bytes_per_eval")
     per_point = int(FALLBACK_BYTES_PER_EVAL if hint is None else hint)
