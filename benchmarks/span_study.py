@@ -46,7 +46,7 @@ import torch
 from losstopo import cli
 from losstopo.io import load_json, load_npz, read_csv_table, save_csv
 from losstopo.landscape.sampling import run_sampling
-from losstopo.summary.aggregate import span_rows
+from losstopo.summary.aggregate import run_row, span_rows
 from losstopo.summary.findings.spans import read_spans, verdicts
 from losstopo.summary.invariance import measure, spreads, summarize_spreads
 from losstopo.summary.tables import read_runs
@@ -94,7 +94,7 @@ def study(args) -> None:
         for i, run_id in enumerate(runs["run_id"]):
             source, target = Path(args.results) / "runs" / run_id, args.out / f"r~{resolution}" / run_id
             folder = resample(source, target, args.spans, resolution, graph, threshold)
-            rows += span_rows(folder)
+            rows += span_rows(folder, run_row(folder))
             info = load_json(folder / "run.json")
             spread_rows.append(
                 read_csv_table(folder / "invariance.csv").assign(

@@ -21,14 +21,14 @@ import jsonschema
 import numpy as np
 import torch
 
-from losstopo.io import InputFileError, atomic_path, load_npz, save_npz
+from losstopo.io import InputFileError, atomic_path, save_npz
 from losstopo.landscape.directions import Directions, Layout, max_abs_cosine, pick_directions
 from losstopo.landscape.drawing import draw_landscape
 from losstopo.landscape.sampling import grid_axes, sample
 from losstopo.landscape.scatter import scatter_points
 from losstopo.objective import Objective, require_objective
 from losstopo.sweep.schema import default, landscape_defaults, load_schema
-from losstopo.topology.files import load_landscape_input
+from losstopo.topology.files import read_landscape_input
 from losstopo.topology.profile import Profile, profile_geometry, render_profile
 from losstopo.topology.stage import landscape_topology
 from losstopo.topology.summary import summarize
@@ -106,8 +106,10 @@ class Landscape:
     def load(cls, path: str | os.PathLike) -> "Landscape":
         """A ``landscape.npz`` written by :meth:`save` or by the workflow; InputFileError naming the file
         when it is not one."""
-        loss, points = load_landscape_input(path)
-        data = load_npz(path, required=("center_loss",) if points is not None else ("axes", "center_loss"))
+        loss, points, data = read_landscape_input(path)
+        missing = [key for key in ("center_loss", *(() if points is not None else ("axes",))) if key not in data]
+        if missing:
+            raise InputFileError(f"{path}: missing array(s) {', '.join(missing)}; not a landscape.npz")
         try:
             return cls(loss, data.get("axes"), points, float(data["center_loss"]), data.get("metadata", {}))
         except ValueError as exc:

@@ -109,11 +109,11 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     return row
 
 
-def span_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The ``spans.csv`` rows of one run folder: its ``runs.csv`` row with ``span`` and ``resolution`` (the
-    landscape's own), then one per further span in topology.json's ``extra_spans``, whose topology columns
-    replace the row's (a column that span's summary lacks is left empty)."""
-    row = run_row(run_dir)
+def span_rows(run_dir: str | Path, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``spans.csv`` rows of one run folder: its ``runs.csv`` row (``row``, :func:`run_row`'s) with
+    ``span`` and ``resolution`` (the landscape's own), then one per further span in topology.json's
+    ``extra_spans``, whose topology columns replace the row's (a column that span's summary lacks is left
+    empty)."""
     summary = load_json(Path(run_dir) / "topology" / "topology.json")
     own = dict.fromkeys(topology_columns(summary))
     head = {"family": row["family"], "run_id": row["run_id"]}
@@ -124,32 +124,36 @@ def span_rows(run_dir: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """The rows as a table; with no row, a table of ``columns`` (a CSV header, so an empty table still reads)."""
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+
+
+SPAN_COLUMNS = ["family", "run_id", "span", "resolution", *COMMON_COLUMNS[2:]]
+
+
 def collect(run_dirs: list[str | Path]) -> pd.DataFrame:
-    """One ``run_row`` per folder; with no folder, a table of the columns every row has (a CSV header, so
-    an empty ``checkpoints.csv`` still reads as a table)."""
-    rows = [run_row(d) for d in run_dirs]
-    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=COMMON_COLUMNS)
+    """One ``run_row`` per folder (an empty table of the columns every row has when there is none)."""
+    return _table([run_row(d) for d in run_dirs], COMMON_COLUMNS)
 
 
-def collect_spans(run_dirs: list[str | Path]) -> pd.DataFrame:
-    """Every ``span_rows`` of the folders (run folders: checkpoints are sampled at one span)."""
-    rows = [row for d in run_dirs for row in span_rows(d)]
-    return (
-        pd.DataFrame(rows)
-        if rows
-        else pd.DataFrame(columns=["family", "run_id", "span", "resolution", *COMMON_COLUMNS[2:]])
-    )
+def collect_spans(run_dirs: list[str | Path], rows: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+    """Every ``span_rows`` of the folders (run folders: checkpoints are sampled at one span); ``rows``: their
+    ``run_row``s when already read."""
+    rows = [run_row(d) for d in run_dirs] if rows is None else rows
+    return _table([span for d, row in zip(run_dirs, rows) for span in span_rows(d, row)], SPAN_COLUMNS)
 
 
 def main(args) -> int:
-    for dirs, out, what, build in (
-        (args.run_dirs, args.out, "runs", collect),
-        (args.checkpoint_dirs, args.checkpoints_out, "checkpoints", collect),
-        (args.run_dirs, args.spans_out, "rows (run, span)", collect_spans),
+    runs = [run_row(d) for d in args.run_dirs]  # each run's files read once, for runs.csv and spans.csv
+    for out, what, build in (
+        (args.out, "runs", lambda: _table(runs, COMMON_COLUMNS)),
+        (args.checkpoints_out, "checkpoints", lambda: collect(args.checkpoint_dirs)),
+        (args.spans_out, "rows (run, span)", lambda: collect_spans(args.run_dirs, runs)),
     ):
         if out is None:
             continue
-        table = build(dirs)
+        table = build()
         save_csv(out, table)
         counts = table["status"].value_counts().to_dict() if len(table) else {}
         print(f"wrote {out}: {len(table)} {what}, status {counts}", flush=True)

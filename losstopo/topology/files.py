@@ -20,7 +20,6 @@ from losstopo.io import (
     atomic_path,
     load_array,
     load_loss_array,
-    load_npz,
     save_csv,
     save_json,
 )
@@ -142,14 +141,11 @@ def load_topology(out_dir: str | os.PathLike, field) -> Topology:
     return Topology(field=field, graph=files["summary"].get("graph", ""), tree=tree, pairs=pairs)
 
 
-def load_extra_spans(path: str | os.PathLike, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def extra_spans(data: dict, loss: np.ndarray, path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """(spans (m,), losses (m, *loss.shape)) of the further spans a landscape.npz holds besides its own
-    (``landscape.extra_spans``, losstopo.landscape.sampling); both empty for any other input. InputFileError
+    (``landscape.extra_spans``, losstopo.landscape.sampling), from ``data``, the file's arrays as
+    :func:`read_landscape_input` returns them; both empty when it holds none. InputFileError naming ``path``
     when the two arrays do not match each other or the landscape's grid."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        return np.zeros(0), np.zeros((0, *loss.shape))
-    data = load_npz(path)
     if "extra_spans" not in data and "extra_loss" not in data:
         return np.zeros(0), np.zeros((0, *loss.shape))
     spans, losses = np.asarray(data.get("extra_spans")), np.asarray(data.get("extra_loss"))
@@ -163,8 +159,15 @@ def load_extra_spans(path: str | os.PathLike, loss: np.ndarray) -> tuple[np.ndar
 
 def load_landscape_input(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
     """(loss, points) of a topology input: points is None for a grid; checked for shape and dtype."""
+    loss, points, _ = read_landscape_input(path)
+    return loss, points
+
+
+def read_landscape_input(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """(loss, points, arrays) of a topology input, read once: as :func:`load_landscape_input`, plus every
+    array of an ``.npz`` (:func:`losstopo.landscape.files.load_landscape`; ``{}`` for a ``.npy``)."""
     path = Path(path)
-    points = None
+    points, data = None, {}
     if path.suffix == ".npz":
         data = load_landscape(path)
         loss, points = np.asarray(data["loss"]), data.get("points")
@@ -185,4 +188,4 @@ def load_landscape_input(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarra
                 f"{path}: 'points' has {len(points)} rows but 'loss' has shape {loss.shape}; "
                 "expected one loss value per point"
             )
-    return loss, points
+    return loss, points, data

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from losstopo.topology.files import load_extra_spans, load_landscape_input, write_topology
+from losstopo.topology.files import extra_spans, read_landscape_input, write_topology
 from losstopo.topology.grid import compute_topology
 from losstopo.topology.summary import check_threshold, summarize
 from losstopo.topology.tree import Topology
@@ -53,8 +53,8 @@ def main(args) -> int:
     draw = [getattr(args, "profile_svg", None), getattr(args, "profile_png", None)]
     if any(draw) and not all(draw):
         raise ValueError("--profile-svg and --profile-png go together: give both or neither")
-    loss, points = load_landscape_input(args.input)
-    spans, span_losses = load_extra_spans(args.input, loss)
+    loss, points, data = read_landscape_input(args.input)
+    spans, span_losses = extra_spans(data, loss, args.input)
     start = time.perf_counter()
     topo, extra = landscape_topology(loss, points, args.graph, knn, backend)
     if spans.size:
