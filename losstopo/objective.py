@@ -63,8 +63,9 @@ class Objective:
                 "the parameters"
             )
 
-    def check_deterministic(self) -> None:
-        """Raise ValueError naming the cause if the loss is not a fixed function of the parameters.
+    def check_deterministic(self) -> Any:
+        """Raise ValueError naming the cause if the loss is not a fixed function of the parameters; return
+        the loss at the model's parameters (what ``loss_fn`` returned, without gradient) otherwise.
 
         Causes: a module in training mode whose output depends on it (:meth:`check_eval_mode`), or
         randomness: an evaluation that draws from torch's global random generator (CPU, or the CUDA
@@ -78,13 +79,14 @@ class Objective:
 
         before = rng_states()
         with torch.no_grad():
-            self.loss_of_model()
+            loss = self.loss_of_model()
         if any(not torch.equal(a, b) for a, b in zip(before, rng_states())):
             raise ValueError(
                 "the objective is not deterministic: evaluating it draws random numbers (torch's "
                 "random generator advanced during one evaluation); a landscape or Hessian of a "
                 "random loss is noise"
             )
+        return loss
 
 
 def functional_loss(

@@ -826,7 +826,7 @@ def main(args) -> int:
             raise ValueError(
                 f"--directions: Hessian directions are float64 eigenpairs, hessian.precision asks for {dtype}"
             )
-        top_k, tol = settings.get("top_k", 4), settings.get("eig_tol", DEFAULT_EIG_TOL)
+        top_k, tol = settings.get("top_k", default("hessian", "top_k")), settings.get("eig_tol", DEFAULT_EIG_TOL)
         top = eigenpairs_from_directions(load_npz(args.directions), top_k, tol, args.directions)
         if top is None:
             print(
