@@ -288,10 +288,7 @@ def make_objective(
         if data is not None:
             raise ValueError("data is not used with loss_fn (a pure function of the parameters); leave it out")
         objective = Objective(net, fn, info | dict(metadata or {}))
-        objective.check_eval_mode()
-        with torch.no_grad():
-            _check_value(objective.loss_of_model(), what)
-        objective.check_deterministic()
+        _check_value(objective.check_deterministic(), what)  # one evaluation: training mode, randomness, the value
         return objective
     if data is None:
         raise ValueError(f"data is required with {kind}: a tensor, an (inputs, targets) tuple or a DataLoader")
